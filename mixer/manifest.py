@@ -1,0 +1,207 @@
+"""The mixture manifest: which checkpoints make up the mixture and how it is served.
+
+A manifest is a small YAML file; paths in it are relative to the file. Validation happens
+here, at the edge, so the engine never starts on a mixture that cannot be served exactly:
+every component must exist, all must share one tokenizer, names must be usable as module
+prefixes and model ids, and the default weights must lie on the simplex.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from weights.simplex import WeightsError, normalise_weights
+
+ARCHITECTURE = "LogLinearMixtureForCausalLM"
+MIXTURE_CONFIG_KEY = "mpo_mixture"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.jinja",
+)
+MARKER_FILE = "mixture.safetensors"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be served; the message names the field and the bad value."""
+
+
+class Component(BaseModel):
+    """One checkpoint of the mixture: a Hugging Face model folder under a short name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Short name: model id, weight key and module prefix.")
+    path: Path = Field(description="Hugging Face model folder (config.json, weights, tokenizer).")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # vLLM derives layer indices from the single numeric part of a layer name, and the
+        # name becomes a module attribute and a model id: lower-case identifiers only.
+        if not NAME_PATTERN.match(name):
+            raise ValueError(
+                f"component name {name!r} must match {NAME_PATTERN.pattern} "
+                "(lower-case letter first, then lower-case letters, digits or '_', at most 32)"
+            )
+        return name
+
+
+class Manifest(BaseModel):
+    """A reference policy, the aligned policies, their default weights and engine limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("mpo-mixture", description="Model id of the mixture in the OpenAI API.")
+    reference: Component = Field(description="The policy every other one was aligned from.")
+    policies: list[Component] = Field(min_length=1, description="The aligned policies to mix.")
+    weights: dict[str, float] = Field(description="Default weights by policy name (normalised to sum 1).")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype in the engine.")
+    max_model_len: int | None = Field(None, gt=0, description="Longest prompt+output; default: smallest component's.")
+    kv_cache_gib: float = Field(1.0, gt=0, description="KV cache budget in GiB (CPU: VLLM_CPU_KVCACHE_SPACE).")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_mixture_name(cls, name: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$", name):
+            raise ValueError(f"mixture name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return name
+
+    @model_validator(mode="after")
+    def _check_names_and_weights(self) -> "Manifest":
+        names = [c.name for c in self.components]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"component names must be unique; repeated: {duplicates}")
+        if self.name in names:
+            raise ValueError(f"mixture name {self.name!r} must differ from the component names {names}")
+        try:
+            self.weights = normalise_weights(self.weights, self.policy_names)
+        except WeightsError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+    @property
+    def components(self) -> list[Component]:
+        """Reference first, then the policies: the order of the engine's sub-models."""
+        return [self.reference, *self.policies]
+
+    @property
+    def policy_names(self) -> list[str]:
+        return [p.name for p in self.policies]
+
+    def weight_vector(self, weights: dict[str, float] | None = None) -> list[float]:
+        """Weights over all components (reference first, weight 0), from policy weights."""
+        chosen = self.weights if weights is None else weights
+        return [0.0] + [chosen.get(name, 0.0) for name in self.policy_names]
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read, resolve and fully validate a manifest file (including the checkpoints)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ManifestError(f"manifest {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"manifest {str(path)!r} must be a YAML mapping")
+    base = path.resolve().parent
+    for entry in [raw.get("reference"), *(raw.get("policies") or [])]:
+        if isinstance(entry, dict) and "path" in entry:
+            entry["path"] = str((base / str(entry["path"])).resolve())
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValueError as err:
+        raise ManifestError(f"invalid manifest {str(path)!r}: {err}") from None
+    check_checkpoints(manifest)
+    return manifest
+
+
+def _read_config(component: Component) -> dict:
+    config = component.path / "config.json"
+    if not config.is_file():
+        raise ManifestError(f"component {component.name!r}: {str(config)!r} does not exist")
+    return json.loads(config.read_text())
+
+
+def _tokenizer_fingerprint(path: Path) -> str:
+    """Hash of the files that define tokenisation and the chat template."""
+    digest = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        file = path / name
+        if file.is_file():
+            digest.update(name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def check_checkpoints(manifest: Manifest) -> None:
+    """Paths exist, tokenizers are identical, and max_model_len fits every component."""
+    fingerprints = {}
+    limits = []
+    for component in manifest.components:
+        config = _read_config(component)
+        limits.append(config.get("max_position_embeddings", 1 << 30))
+        fingerprints[component.name] = _tokenizer_fingerprint(component.path)
+    reference = manifest.reference.name
+    if not (manifest.reference.path / "tokenizer.json").is_file() and not (
+        manifest.reference.path / "tokenizer.model"
+    ).is_file():
+        raise ManifestError(f"reference {reference!r} has no tokenizer files in {str(manifest.reference.path)!r}")
+    differing = [n for n, f in fingerprints.items() if f != fingerprints[reference]]
+    if differing:
+        raise ManifestError(
+            f"components {differing} have a tokenizer different from reference {reference!r}; "
+            "log-linear mixing needs one shared tokenizer"
+        )
+    smallest = min(limits)
+    if manifest.max_model_len is None:
+        manifest.max_model_len = smallest
+    elif manifest.max_model_len > smallest:
+        raise ManifestError(f"max_model_len {manifest.max_model_len} exceeds the smallest component's {smallest}")
+
+
+def write_model_folder(manifest: Manifest, folder: str | Path) -> Path:
+    """Write the folder vLLM loads as one model: the reference's config with our architecture
+    and a section listing the components, its tokenizer files, and a tiny safetensors file
+    (vLLM refuses a primary weight source without one). Rewritten atomically when it changes."""
+    from safetensors.torch import save_file  # heavy import only when writing
+    import torch
+
+    folder = Path(folder)
+    config = _read_config(manifest.reference)
+    config["architectures"] = [ARCHITECTURE]
+    config["torch_dtype"] = manifest.dtype
+    config["max_position_embeddings"] = manifest.max_model_len
+    config[MIXTURE_CONFIG_KEY] = {
+        "name": manifest.name,
+        "components": [
+            {"name": c.name, "role": "reference" if c is manifest.reference else "policy", "path": str(c.path)}
+            for c in manifest.components
+        ],
+        "default_weights": manifest.weight_vector(),
+    }
+    staging = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / "config.json").write_text(json.dumps(config, indent=2))
+    for name in TOKENIZER_FILES:
+        source = manifest.reference.path / name
+        if source.is_file():
+            shutil.copy(source, staging / name)
+    save_file({"mpo_mixture.marker": torch.zeros(1)}, str(staging / MARKER_FILE))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return folder

@@ -1,0 +1,34 @@
+"""The log-linear mixing rule, as a pure torch function.
+
+pi_lambda(t | prefix) is proportional to prod_k pi_k(t | prefix) ** lambda_k, so
+log pi_lambda = log_softmax(sum_k lambda_k * log_softmax(logits_k)). Everything is fp32:
+bf16 log-probs lose the 1e-4 agreement a transformers oracle can check.
+"""
+
+import torch
+
+
+def component_logprobs(logits: torch.Tensor) -> torch.Tensor:
+    """Per-component next-token log-probs in fp32: (C, B, V) -> (C, B, V)."""
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+def mix_logprobs(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mixture log-probs from per-component log-probs.
+
+    logprobs: (C, B, V) fp32 log-probs of each component.
+    weights: (C,) for one mixture for every row, or (B, C) for a mixture per row.
+    Returns (B, V) normalised log-probs of the mixture.
+
+    Components with weight 0 contribute nothing, also where their log-prob is -inf (a
+    masked token): 0 * -inf would be NaN, so zero weights are skipped explicitly.
+    """
+    weights = weights.to(device=logprobs.device, dtype=torch.float32)
+    if weights.dim() == 1:
+        weights = weights.unsqueeze(0).expand(logprobs.shape[1], -1)  # (B, C)
+    active = weights != 0  # (B, C)
+    # (C, B, V): zero-weight entries become exactly 0 instead of 0 * -inf = NaN.
+    scaled = torch.where(
+        active.t().unsqueeze(-1), logprobs * weights.t().unsqueeze(-1), torch.zeros((), device=logprobs.device)
+    )
+    return torch.log_softmax(scaled.sum(dim=0), dim=-1)

@@ -1,0 +1,94 @@
+"""The vLLM model class that runs every component of a mixture in lockstep.
+
+Each component (reference first, then the policies) is a complete vLLM model built from its
+own checkpoint under its own prefix, so each has its own KV cache layers while one scheduler,
+one block table and prefix caching serve all of them. compute_logits returns the mixture's
+log-probs for the engine's default weights; per-request weights are applied afterwards by
+mixer.processor.MixtureLogitsProcessor from the per-component log-probs kept in STEP.
+"""
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+from vllm.compilation.backends import set_model_tag
+from vllm.config import VllmConfig
+from vllm.model_executor.model_loader.default_loader import DefaultModelLoader
+from vllm.model_executor.models.utils import AutoWeightsLoader, init_vllm_registered_model
+from vllm.transformers_utils.config import get_config
+
+from mixer.manifest import MIXTURE_CONFIG_KEY
+from mixer.math import component_logprobs, mix_logprobs
+from mixer.step_state import STEP
+
+
+class LogLinearMixtureForCausalLM(nn.Module):
+    """pi(t | prefix) proportional to prod_k pi_k(t | prefix) ** w_k, as one vLLM model."""
+
+    def __init__(self, *, vllm_config: VllmConfig, prefix: str = "") -> None:
+        super().__init__()
+        config = vllm_config.model_config.hf_config
+        spec = getattr(config, MIXTURE_CONFIG_KEY)
+        self.component_names: list[str] = [c["name"] for c in spec["components"]]
+        self.vocab_size: int = config.vocab_size
+        self.hidden_sizes: list[int] = []
+        self.secondary_weights: list[DefaultModelLoader.Source] = []
+        for component in spec["components"]:
+            name, path = component["name"], component["path"]
+            hf_config = get_config(path, trust_remote_code=False)
+            # Components are attributes, never a ModuleList: vLLM reads a layer's index from
+            # the single numeric part of its name ("positive.model.layers.3...").
+            with set_model_tag(name):
+                submodel = init_vllm_registered_model(
+                    vllm_config=vllm_config, hf_config=hf_config, prefix=name
+                )
+            self.add_module(name, submodel)
+            self.hidden_sizes.append(hf_config.hidden_size)
+            self.secondary_weights.append(DefaultModelLoader.Source(str(Path(path)), None, prefix=name + "."))
+        default = torch.tensor(spec["default_weights"], dtype=torch.float32)
+        self.register_buffer("default_weights", default, persistent=False)
+        STEP.default_weights = self.default_weights
+
+    def components(self) -> list[nn.Module]:
+        return [getattr(self, name) for name in self.component_names]
+
+    def embed_input_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        # Each component embeds its own tokens in forward; this is only asked for by
+        # features we do not enable (prompt embeddings), so say so plainly.
+        raise NotImplementedError("a mixture has one embedding per component; prompt embeddings are not supported")
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        positions: torch.Tensor,
+        intermediate_tensors=None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run every component on the same tokens: (T,) -> (T, sum of hidden sizes)."""
+        return torch.cat([c(input_ids, positions, None, None) for c in self.components()], dim=-1)
+
+    def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Default-weight mixture log-probs (B, V), fp32; keeps the per-component ones."""
+        parts = hidden_states.split(self.hidden_sizes, dim=-1)
+        logits = torch.stack(
+            [c.compute_logits(h)[..., : self.vocab_size] for c, h in zip(self.components(), parts, strict=True)]
+        )  # (C, B, V)
+        logprobs = component_logprobs(logits)
+        if STEP.prompt_weights is not None:  # one request's prompt log-probs (mixer.worker)
+            return mix_logprobs(logprobs, torch.tensor(STEP.prompt_weights) / sum(STEP.prompt_weights))
+        mixture = mix_logprobs(logprobs, self.default_weights)
+        STEP.component_logprobs = logprobs
+        STEP.default_mixture = mixture
+        return mixture
+
+    def set_default_weights(self, weights: list[float]) -> None:
+        """Replace the default weights in place (the buffer the next step reads)."""
+        if len(weights) != len(self.component_names):
+            raise ValueError(f"expected {len(self.component_names)} weights, got {len(weights)}")
+        self.default_weights.copy_(torch.tensor(weights, dtype=torch.float32))
+
+    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> set[str]:
+        """Route '<component>.<name>' tensors to each component; the marker file is skipped."""
+        loader = AutoWeightsLoader(self, ignore_unexpected_prefixes=["mpo_mixture."])
+        return loader.load_weights(weights)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Create .venv and install mpo-serve with the vLLM build for this machine (CUDA or CPU).
+# Fast when nothing changed: a stamp records what was installed from which pyproject.toml.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --dev    plus test tools (pytest, openai client, ruff, docker-compose)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    extra=gpu
+else
+    extra=cpu
+fi
+extras=$extra
+[ $dev = 1 ] && extras="$extra,dev"
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+stamp=".venv/.mpo-installed-$(echo "$extras" | tr , -)-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "installing mpo-serve[$extras] into .venv (a few minutes the first time)" >&2
+    .venv/bin/pip install --quiet --disable-pip-version-check -e ".[$extras]" 2>&1 \
+        | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
+    .venv/bin/python -c "import vllm, fastapi" >/dev/null 2>&1 || { echo "install failed" >&2; exit 1; }
+    if [ $extra = cpu ]; then
+        # PyPI's torchvision/torchaudio/torchcodec break transformers beside the CPU torch.
+        .venv/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+    fi
+    rm -f .venv/.mpo-installed-*
+    touch "$stamp"
+fi
+
+if [ $dev = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
+    # The compose file is validated by a real compose implementation (Debian's docker-compose).
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && apt-get install -y -qq docker-compose) >/dev/null 2>&1 \
+            || echo "warning: could not install docker-compose" >&2
+    else
+        echo "warning: docker-compose not found; the compose test will fail" >&2
+    fi
+fi

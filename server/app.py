@@ -1,0 +1,80 @@
+"""The FastAPI application: one engine, built once in the lifespan, shared by all routes."""
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from mixer.manifest import load_manifest
+from server.admin import AdminService
+from server.chat import ChatHandler
+from server.completions import CompletionHandler
+from server.engine import prepare_engine, start_engine
+from server.errors import error_response, install_error_handlers
+from server.generation import EngineClient
+from server.mixture import MixtureState
+from server.routes import admin, health, openai
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Long-lived handlers the routes take from app.state."""
+
+    client: EngineClient
+    chat: ChatHandler
+    completions: CompletionHandler
+    admin: AdminService
+    started: int
+
+
+def build_services(engine, manifest, folder: Path) -> Services:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    client = EngineClient(engine, tokenizer, MixtureState(manifest), manifest.max_model_len or 0)
+    return Services(client, ChatHandler(client), CompletionHandler(client), AdminService(client), int(time.time()))
+
+
+class BodySizeLimit(BaseHTTPMiddleware):
+    """413 for bodies announced larger than the limit, before they are read."""
+
+    def __init__(self, app, limit: int) -> None:
+        super().__init__(app)
+        self.limit = limit
+
+    async def dispatch(self, request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return error_response(413, f"request body of {length} bytes exceeds the limit of {self.limit} bytes")
+        return await call_next(request)
+
+
+def create_app(settings: Settings, manifest_path: Path) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        manifest = load_manifest(manifest_path)
+        engine = start_engine(manifest, settings)
+        try:
+            await prepare_engine(engine)
+            folder = Path(engine.vllm_config.model_config.model)
+            app.state.services = build_services(engine, manifest, folder)
+            logger.info("serving %s with components %s", manifest.name, [c.name for c in manifest.components])
+            yield
+        finally:
+            engine.shutdown()
+
+    app = FastAPI(title="mpo-serve", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(openai.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,49 @@
+"""mpo-serve: serve a mixture (the embedded demo by default), or build the demo."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from server.settings import Settings
+
+
+def demo_manifest(settings: Settings, force: bool = False) -> Path:
+    """The demo's manifest, building the demo first (a few minutes, once) if absent."""
+    from demo.build import build, is_built
+
+    if force or not is_built(settings.demo_dir):
+        print(f"building the demo mixture in {settings.demo_dir} (once; progress below)", file=sys.stderr, flush=True)
+    return build(settings.demo_dir, force=force)
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "manifest": args.manifest}.items() if v is not None}
+    settings = Settings(**overrides)
+    manifest = settings.manifest or demo_manifest(settings)
+    uvicorn.run(create_app(settings, manifest), host=settings.host, port=settings.port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mpo-serve", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve the mixture over an OpenAI-compatible API")
+    serve_parser.add_argument("--manifest", type=Path, help="mixture manifest (YAML); default: the embedded demo")
+    serve_parser.add_argument("--host", help="default 127.0.0.1 (MPO_HOST)")
+    serve_parser.add_argument("--port", type=int, help="default 8000 (MPO_PORT)")
+    build_parser = commands.add_parser("build-demo", help="build the embedded demo mixture (cached)")
+    build_parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        serve(args)
+    else:
+        print(demo_manifest(Settings(), force=args.force))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Starting the one vLLM engine that serves the mixture, with the settings it needs.
+
+The plugin's model class, logits processor and worker extension are wired in here; CPU
+defaults follow what was measured on 2-core machines (see docs/architecture.md).
+"""
+
+import logging
+import os
+from pathlib import Path
+
+from mixer import PROCESSOR, WORKER_EXTENSION
+from mixer.manifest import Manifest, write_model_folder
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001 - any failure to probe means no usable GPU
+        return False
+
+
+def configure_environment(manifest: Manifest) -> None:
+    """vLLM reads these at start-up; values already set by the operator win."""
+    # The V2 model runner rejects V1-interface logits processors.
+    os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
+    if not cuda_available():
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(manifest.kv_cache_gib))))
+        # By default the CPU backend keeps one core for the front end; on small machines the
+        # model then runs on a single core. Use them all.
+        cores = os.cpu_count() or 1
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{cores - 1}")
+
+
+def model_folder(manifest: Manifest, settings: Settings) -> Path:
+    """Generate the folder vLLM loads as one model (config, tokenizer, marker weights)."""
+    return write_model_folder(manifest, settings.data_dir / "models" / manifest.name)
+
+
+def engine_args(manifest: Manifest, folder: Path, settings: Settings):
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    return AsyncEngineArgs(
+        model=str(folder),
+        served_model_name=[manifest.name],
+        dtype=manifest.dtype,
+        max_model_len=manifest.max_model_len,
+        max_num_seqs=settings.max_num_seqs,
+        max_logprobs=settings.max_logprobs,
+        # Returned log-probs must include the per-request mixture applied by our processor.
+        logprobs_mode="processed_logprobs",
+        logits_processors=[PROCESSOR],
+        worker_extension_cls=WORKER_EXTENSION,
+        enforce_eager=settings.enforce_eager,
+        seed=settings.seed,
+        generation_config="vllm",
+        enable_prefix_caching=True,
+        kv_cache_memory_bytes=None if not cuda_available() else int(manifest.kv_cache_gib * 2**30),
+    )
+
+
+def start_engine(manifest: Manifest, settings: Settings):
+    """An AsyncLLM over the generated mixture model folder."""
+    from vllm.usage.usage_lib import UsageContext
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    configure_environment(manifest)
+    folder = model_folder(manifest, settings)
+    logger.info("starting vLLM on %s", folder)
+    return AsyncLLM.from_engine_args(engine_args(manifest, folder, settings), usage_context=UsageContext.OPENAI_API_SERVER)
+
+
+async def prepare_engine(engine) -> None:
+    """Per-request weights for prompt log-probs too (see MixtureWorkerExtension)."""
+    await engine.collective_rpc("install_request_prompt_logprobs")

@@ -1,0 +1,84 @@
+"""The one error envelope: every error leaves as {"error": {message, type, param, code}}.
+
+Library code raises plain exceptions (ValueError and its kin); this module maps them to
+OpenAI-style errors with the right status in one place.
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mixer.manifest import ManifestError
+from weights.simplex import WeightsError
+
+logger = logging.getLogger(__name__)
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    503: "service_unavailable_error",
+}
+
+
+class APIError(Exception):
+    """An error meant for the client, with its HTTP status."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+
+
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
+    return {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(status, "internal_server_error"),
+            "param": param,
+            "code": code if code is not None else status,
+        }
+    }
+
+
+def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
+
+
+def to_api_error(exc: Exception) -> APIError:
+    """Client-caused failures (bad values anywhere below the routes) are 400; the rest 500."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, (ValueError, WeightsError, ManifestError, TypeError)):
+        return APIError(400, str(exc))
+    logger.exception("internal error", exc_info=exc)
+    return APIError(500, f"internal error: {type(exc).__name__}")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.param, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
+        location = [str(p) for p in first.get("loc", ()) if p != "body"]
+        param = ".".join(location) or None
+        message = f"{param}: {first['msg']}" if param else str(first["msg"])
+        return error_response(400, message, param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        error = to_api_error(exc)
+        return error_response(error.status, error.message, error.param, error.code)

@@ -1,0 +1,68 @@
+"""What the server knows about the mixture it serves: components, default weights, and how
+a request's `model` and `mixture` fields become the weight vector the engine runs with."""
+
+from dataclasses import dataclass
+
+from mixer.manifest import Manifest
+from server.errors import APIError
+from weights.simplex import WeightsError, normalise_weights
+
+
+@dataclass(frozen=True)
+class ResolvedMixture:
+    """The weights one request runs with, over all components (reference first)."""
+
+    model: str  # the model id echoed in the response
+    vector: list[float]
+
+
+class MixtureState:
+    """The manifest and the current default weights (by policy name, summing to 1)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.default_weights: dict[str, float] = dict(manifest.weights)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def component_names(self) -> list[str]:
+        return [c.name for c in self.manifest.components]
+
+    def model_ids(self) -> list[str]:
+        return [self.name, *self.component_names]
+
+    def validate_weights(self, weights: object, param: str) -> dict[str, float]:
+        """Policy weights on the simplex, or a 400 that names the problem."""
+        try:
+            return normalise_weights(weights, self.manifest.policy_names)  # type: ignore[arg-type]
+        except WeightsError as err:
+            raise APIError(400, str(err), param=param) from None
+
+    def vector(self, weights: dict[str, float]) -> list[float]:
+        return self.manifest.weight_vector(weights)
+
+    def one_hot(self, component: str) -> list[float]:
+        return [1.0 if name == component else 0.0 for name in self.component_names]
+
+    def resolve(self, model: str, weights: dict | None) -> ResolvedMixture:
+        """`model` names the mixture (default or given weights) or one component alone.
+
+        Every request carries its weights explicitly, taken when it is admitted, so a later
+        change of the defaults never alters a response half-way."""
+        if model == self.name:
+            chosen = self.default_weights if weights is None else self.validate_weights(weights, "mixture.weights")
+            return ResolvedMixture(model, self.vector(chosen))
+        if model in self.component_names:
+            if weights is not None:
+                raise APIError(
+                    400, f"model {model!r} is a single component; per-request weights need model {self.name!r}",
+                    param="mixture",
+                )
+            return ResolvedMixture(model, self.one_hot(model))
+        raise APIError(
+            404, f"the model {model!r} does not exist; available: {self.model_ids()}", param="model",
+            code="model_not_found",
+        )

@@ -1,0 +1,193 @@
+"""OpenAI-compatible request bodies. Each request builds the engine's SamplingParams itself.
+
+Unknown fields are accepted and ignored (clients send `store`, `metadata`, ...); known
+fields are validated, and a bad value is a 400 naming the field.
+"""
+
+import logging
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from vllm import SamplingParams
+from vllm.sampling_params import RequestOutputKind
+
+from mixer.processor import WEIGHTS_ARG
+
+logger = logging.getLogger(__name__)
+
+
+class OpenAIBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _log_unknown_fields(self):
+        if self.model_extra:
+            logger.debug("ignoring unknown request fields: %s", sorted(self.model_extra))
+        return self
+
+
+class StreamOptions(OpenAIBody):
+    include_usage: bool | None = False
+    continuous_usage_stats: bool | None = False
+
+
+class MixtureSpec(OpenAIBody):
+    weights: dict[str, float] | None = Field(
+        None, description="Per-request weights by policy name (normalised to sum 1); default: the active weights."
+    )
+
+
+class SamplingFields(OpenAIBody):
+    """Fields that chat and completions share."""
+
+    model: str = Field(description="The mixture id, or one component's name to serve that policy alone.")
+    temperature: float | None = Field(None, ge=0.0, description="Sampling temperature; 0 is greedy. Default 1.")
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1, le=16, description="Completions per prompt.")
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = Field(None, description="Token id (as a string) to a bias in [-100, 100].")
+    top_k: int | None = Field(None, ge=-1)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    repetition_penalty: float | None = Field(None, gt=0.0)
+    ignore_eos: bool = False
+    min_tokens: int = Field(0, ge=0)
+    stop_token_ids: list[int] | None = None
+    mixture: MixtureSpec | None = Field(None, description="mpo-serve extension: per-request mixture weights.")
+    return_tokens_as_token_ids: bool = Field(False, description="Name tokens in logprobs as 'token_id:N' (as vLLM).")
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        for key, value in (bias or {}).items():
+            if not key.lstrip("-").isdigit():
+                raise ValueError(f"logit_bias keys must be token ids, got {key!r}")
+            if not -100 <= value <= 100:
+                raise ValueError(f"logit_bias values must lie in [-100, 100], got {value!r}")
+        return bias
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    @property
+    def continuous_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.continuous_usage_stats)
+
+    def sampling_params(
+        self,
+        max_tokens: int,
+        weights: list[float],
+        logprobs: int | None,
+        prompt_logprobs: int | None = None,
+    ) -> SamplingParams:
+        """Engine parameters; `weights` is the request's mixture over all components."""
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        optional = {
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "repetition_penalty": self.repetition_penalty,
+            "seed": self.seed,
+        }
+        return SamplingParams(
+            n=self.n,
+            temperature=1.0 if self.temperature is None else self.temperature,
+            max_tokens=max_tokens,
+            min_tokens=self.min_tokens,
+            stop=stop,
+            stop_token_ids=self.stop_token_ids,
+            ignore_eos=self.ignore_eos,
+            logit_bias={int(k): v for k, v in self.logit_bias.items()} if self.logit_bias else None,
+            logprobs=logprobs,
+            prompt_logprobs=prompt_logprobs,
+            output_kind=RequestOutputKind.DELTA if self.stream else RequestOutputKind.FINAL_ONLY,
+            extra_args={WEIGHTS_ARG: weights},
+            **{k: v for k, v in optional.items() if v is not None},
+        )
+
+
+class TextPart(OpenAIBody):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(OpenAIBody):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class ChatCompletionRequest(SamplingFields):
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool | None = False
+    top_logprobs: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _top_logprobs_need_logprobs(self) -> "ChatCompletionRequest":
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs requires logprobs to be true")
+        return self
+
+    @property
+    def requested_max_tokens(self) -> int | None:
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    @property
+    def num_logprobs(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
+
+
+Prompt = str | list[int]
+
+
+class CompletionRequest(SamplingFields):
+    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A string, a list of strings, a list of token ids, or a list of token-id lists."
+    )
+    max_tokens: int = Field(16, ge=0)
+    echo: bool = False
+    logprobs: int | None = Field(None, ge=0)
+    suffix: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _non_empty(cls, prompt):
+        if isinstance(prompt, list) and not prompt:
+            raise ValueError("prompt must not be empty")
+        if isinstance(prompt, list) and any(isinstance(p, list) and not p for p in prompt):
+            raise ValueError("token-id prompts must not be empty")
+        return prompt
+
+    @model_validator(mode="after")
+    def _supported(self) -> "CompletionRequest":
+        if self.suffix:
+            raise ValueError("suffix is not supported")
+        if self.max_tokens == 0 and not self.echo:
+            raise ValueError("max_tokens may be 0 only with echo")
+        if self.max_tokens == 0 and self.stream:
+            raise ValueError("max_tokens=0 (echo only) cannot be streamed")
+        return self
+
+    def prompts(self) -> list[Prompt]:
+        """The prompts as a list, each a string or a list of token ids."""
+        if isinstance(self.prompt, str):
+            return [self.prompt]
+        if all(isinstance(p, int) for p in self.prompt):
+            return [list(self.prompt)]  # type: ignore[arg-type]
+        return list(self.prompt)  # type: ignore[arg-type]

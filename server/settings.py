@@ -1,0 +1,40 @@
+"""One settings object, read from the environment (prefix MPO_) or a .env file."""
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_TOKENS = {"changeme", "change-me", "secret", "token", "admin", "password", "xxx"}
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".cache" / "mpo-serve"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MPO_", env_file=".env", extra="ignore")
+
+    manifest: Path | None = Field(None, description="Mixture manifest; none: the embedded demo (built if absent).")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Demo models and generated model folders.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = Field(None, description="Bearer token for /admin; unset: admin is refused (401).")
+    max_num_seqs: int = Field(64, gt=0, description="Most requests decoded together (continuous batching).")
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    max_logprobs: int = Field(20, ge=0, description="Most top log-probs a request may ask for.")
+    enforce_eager: bool = Field(True, description="Skip torch.compile (CPU gains little, start-up is faster).")
+    seed: int = 0
+
+    @field_validator("admin_token")
+    @classmethod
+    def _no_placeholder(cls, token: str | None) -> str | None:
+        if token is None or token == "":
+            return None
+        if token.lower() in PLACEHOLDER_TOKENS or len(token) < 8:
+            raise ValueError("MPO_ADMIN_TOKEN must be a real secret of at least 8 characters, not a placeholder")
+        return token
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.data_dir / "demo"

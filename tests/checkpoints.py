@@ -1,0 +1,47 @@
+"""Tiny real checkpoints for the tests: three randomly initialised Llamas sharing one BPE
+tokenizer trained on the shipped corpus. Random weights are scaled up so next-token
+distributions are peaked (greedy ties would make token-for-token comparisons flaky) and the
+components disagree with each other, which is what a mixture test needs."""
+
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import LlamaForCausalLM
+
+from demo.pretrain import read_corpus, tiny_llama_config, train_tokenizer
+
+COMPONENTS = ("ref", "alpha", "beta")
+
+
+def build_test_mixture(folder: Path, vocab_size: int = 512, max_len: int = 128) -> Path:
+    """Write three checkpoints and a manifest into folder; returns the manifest path."""
+    manifest = folder / "manifest.yaml"
+    if manifest.is_file():
+        return manifest
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(read_corpus()[:2000], vocab_size)
+    for seed, name in enumerate(COMPONENTS):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(tiny_llama_config(tokenizer, hidden=128, layers=2, max_len=max_len))
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.dim() == 2:
+                    parameter.normal_(0.0, 0.15)
+        model.save_pretrained(folder / name)
+        tokenizer.save_pretrained(folder / name)
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "name": "test-mix",
+                "reference": {"name": "ref", "path": "ref"},
+                "policies": [{"name": "alpha", "path": "alpha"}, {"name": "beta", "path": "beta"}],
+                "weights": {"alpha": 0.5, "beta": 0.5},
+                "dtype": "float32",
+                "max_model_len": max_len,
+                "kv_cache_gib": 1,
+            },
+            sort_keys=False,
+        )
+    )
+    return manifest
