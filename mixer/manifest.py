@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from weights.simplex import WeightsError, normalise_weights
 
@@ -124,8 +124,11 @@ def load_manifest(path: str | Path) -> Manifest:
             entry["path"] = str((base / str(entry["path"])).resolve())
     try:
         manifest = Manifest.model_validate(raw)
-    except ValueError as err:
-        raise ManifestError(f"invalid manifest {str(path)!r}: {err}") from None
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+        )
+        raise ManifestError(f"invalid manifest {str(path)!r}: {problems}") from None
     check_checkpoints(manifest)
     return manifest
 
