@@ -17,7 +17,7 @@ from server.engine import prepare_engine, start_engine
 from server.errors import error_response, install_error_handlers
 from server.generation import EngineClient
 from server.mixture import MixtureState
-from server.routes import admin, health, openai
+from server.routes import admin, health, metrics, openai
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -77,4 +77,5 @@ def create_app(settings: Settings, manifest_path: Path) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

@@ -1,0 +1,44 @@
+"""A client that goes away frees its engine slot: its request is aborted, not decoded on."""
+
+import re
+import time
+
+import httpx
+
+BODY = {"model": "test-mix", "prompt": "Life is", "max_tokens": 110, "ignore_eos": True, "n": 8}
+
+
+def unfinished(http) -> int:
+    return int(re.search(r"^mpo_requests_unfinished (\d+)$", http.get("/metrics").text, re.M).group(1))
+
+
+def wait_until_idle(http, seconds: float) -> float:
+    start = time.time()
+    while unfinished(http) and time.time() - start < seconds:
+        time.sleep(0.02)
+    return time.time() - start
+
+
+def full_duration(server) -> float:
+    start = time.time()
+    httpx.post(f"{server.url}/v1/completions", json=BODY, timeout=120).raise_for_status()
+    return time.time() - start
+
+
+def test_streaming_client_disconnect_aborts_its_request(server, http):
+    full = full_duration(server)
+    with httpx.stream("POST", f"{server.url}/v1/completions", json={**BODY, "stream": True}, timeout=60) as response:
+        next(response.iter_lines())
+        assert unfinished(http) >= 1
+    idle_after = wait_until_idle(http, full)
+    assert unfinished(http) == 0 and idle_after < full / 2, (idle_after, full)
+
+
+def test_non_streaming_client_disconnect_aborts_its_request(server, http):
+    full = full_duration(server)
+    try:
+        httpx.post(f"{server.url}/v1/completions", json=BODY, timeout=full / 10)
+    except httpx.TimeoutException:
+        pass
+    idle_after = wait_until_idle(http, full)
+    assert unfinished(http) == 0 and idle_after < full / 2, (idle_after, full)
