@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     enforce_eager: bool = Field(True, description="Skip torch.compile (CPU gains little, start-up is faster).")
     seed: int = 0
 
+    @field_validator("manifest", mode="before")
+    @classmethod
+    def _empty_means_demo(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("admin_token")
     @classmethod
     def _no_placeholder(cls, token: str | None) -> str | None:
