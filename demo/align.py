@@ -130,7 +130,9 @@ def train_dpo(
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
             optimizer.step()
             steps += 1
-        print(f"  dpo[{label}] epoch {epoch + 1}/{epochs} loss {loss.item():.3f} ({time.time() - start:.0f}s)", flush=True)
+        print(
+            f"  dpo[{label}] epoch {epoch + 1}/{epochs} loss {loss.item():.3f} ({time.time() - start:.0f}s)", flush=True
+        )
     policy.eval()
     return policy
 
@@ -145,5 +147,9 @@ def evaluate(
     seed: int,
 ) -> dict[str, float]:
     """Mean score of the model's samples on each objective."""
-    answers = [decode(tokenizer, ids) for group in sample(model, tokenizer, prompts, per_prompt, max_new_tokens, seed) for ids in group]
+    answers = [
+        decode(tokenizer, ids)
+        for group in sample(model, tokenizer, prompts, per_prompt, max_new_tokens, seed)
+        for ids in group
+    ]
     return {name: sum(map(judge, answers)) / len(answers) for name, judge in judges.items()}

@@ -84,7 +84,9 @@ def build(folder: str | Path, config: DemoConfig = DemoConfig(), force: bool = F
     reference = LlamaForCausalLM(tiny_llama_config(tokenizer, config.hidden, config.layers, config.max_len))
     pretrain(reference, data, config.pretrain_steps, config.pretrain_batch, config.pretrain_lr)
 
-    print(f"[2/4] sampling {config.dpo_samples} answers for {config.dpo_prompts} prompts from the reference", flush=True)
+    print(
+        f"[2/4] sampling {config.dpo_samples} answers for {config.dpo_prompts} prompts from the reference", flush=True
+    )
     train_prompts = make_prompts(train_texts, config.seed)[: config.dpo_prompts]
     samples = sample(reference, tokenizer, train_prompts, config.dpo_samples, config.max_new_tokens, config.seed)
 
@@ -94,13 +96,23 @@ def build(folder: str | Path, config: DemoConfig = DemoConfig(), force: bool = F
         pairs = preference_pairs(tokenizer, train_prompts, samples, judge)
         print(f"  {name}: {len(pairs)} preference pairs", flush=True)
         models[name] = train_dpo(
-            reference, tokenizer, pairs, config.dpo_beta, dict(config.dpo_lr)[name], config.dpo_epochs, config.dpo_batch, config.seed, name
+            reference,
+            tokenizer,
+            pairs,
+            config.dpo_beta,
+            dict(config.dpo_lr)[name],
+            config.dpo_epochs,
+            config.dpo_batch,
+            config.seed,
+            name,
         )
 
     print("[4/4] scoring every model on held-out prompts", flush=True)
     eval_prompts = make_prompts(test_texts, config.seed + 1)[: config.eval_prompts]
     scores = {
-        name: evaluate(model, tokenizer, eval_prompts, OBJECTIVES, config.eval_samples, config.max_new_tokens, config.seed + 2)
+        name: evaluate(
+            model, tokenizer, eval_prompts, OBJECTIVES, config.eval_samples, config.max_new_tokens, config.seed + 2
+        )
         for name, model in models.items()
     }
     print(f"  {'model':<10}" + "".join(f"{o:>12}" for o in OBJECTIVES), flush=True)
@@ -127,7 +139,15 @@ def build(folder: str | Path, config: DemoConfig = DemoConfig(), force: bool = F
         for prompt in make_prompts(test_texts, config.seed + 3):
             out.write(json.dumps({"prompt": prompt}) + "\n")
     (staging / STAMP).write_text(
-        json.dumps({"fingerprint": _fingerprint(config), "config": asdict(config), "scores": scores, "seconds": time.time() - start}, indent=2)
+        json.dumps(
+            {
+                "fingerprint": _fingerprint(config),
+                "config": asdict(config),
+                "scores": scores,
+                "seconds": time.time() - start,
+            },
+            indent=2,
+        )
     )
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)

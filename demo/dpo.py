@@ -20,7 +20,9 @@ def dpo_loss(
     return -F.logsigmoid(beta * margin).mean()
 
 
-def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+def sequence_logprobs(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor
+) -> torch.Tensor:
     """Sum of log p(token | prefix) over the response tokens of each row: (N, L) -> (N,).
 
     response_mask marks the tokens being scored (the response and its end-of-text token).

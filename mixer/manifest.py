@@ -126,7 +126,8 @@ def load_manifest(path: str | Path) -> Manifest:
         manifest = Manifest.model_validate(raw)
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+            f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors()
         )
         raise ManifestError(f"invalid manifest {str(path)!r}: {problems}") from None
     check_checkpoints(manifest)
@@ -159,9 +160,10 @@ def check_checkpoints(manifest: Manifest) -> None:
         limits.append(config.get("max_position_embeddings", 1 << 30))
         fingerprints[component.name] = _tokenizer_fingerprint(component.path)
     reference = manifest.reference.name
-    if not (manifest.reference.path / "tokenizer.json").is_file() and not (
-        manifest.reference.path / "tokenizer.model"
-    ).is_file():
+    if (
+        not (manifest.reference.path / "tokenizer.json").is_file()
+        and not (manifest.reference.path / "tokenizer.model").is_file()
+    ):
         raise ManifestError(f"reference {reference!r} has no tokenizer files in {str(manifest.reference.path)!r}")
     differing = [n for n, f in fingerprints.items() if f != fingerprints[reference]]
     if differing:
@@ -180,8 +182,8 @@ def write_model_folder(manifest: Manifest, folder: str | Path) -> Path:
     """Write the folder vLLM loads as one model: the reference's config with our architecture
     and a section listing the components, its tokenizer files, and a tiny safetensors file
     (vLLM refuses a primary weight source without one). Rewritten atomically when it changes."""
-    from safetensors.torch import save_file  # heavy import only when writing
     import torch
+    from safetensors.torch import save_file  # heavy import only when writing
 
     folder = Path(folder)
     config = _read_config(manifest.reference)

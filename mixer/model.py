@@ -40,9 +40,7 @@ class LogLinearMixtureForCausalLM(nn.Module):
             # Components are attributes, never a ModuleList: vLLM reads a layer's index from
             # the single numeric part of its name ("positive.model.layers.3...").
             with set_model_tag(name):
-                submodel = init_vllm_registered_model(
-                    vllm_config=vllm_config, hf_config=hf_config, prefix=name
-                )
+                submodel = init_vllm_registered_model(vllm_config=vllm_config, hf_config=hf_config, prefix=name)
             self.add_module(name, submodel)
             self.hidden_sizes.append(hf_config.hidden_size)
             self.secondary_weights.append(DefaultModelLoader.Source(str(Path(path)), None, prefix=name + "."))

@@ -8,7 +8,11 @@ from server.protocol import ChatCompletionRequest
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 class ChatHandler:
@@ -58,14 +62,22 @@ class ChatHandler:
         model, prompt_ids, params = self._prepare(request)
         return self._chunks(request, model, prompt_ids, params)
 
-    async def _chunks(self, request: ChatCompletionRequest, model: str, prompt_ids: list[int], params) -> AsyncIterator[dict]:
+    async def _chunks(
+        self, request: ChatCompletionRequest, model: str, prompt_ids: list[int], params
+    ) -> AsyncIterator[dict]:
         request_id = new_id("chatcmpl")
         labels = self.client.labels(request.return_tokens_as_token_ids)
         created = int(time.time())
         generated = [0] * request.n
 
         def chunk(choices: list[dict], usage: dict | None = None) -> dict:
-            body = {"id": request_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices}
+            body = {
+                "id": request_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+            }
             if usage is not None:
                 body["usage"] = usage
             return body
@@ -74,19 +86,36 @@ class ChatHandler:
             return _usage(len(prompt_ids), sum(generated)) if request.continuous_usage else None
 
         for index in range(request.n):
-            first = {"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+            first = {
+                "index": index,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
             yield chunk([first], running_usage())
         async for output in self.client.generate(prompt_ids, params, request_id):
             for completion in output.outputs:
                 generated[completion.index] += len(completion.token_ids)
                 logprobs = None
                 if request.logprobs and completion.token_ids:
-                    logprobs = chat_logprobs(completion.token_ids, completion.logprobs, request.top_logprobs or 0, labels)
+                    logprobs = chat_logprobs(
+                        completion.token_ids, completion.logprobs, request.top_logprobs or 0, labels
+                    )
                 if completion.text or logprobs:
-                    delta = {"index": completion.index, "delta": {"content": completion.text}, "logprobs": logprobs, "finish_reason": None}
+                    delta = {
+                        "index": completion.index,
+                        "delta": {"content": completion.text},
+                        "logprobs": logprobs,
+                        "finish_reason": None,
+                    }
                     yield chunk([delta], running_usage())
                 if completion.finish_reason is not None:
-                    end = {"index": completion.index, "delta": {}, "logprobs": None, "finish_reason": completion.finish_reason}
+                    end = {
+                        "index": completion.index,
+                        "delta": {},
+                        "logprobs": None,
+                        "finish_reason": completion.finish_reason,
+                    }
                     yield chunk([end], running_usage())
         if request.include_usage:
             yield chunk([], _usage(len(prompt_ids), sum(generated)))

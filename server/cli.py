@@ -22,7 +22,9 @@ def serve(args: argparse.Namespace) -> None:
 
     from server.app import create_app
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "manifest": args.manifest}.items() if v is not None}
+    overrides = {
+        k: v for k, v in {"host": args.host, "port": args.port, "manifest": args.manifest}.items() if v is not None
+    }
     settings = Settings(**overrides)
     manifest = settings.manifest or demo_manifest(settings)
     uvicorn.run(create_app(settings, manifest), host=settings.host, port=settings.port, log_level="info")

@@ -45,7 +45,9 @@ class CompletionHandler:
             text += completion.text
             if request.logprobs is not None:
                 labels = self.client.labels(request.return_tokens_as_token_ids)
-                generated = completion_logprobs(completion.token_ids, completion.logprobs, request.logprobs, labels, offset)
+                generated = completion_logprobs(
+                    completion.token_ids, completion.logprobs, request.logprobs, labels, offset
+                )
                 logprobs = generated if logprobs is None else {k: logprobs[k] + generated[k] for k in generated}
         finish = completion.finish_reason if generate else "length"
         return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
@@ -53,7 +55,10 @@ class CompletionHandler:
     async def complete(self, request: CompletionRequest) -> dict:
         model, prompts, params = self._prepare(request)
         request_id = new_id("cmpl")
-        streams = [self.client.generate(p, sp, f"{request_id}-{i}") for i, (p, sp) in enumerate(zip(prompts, params, strict=True))]
+        streams = [
+            self.client.generate(p, sp, f"{request_id}-{i}")
+            for i, (p, sp) in enumerate(zip(prompts, params, strict=True))
+        ]
         finals: dict[int, RequestOutput] = {}
         async for index, output in merge(streams):
             finals[index] = output
@@ -80,13 +85,22 @@ class CompletionHandler:
     async def _chunks(self, request: CompletionRequest, model: str, prompts, params) -> AsyncIterator[dict]:
         request_id = new_id("cmpl")
         created = int(time.time())
-        streams = [self.client.generate(p, sp, f"{request_id}-{i}") for i, (p, sp) in enumerate(zip(prompts, params, strict=True))]
+        streams = [
+            self.client.generate(p, sp, f"{request_id}-{i}")
+            for i, (p, sp) in enumerate(zip(prompts, params, strict=True))
+        ]
         echoed: set[int] = set()
         offsets: dict[int, int] = {}
         generated = 0
 
         def chunk(choices: list[dict], usage: dict | None = None) -> dict:
-            body = {"id": request_id, "object": "text_completion", "created": created, "model": model, "choices": choices}
+            body = {
+                "id": request_id,
+                "object": "text_completion",
+                "created": created,
+                "model": model,
+                "choices": choices,
+            }
             if usage is not None:
                 body["usage"] = usage
             return body
@@ -104,10 +118,15 @@ class CompletionHandler:
                 generated += len(completion.token_ids)
                 if request.logprobs is not None and completion.token_ids:
                     labels = self.client.labels(request.return_tokens_as_token_ids)
-                    part = completion_logprobs(completion.token_ids, completion.logprobs, request.logprobs, labels, offset)
+                    part = completion_logprobs(
+                        completion.token_ids, completion.logprobs, request.logprobs, labels, offset
+                    )
                     logprobs = part if logprobs is None else {k: logprobs[k] + part[k] for k in part}
                 offsets[index] = offset + len(completion.text)
                 usage = _usage(sum(map(len, prompts)), generated) if request.continuous_usage else None
-                yield chunk([{"index": index, "text": text, "logprobs": logprobs, "finish_reason": completion.finish_reason}], usage)
+                yield chunk(
+                    [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": completion.finish_reason}],
+                    usage,
+                )
         if request.include_usage:
             yield chunk([], _usage(sum(map(len, prompts)), generated))

@@ -72,7 +72,9 @@ def start_engine(manifest: Manifest, settings: Settings):
     configure_environment(manifest)
     folder = model_folder(manifest, settings)
     logger.info("starting vLLM on %s", folder)
-    return AsyncLLM.from_engine_args(engine_args(manifest, folder, settings), usage_context=UsageContext.OPENAI_API_SERVER)
+    return AsyncLLM.from_engine_args(
+        engine_args(manifest, folder, settings), usage_context=UsageContext.OPENAI_API_SERVER
+    )
 
 
 async def prepare_engine(engine) -> None:

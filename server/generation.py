@@ -69,7 +69,9 @@ class EngineClient:
             )
         return max_tokens
 
-    async def generate(self, prompt_ids: list[int], params: SamplingParams, request_id: str) -> AsyncIterator[RequestOutput]:
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, request_id: str
+    ) -> AsyncIterator[RequestOutput]:
         """Outputs of one request; cancelling the iteration aborts it in the engine."""
         try:
             async for output in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request_id):
@@ -78,11 +80,12 @@ class EngineClient:
             raise APIError(400, str(err)) from None
 
     async def final(self, prompt_ids: list[int], params: SamplingParams, request_id: str) -> RequestOutput:
-        output = None
+        """The last output: with FINAL_ONLY output kind, the one complete result."""
+        last = None
         async for output in self.generate(prompt_ids, params, request_id):
-            pass
-        assert output is not None
-        return output
+            last = output
+        assert last is not None
+        return last
 
     def labels(self, as_ids: bool) -> "TokenLabels":
         return TokenLabels(self.tokenizer, as_ids)

@@ -58,11 +58,14 @@ class MixtureState:
         if model in self.component_names:
             if weights is not None:
                 raise APIError(
-                    400, f"model {model!r} is a single component; per-request weights need model {self.name!r}",
+                    400,
+                    f"model {model!r} is a single component; per-request weights need model {self.name!r}",
                     param="mixture",
                 )
             return ResolvedMixture(model, self.one_hot(model))
         raise APIError(
-            404, f"the model {model!r} does not exist; available: {self.model_ids()}", param="model",
+            404,
+            f"the model {model!r} does not exist; available: {self.model_ids()}",
+            param="model",
             code="model_not_found",
         )

@@ -34,7 +34,9 @@ class MixtureOracle:
             mixed = term if mixed is None else mixed + term
         return torch.log_softmax(mixed, dim=-1)
 
-    def check_greedy(self, prompt: list[int], weights: list[float], tokens: list[int], logprobs: list[float], tol: float = 1e-4) -> None:
+    def check_greedy(
+        self, prompt: list[int], weights: list[float], tokens: list[int], logprobs: list[float], tol: float = 1e-4
+    ) -> None:
         """Served greedy tokens and their logprobs equal the loop's, step by step.
 
         Where the loop's top two tokens are within tol of each other, either is a correct
@@ -47,10 +49,14 @@ class MixtureOracle:
                 gap = float(expected[best] - expected[token])
                 assert gap < tol, f"step {step}: served {token}, loop's argmax {best} is better by {gap}"
                 return
-            assert abs(float(expected[token]) - logprob) < tol, f"step {step}: logprob {logprob} vs loop {float(expected[token])}"
+            assert abs(float(expected[token]) - logprob) < tol, (
+                f"step {step}: logprob {logprob} vs loop {float(expected[token])}"
+            )
             ids.append(token)
 
-    def check_sampled(self, prompt: list[int], weights: list[float], tokens: list[int], logprobs: list[float], tol: float = 1e-4) -> None:
+    def check_sampled(
+        self, prompt: list[int], weights: list[float], tokens: list[int], logprobs: list[float], tol: float = 1e-4
+    ) -> None:
         """Each sampled token's returned logprob equals the loop's log-prob of that token."""
         ids = list(prompt)
         for step, (token, logprob) in enumerate(zip(tokens, logprobs, strict=True)):

@@ -16,7 +16,9 @@ def normalise_weights(weights: Mapping[str, float], names: Sequence[str]) -> dic
     values and an all-zero vector, quoting the bad value and the valid names.
     """
     if not isinstance(weights, Mapping) or not weights:
-        raise WeightsError(f"weights must be a non-empty object mapping policy names to numbers; valid names: {list(names)}")
+        raise WeightsError(
+            f"weights must be a non-empty object mapping policy names to numbers; valid names: {list(names)}"
+        )
     unknown = [k for k in weights if k not in names]
     if unknown:
         raise WeightsError(f"unknown policy {unknown[0]!r} in weights; valid names: {list(names)}")

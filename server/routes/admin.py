@@ -1,6 +1,7 @@
 """Admin routes, behind a bearer token (MPO_ADMIN_TOKEN); without a token set, all refused."""
 
 import hmac
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -11,7 +12,9 @@ from server.errors import APIError
 bearer = HTTPBearer(auto_error=False)
 
 
-def require_admin(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
     token = request.app.state.settings.admin_token
     if token is None:
         raise APIError(401, "admin API is disabled: the server has no MPO_ADMIN_TOKEN")

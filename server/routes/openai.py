@@ -1,7 +1,5 @@
 """OpenAI-compatible routes: thin, they validate, delegate to the handlers, and return."""
 
-import time
-
 from fastapi import APIRouter, Request
 
 from server.generation import cancel_on_disconnect
@@ -38,7 +36,13 @@ async def models(request: Request) -> dict:
     return {
         "object": "list",
         "data": [
-            {**e, "object": "model", "created": created, "owned_by": "mpo-serve", "max_model_len": services.client.max_model_len}
+            {
+                **e,
+                "object": "model",
+                "created": created,
+                "owned_by": "mpo-serve",
+                "max_model_len": services.client.max_model_len,
+            }
             for e in entries
         ],
     }

@@ -40,7 +40,9 @@ def test_serve_without_manifest_serves_the_demo(demo, settings, tmp_path):
         process.wait_ready()
         client = openai.OpenAI(base_url=f"{process.url}/v1", api_key="unused", max_retries=0)
         assert [m.id for m in client.models.list()] == ["mpo-demo", "ref", "positive", "concise"]
-        chat = client.chat.completions.create(model="mpo-demo", messages=[{"role": "user", "content": "Life is"}], max_tokens=20)
+        chat = client.chat.completions.create(
+            model="mpo-demo", messages=[{"role": "user", "content": "Life is"}], max_tokens=20
+        )
         assert chat.choices[0].message.content.strip()
         stream = client.chat.completions.create(
             model="mpo-demo",

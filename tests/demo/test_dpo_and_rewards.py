@@ -30,5 +30,7 @@ def test_dpo_gradient_raises_chosen_and_lowers_rejected():
 
 
 def test_rewards():
-    assert positive("What a wonderful, lovely day") > 0.5 > positive("a day") > -0.5 > positive("awful, terrible, hateful")
+    assert (
+        positive("What a wonderful, lovely day") > 0.5 > positive("a day") > -0.5 > positive("awful, terrible, hateful")
+    )
     assert concise("") == 0 and concise("one two three") == -3 < concise("one")

@@ -31,7 +31,10 @@ def test_valid_manifest_resolves_paths_and_defaults(test_manifest):
     [
         ({"policies": [{"name": "alpha", "path": "missing"}], "weights": {"alpha": 1}}, "does not exist"),
         ({"policies": [{"name": "alpha", "path": "alpha"}, {"name": "alpha", "path": "beta"}]}, "unique"),
-        ({"policies": [{"name": "Alpha.1", "path": "alpha"}], "weights": {"Alpha.1": 1}}, "policies.0.name: .*must match"),
+        (
+            {"policies": [{"name": "Alpha.1", "path": "alpha"}], "weights": {"Alpha.1": 1}},
+            "policies.0.name: .*must match",
+        ),
         ({"weights": {"alpha": -1, "beta": 1}}, "non-negative"),
         ({"weights": {"alpha": 0, "beta": 0}}, "not all be zero"),
         ({"weights": {"gamma": 1}}, "unknown policy"),
@@ -51,7 +54,9 @@ def test_components_must_share_the_tokenizer(test_manifest, tmp_path):
     tokenizer = json.loads((odd / "tokenizer.json").read_text())
     tokenizer["model"]["vocab"]["zzzz"] = len(tokenizer["model"]["vocab"])
     (odd / "tokenizer.json").write_text(json.dumps(tokenizer))
-    path = write(test_manifest.parent, policies=[{"name": "alpha", "path": "alpha"}, {"name": "beta", "path": str(odd)}])
+    path = write(
+        test_manifest.parent, policies=[{"name": "alpha", "path": "alpha"}, {"name": "beta", "path": str(odd)}]
+    )
     with pytest.raises(ManifestError, match="tokenizer"):
         load_manifest(path)
 
@@ -70,7 +75,11 @@ def test_model_folder_names_our_architecture_and_components(test_manifest, tmp_p
     config = json.loads((folder / "config.json").read_text())
     assert config["architectures"] == [ARCHITECTURE]
     section = config[MIXTURE_CONFIG_KEY]
-    assert [(c["name"], c["role"]) for c in section["components"]] == [("ref", "reference"), ("alpha", "policy"), ("beta", "policy")]
+    assert [(c["name"], c["role"]) for c in section["components"]] == [
+        ("ref", "reference"),
+        ("alpha", "policy"),
+        ("beta", "policy"),
+    ]
     assert section["default_weights"] == [0.0, 0.5, 0.5]
     assert (folder / "tokenizer.json").read_bytes() == (manifest.reference.path / "tokenizer.json").read_bytes()
     assert (folder / "mixture.safetensors").is_file() and not (tmp_path / "model.tmp").exists()

@@ -12,7 +12,11 @@ from tests.server.test_exactness import completion_body, token_ids
 def test_describe_mixture(admin, test_manifest):
     body = admin.get("/admin/mixture").json()
     assert body["name"] == "test-mix"
-    assert [(c["name"], c["role"]) for c in body["components"]] == [("ref", "reference"), ("alpha", "policy"), ("beta", "policy")]
+    assert [(c["name"], c["role"]) for c in body["components"]] == [
+        ("ref", "reference"),
+        ("alpha", "policy"),
+        ("beta", "policy"),
+    ]
     assert body["components"][1]["path"] == str((test_manifest.parent / "alpha").resolve())
     assert body["default_weights"] == {"alpha": 0.5, "beta": 0.5}
 

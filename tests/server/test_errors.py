@@ -47,7 +47,13 @@ def test_weights_on_a_single_component_are_400(http):
 
 @pytest.mark.parametrize(
     "messages",
-    [[], [{"role": "wizard", "content": "hi"}], [{"content": "hi"}], "hello", [{"role": "user", "content": [{"type": "image_url"}]}]],
+    [
+        [],
+        [{"role": "wizard", "content": "hi"}],
+        [{"content": "hi"}],
+        "hello",
+        [{"role": "user", "content": [{"type": "image_url"}]}],
+    ],
 )
 def test_malformed_messages_are_400(http, messages):
     assert_error(http.post("/v1/chat/completions", json={**CHAT, "messages": messages}), 400)
@@ -58,17 +64,23 @@ def test_not_json_is_400(http):
     assert_error(response, 400)
 
 
-@pytest.mark.parametrize("field,value", [("temperature", -1), ("n", 0), ("max_tokens", -3), ("top_p", 2.0), ("logit_bias", {"x": 1})])
+@pytest.mark.parametrize(
+    "field,value", [("temperature", -1), ("n", 0), ("max_tokens", -3), ("top_p", 2.0), ("logit_bias", {"x": 1})]
+)
 def test_bad_sampling_values_are_400(http, field, value):
     assert_error(http.post("/v1/chat/completions", json={**CHAT, field: value}), 400, field)
 
 
 def test_prompt_longer_than_max_model_len_is_400(http):
     long_prompt = list(range(3, 3 + 200))  # 200 token ids > max_model_len 128
-    assert_error(http.post("/v1/completions", json={"model": "test-mix", "prompt": long_prompt}), 400, "maximum context length")
+    assert_error(
+        http.post("/v1/completions", json={"model": "test-mix", "prompt": long_prompt}), 400, "maximum context length"
+    )
     chat = {**CHAT, "messages": [{"role": "user", "content": "word " * 300}]}
     assert_error(http.post("/v1/chat/completions", json=chat), 400, "maximum context length")
-    assert_error(http.post("/v1/completions", json={"model": "test-mix", "prompt": "Hi", "max_tokens": 500}), 400, "max_tokens")
+    assert_error(
+        http.post("/v1/completions", json={"model": "test-mix", "prompt": "Hi", "max_tokens": 500}), 400, "max_tokens"
+    )
 
 
 def test_token_ids_out_of_vocabulary_are_400(http):

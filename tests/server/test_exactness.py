@@ -90,7 +90,9 @@ def test_seeded_sampling_is_reproducible(http, prompts):
     assert first == second
 
 
-@pytest.mark.parametrize("model,weights", [("test-mix", None), ("test-mix", {"alpha": 0.9, "beta": 0.1}), ("beta", None)])
+@pytest.mark.parametrize(
+    "model,weights", [("test-mix", None), ("test-mix", {"alpha": 0.9, "beta": 0.1}), ("beta", None)]
+)
 def test_echo_prompt_logprobs_use_the_request_mixture(http, oracle, prompts, model, weights):
     prompt = prompts[2]
     extra = {"model": model, "echo": True, "max_tokens": 0}
