@@ -1,18 +1,10 @@
 """POST /v1/chat/completions: messages through the chat template, then the engine."""
 
-import time
 from collections.abc import AsyncIterator
 
 from server.generation import EngineClient, chat_logprobs, new_id
 from server.protocol import ChatCompletionRequest
-
-
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
+from server.responses import Envelope, usage
 
 
 class ChatHandler:
@@ -29,33 +21,27 @@ class ChatHandler:
         params = request.sampling_params(max_tokens, resolved.vector, request.num_logprobs)
         return resolved.model, prompt_ids, params
 
+    def _logprobs(self, request: ChatCompletionRequest, completion) -> dict | None:
+        if not request.logprobs or not completion.token_ids:
+            return None
+        labels = self.client.labels(request.return_tokens_as_token_ids)
+        return chat_logprobs(completion.token_ids, completion.logprobs, request.top_logprobs or 0, labels)
+
     async def complete(self, request: ChatCompletionRequest) -> dict:
         model, prompt_ids, params = self._prepare(request)
-        request_id = new_id("chatcmpl")
-        labels = self.client.labels(request.return_tokens_as_token_ids)
-        output = await self.client.final(prompt_ids, params, request_id)
-        choices = []
-        for completion in sorted(output.outputs, key=lambda c: c.index):
-            logprobs = None
-            if request.logprobs:
-                logprobs = chat_logprobs(completion.token_ids, completion.logprobs, request.top_logprobs or 0, labels)
-            choices.append(
-                {
-                    "index": completion.index,
-                    "message": {"role": "assistant", "content": completion.text},
-                    "logprobs": logprobs,
-                    "finish_reason": completion.finish_reason,
-                }
-            )
+        envelope = Envelope(new_id("chatcmpl"), "chat.completion", model)
+        output = await self.client.final(prompt_ids, params, envelope.id)
+        choices = [
+            {
+                "index": completion.index,
+                "message": {"role": "assistant", "content": completion.text},
+                "logprobs": self._logprobs(request, completion),
+                "finish_reason": completion.finish_reason,
+            }
+            for completion in sorted(output.outputs, key=lambda c: c.index)
+        ]
         generated = sum(len(c.token_ids) for c in output.outputs)
-        return {
-            "id": request_id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": choices,
-            "usage": _usage(len(prompt_ids), generated),
-        }
+        return envelope(choices, usage(len(prompt_ids), generated))
 
     def stream(self, request: ChatCompletionRequest) -> AsyncIterator[dict]:
         """Validates now (errors before any byte is sent), then yields chunks lazily."""
@@ -65,57 +51,24 @@ class ChatHandler:
     async def _chunks(
         self, request: ChatCompletionRequest, model: str, prompt_ids: list[int], params
     ) -> AsyncIterator[dict]:
-        request_id = new_id("chatcmpl")
-        labels = self.client.labels(request.return_tokens_as_token_ids)
-        created = int(time.time())
+        chunk = Envelope(new_id("chatcmpl"), "chat.completion.chunk", model)
         generated = [0] * request.n
 
-        def chunk(choices: list[dict], usage: dict | None = None) -> dict:
-            body = {
-                "id": request_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": choices,
-            }
-            if usage is not None:
-                body["usage"] = usage
-            return body
+        def choice(index: int, delta: dict, logprobs: dict | None = None, finish: str | None = None) -> list[dict]:
+            return [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]
 
         def running_usage() -> dict | None:
-            return _usage(len(prompt_ids), sum(generated)) if request.continuous_usage else None
+            return usage(len(prompt_ids), sum(generated)) if request.continuous_usage else None
 
         for index in range(request.n):
-            first = {
-                "index": index,
-                "delta": {"role": "assistant", "content": ""},
-                "logprobs": None,
-                "finish_reason": None,
-            }
-            yield chunk([first], running_usage())
-        async for output in self.client.generate(prompt_ids, params, request_id):
+            yield chunk(choice(index, {"role": "assistant", "content": ""}), running_usage())
+        async for output in self.client.generate(prompt_ids, params, chunk.id):
             for completion in output.outputs:
                 generated[completion.index] += len(completion.token_ids)
-                logprobs = None
-                if request.logprobs and completion.token_ids:
-                    logprobs = chat_logprobs(
-                        completion.token_ids, completion.logprobs, request.top_logprobs or 0, labels
-                    )
+                logprobs = self._logprobs(request, completion)
                 if completion.text or logprobs:
-                    delta = {
-                        "index": completion.index,
-                        "delta": {"content": completion.text},
-                        "logprobs": logprobs,
-                        "finish_reason": None,
-                    }
-                    yield chunk([delta], running_usage())
+                    yield chunk(choice(completion.index, {"content": completion.text}, logprobs), running_usage())
                 if completion.finish_reason is not None:
-                    end = {
-                        "index": completion.index,
-                        "delta": {},
-                        "logprobs": None,
-                        "finish_reason": completion.finish_reason,
-                    }
-                    yield chunk([end], running_usage())
+                    yield chunk(choice(completion.index, {}, finish=completion.finish_reason), running_usage())
         if request.include_usage:
-            yield chunk([], _usage(len(prompt_ids), sum(generated)))
+            yield chunk([], usage(len(prompt_ids), sum(generated)))

@@ -1,13 +1,12 @@
 """POST /v1/completions: one engine request per prompt, choices numbered across prompts."""
 
-import time
 from collections.abc import AsyncIterator
 
 from vllm.outputs import RequestOutput
 
-from server.chat import _usage
 from server.generation import EngineClient, completion_logprobs, merge, new_id
 from server.protocol import CompletionRequest
+from server.responses import Envelope, usage
 
 
 class CompletionHandler:
@@ -35,98 +34,64 @@ class CompletionHandler:
         labels = self.client.labels(request.return_tokens_as_token_ids)
         return text, completion_logprobs(output.prompt_token_ids, prompt_logprobs, request.logprobs, labels, 0)
 
-    def _choice(self, request: CompletionRequest, output: RequestOutput, completion, index: int, echo: bool) -> dict:
-        text, logprobs = "", None
-        if echo:
-            text, logprobs = self._echo_part(request, output)
-        generate = request.max_tokens > 0
-        if generate:
-            offset = len(text)
-            text += completion.text
-            if request.logprobs is not None:
-                labels = self.client.labels(request.return_tokens_as_token_ids)
-                generated = completion_logprobs(
-                    completion.token_ids, completion.logprobs, request.logprobs, labels, offset
-                )
-                logprobs = generated if logprobs is None else {k: logprobs[k] + generated[k] for k in generated}
-        finish = completion.finish_reason if generate else "length"
-        return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
+    def _piece(
+        self, request: CompletionRequest, output: RequestOutput, completion, offset: int, with_prompt: bool
+    ) -> tuple[str, dict | None]:
+        """Text and logprobs of one choice's new part: the prompt first when it is echoed now,
+        then what was generated (nothing for echo with max_tokens=0). `offset` is where the
+        part starts in the choice's whole text."""
+        text, logprobs = self._echo_part(request, output) if with_prompt else ("", None)
+        if request.max_tokens == 0:
+            return text, logprobs
+        start = offset + len(text)
+        text += completion.text
+        if request.logprobs is not None and completion.token_ids:
+            labels = self.client.labels(request.return_tokens_as_token_ids)
+            part = completion_logprobs(completion.token_ids, completion.logprobs, request.logprobs, labels, start)
+            logprobs = part if logprobs is None else {k: logprobs[k] + part[k] for k in part}
+        return text, logprobs
 
-    async def complete(self, request: CompletionRequest) -> dict:
-        model, prompts, params = self._prepare(request)
-        request_id = new_id("cmpl")
-        streams = [
+    def _streams(self, request_id: str, prompts: list[list[int]], params: list) -> list:
+        return [
             self.client.generate(p, sp, f"{request_id}-{i}")
             for i, (p, sp) in enumerate(zip(prompts, params, strict=True))
         ]
+
+    async def complete(self, request: CompletionRequest) -> dict:
+        model, prompts, params = self._prepare(request)
+        envelope = Envelope(new_id("cmpl"), "text_completion", model)
         finals: dict[int, RequestOutput] = {}
-        async for index, output in merge(streams):
+        async for index, output in merge(self._streams(envelope.id, prompts, params)):
             finals[index] = output
         choices, generated = [], 0
         for prompt_index in range(len(prompts)):
             output = finals[prompt_index]
             for completion in sorted(output.outputs, key=lambda c: c.index):
-                choice_index = prompt_index * request.n + completion.index
-                choices.append(self._choice(request, output, completion, choice_index, request.echo))
+                text, logprobs = self._piece(request, output, completion, 0, request.echo)
+                finish = completion.finish_reason if request.max_tokens > 0 else "length"
+                index = prompt_index * request.n + completion.index
+                choices.append({"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish})
                 generated += len(completion.token_ids) if request.max_tokens > 0 else 0
-        return {
-            "id": request_id,
-            "object": "text_completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": choices,
-            "usage": _usage(sum(map(len, prompts)), generated),
-        }
+        return envelope(choices, usage(sum(map(len, prompts)), generated))
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[dict]:
+        """Validates now (errors before any byte is sent), then yields chunks lazily."""
         model, prompts, params = self._prepare(request)
         return self._chunks(request, model, prompts, params)
 
     async def _chunks(self, request: CompletionRequest, model: str, prompts, params) -> AsyncIterator[dict]:
-        request_id = new_id("cmpl")
-        created = int(time.time())
-        streams = [
-            self.client.generate(p, sp, f"{request_id}-{i}")
-            for i, (p, sp) in enumerate(zip(prompts, params, strict=True))
-        ]
-        echoed: set[int] = set()
-        offsets: dict[int, int] = {}
+        chunk = Envelope(new_id("cmpl"), "text_completion", model)
+        offsets: dict[int, int] = {}  # choice index -> characters sent so far
         generated = 0
-
-        def chunk(choices: list[dict], usage: dict | None = None) -> dict:
-            body = {
-                "id": request_id,
-                "object": "text_completion",
-                "created": created,
-                "model": model,
-                "choices": choices,
-            }
-            if usage is not None:
-                body["usage"] = usage
-            return body
-
-        async for prompt_index, output in merge(streams):
+        async for prompt_index, output in merge(self._streams(chunk.id, prompts, params)):
             for completion in output.outputs:
                 index = prompt_index * request.n + completion.index
-                text, logprobs = "", None
-                if request.echo and index not in echoed:
-                    echoed.add(index)
-                    text, logprobs = self._echo_part(request, output)
-                    offsets[index] = len(text)
-                offset = offsets.get(index, 0)
-                text += completion.text
+                first = index not in offsets
+                text, logprobs = self._piece(request, output, completion, offsets.get(index, 0), request.echo and first)
+                offsets[index] = offsets.get(index, 0) + len(text)
                 generated += len(completion.token_ids)
-                if request.logprobs is not None and completion.token_ids:
-                    labels = self.client.labels(request.return_tokens_as_token_ids)
-                    part = completion_logprobs(
-                        completion.token_ids, completion.logprobs, request.logprobs, labels, offset
-                    )
-                    logprobs = part if logprobs is None else {k: logprobs[k] + part[k] for k in part}
-                offsets[index] = offset + len(completion.text)
-                usage = _usage(sum(map(len, prompts)), generated) if request.continuous_usage else None
-                yield chunk(
-                    [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": completion.finish_reason}],
-                    usage,
-                )
+                running = usage(sum(map(len, prompts)), generated) if request.continuous_usage else None
+                choice = {"index": index, "text": text, "logprobs": logprobs, "finish_reason": completion.finish_reason}
+                yield chunk([choice], running)
         if request.include_usage:
-            yield chunk([], _usage(sum(map(len, prompts)), generated))
+            yield chunk([], usage(sum(map(len, prompts)), generated))
