@@ -9,20 +9,21 @@ from server.sse import sse_response
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
-@router.post("/chat/completions", summary="Chat completion from the mixture, a stored weight set, or one policy")
-async def chat_completions(body: ChatCompletionRequest, request: Request):
-    handler = request.app.state.services.chat
+async def respond(request: Request, handler, body: ChatCompletionRequest | CompletionRequest):
+    """A stream of events, or one body; either way a client that leaves aborts its requests."""
     if body.stream:
         return sse_response(handler.stream(body))
     return await cancel_on_disconnect(request, handler.complete(body))
+
+
+@router.post("/chat/completions", summary="Chat completion from the mixture (any weights) or one policy")
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    return await respond(request, request.app.state.services.chat, body)
 
 
 @router.post("/completions", summary="Text completion (prompt strings or token ids; echo with prompt logprobs)")
 async def completions(body: CompletionRequest, request: Request):
-    handler = request.app.state.services.completions
-    if body.stream:
-        return sse_response(handler.stream(body))
-    return await cancel_on_disconnect(request, handler.complete(body))
+    return await respond(request, request.app.state.services.completions, body)
 
 
 @router.get("/models", summary="The mixture and each of its components as model ids")
