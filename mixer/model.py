@@ -46,7 +46,6 @@ class LogLinearMixtureForCausalLM(nn.Module):
             self.secondary_weights.append(DefaultModelLoader.Source(str(Path(path)), None, prefix=name + "."))
         default = torch.tensor(spec["default_weights"], dtype=torch.float32)
         self.register_buffer("default_weights", default, persistent=False)
-        STEP.default_weights = self.default_weights
 
     def components(self) -> list[nn.Module]:
         return [getattr(self, name) for name in self.component_names]
@@ -76,6 +75,8 @@ class LogLinearMixtureForCausalLM(nn.Module):
         if STEP.prompt_weights is not None:  # one request's prompt log-probs (mixer.worker)
             return mix_logprobs(logprobs, torch.tensor(STEP.prompt_weights) / sum(STEP.prompt_weights))
         mixture = mix_logprobs(logprobs, self.default_weights)
+        # Refreshed every step: the buffer the processor compares with is the live one.
+        STEP.default_weights = self.default_weights
         STEP.component_logprobs = logprobs
         STEP.default_mixture = mixture
         return mixture

@@ -32,13 +32,13 @@ class MixtureLogitsProcessor(LogitsProcessor):
 
     @classmethod
     def validate_params(cls, params: SamplingParams) -> None:
+        """Runs in the front-end process, which does not know the component count: the
+        server builds full-length vectors from the manifest (server.mixture)."""
         weights = request_weights(params)
         if weights is None:
             return
         if not isinstance(weights, list) or not all(isinstance(w, (int, float)) for w in weights):
             raise ValueError(f"{WEIGHTS_ARG} must be a list of numbers, got {weights!r}")
-        if STEP.default_weights is not None and len(weights) != len(STEP.default_weights):
-            raise ValueError(f"{WEIGHTS_ARG} needs {len(STEP.default_weights)} weights, got {len(weights)}")
         if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"{WEIGHTS_ARG} must be finite, non-negative and not all zero, got {weights!r}")
 
