@@ -5,6 +5,7 @@ worker process that owns the model and can change it between steps.
 """
 
 from mixer.processor import request_weights
+from mixer.recording import RECORDER
 from mixer.step_state import STEP
 
 
@@ -16,6 +17,10 @@ class MixtureWorkerExtension:
         model = self.model_runner.model  # type: ignore[attr-defined]
         model.set_default_weights(weights)
         return model.default_weights.tolist()
+
+    def take_recorded(self, keys: list[str]) -> dict[str, dict]:
+        """Per-component sequence log-probs and token ids of finished recording requests."""
+        return RECORDER.take(keys)
 
     def get_default_weights(self) -> list[float]:
         return self.model_runner.model.default_weights.tolist()  # type: ignore[attr-defined]

@@ -34,6 +34,17 @@ class MixtureOracle:
             mixed = term if mixed is None else mixed + term
         return torch.log_softmax(mixed, dim=-1)
 
+    @torch.no_grad()
+    def sequence_logprobs(self, prompt: list[int], response: list[int]) -> list[float]:
+        """log pi_k(response | prompt) for every component, one full forward pass each."""
+        ids = torch.tensor([prompt + response])
+        totals = []
+        for model in self.models:
+            logprobs = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
+            positions = torch.arange(len(prompt) - 1, ids.shape[1] - 1)
+            totals.append(float(logprobs[positions, ids[0, len(prompt) :]].sum()))
+        return totals
+
     def check_greedy(
         self, prompt: list[int], weights: list[float], tokens: list[int], logprobs: list[float], tol: float = 1e-4
     ) -> None:

@@ -27,6 +27,22 @@ def require_admin(
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
+class ScoreItem(BaseModel):
+    prompt: str | list[int] = Field(description="Prompt text (tokenised like /v1/completions) or token ids.")
+    response: str | list[int] = Field(description="Response text (end-of-text appended) or exact token ids.")
+
+
+class ScoreRequest(BaseModel):
+    items: list[ScoreItem] = Field(min_length=1, max_length=4096)
+
+
+class SampleRequest(BaseModel):
+    prompts: list[str | list[int]] = Field(min_length=1, max_length=4096)
+    n: int = Field(4, ge=1, le=256, description="Samples per prompt, from the reference (temperature 1).")
+    max_tokens: int = Field(64, ge=1)
+    seed: int = 0
+
+
 class WeightsUpdate(BaseModel):
     weights: dict[str, float] = Field(description="New default weights by policy name (normalised to sum 1).")
 
@@ -39,3 +55,13 @@ async def mixture(request: Request) -> dict:
 @router.put("/weights", summary="Set the default weights, live, without restart")
 async def set_weights(body: WeightsUpdate, request: Request) -> dict:
     return await request.app.state.services.admin.set_default_weights(body.weights)
+
+
+@router.post("/score", summary="log pi_k(response | prompt) for every component, and implicit rewards")
+async def score(body: ScoreRequest, request: Request) -> dict:
+    return await request.app.state.services.admin.score([(item.prompt, item.response) for item in body.items])
+
+
+@router.post("/sample", summary="Samples from the reference policy with every component's log-probs")
+async def sample(body: SampleRequest, request: Request) -> dict:
+    return await request.app.state.services.admin.sample(body.prompts, body.n, body.max_tokens, body.seed)

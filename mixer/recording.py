@@ -1,0 +1,81 @@
+"""Sequence log-probs of every component, recorded while the engine decodes.
+
+Fitting MPO weights needs log pi_k(y|x) for each sampled or supplied response y and every
+component k. All components run at every step anyway, so nothing is computed twice: at each
+step the logits processor hands this module the step's per-component log-probs of a
+recording request's row; once the token chosen at that step is known (it is appended to the
+request's output list by the next step, or by the time the request has finished), its
+log-probs are added to the request's running sums. For supplied responses the processor
+also forces the next token, so the same mechanism scores them (forced decoding).
+
+Lives in the worker process; the server collects finished sums through the worker
+extension (`MixtureWorkerExtension.take_recorded`).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+RECORD_ARG = "mpo_record"  # extra_args key: a unique recording key (str)
+FORCE_ARG = "mpo_force"  # extra_args key: token ids to force, in order (list[int])
+
+
+@dataclass
+class Recording:
+    output: list[int]  # the request's running output token ids (vLLM's own list)
+    forced: list[int] | None
+    sums: np.ndarray  # (C,) float64 running sums of log pi_k(token), outside torch's inference mode
+    counted: int = 0  # output tokens already added to sums
+    # Log-probs of the step in flight: (C, V) when the token is sampled, (C,) for a forced one.
+    pending: torch.Tensor | None = field(default=None, repr=False)
+
+    def settle(self) -> None:
+        """Add the pending step's log-probs once its token is in the output list. A step whose
+        token never arrives (vLLM discards the token sampled for a partly prefilled prompt) is
+        simply replaced by the next one."""
+        if self.pending is None or len(self.output) <= self.counted:
+            return
+        token = self.output[self.counted]
+        column = self.pending if self.pending.dim() == 1 else self.pending[:, token]
+        self.sums += column.double().cpu().numpy()
+        self.counted += 1
+        self.pending = None
+
+    def result(self) -> dict:
+        self.settle()
+        return {"logprobs": self.sums.tolist(), "token_ids": list(self.output[: self.counted])}
+
+
+class Recorder:
+    """Recordings by key, for the requests of this worker."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, Recording] = {}
+
+    def start(self, key: str, output: list[int], forced: list[int] | None, components: int) -> None:
+        if key not in self.active:  # a preempted request re-added keeps its recording
+            self.active[key] = Recording(output, forced, np.zeros(components))
+        else:
+            self.active[key].output = output
+
+    def observe(self, key: str, logprobs: torch.Tensor) -> int | None:
+        """Record this step's (C, V) log-probs for `key`; returns the token to force, if any."""
+        recording = self.active[key]
+        recording.settle()
+        if recording.forced is None:
+            recording.pending = logprobs.clone()
+            return None
+        step = len(recording.output)
+        if step >= len(recording.forced):
+            return None
+        token = recording.forced[step]
+        recording.pending = logprobs[:, token].clone()  # the token is known: keep one column
+        return token
+
+    def take(self, keys: list[str]) -> dict[str, dict]:
+        """Results of finished requests; each key is handed out once."""
+        return {key: self.active.pop(key).result() for key in keys if key in self.active}
+
+
+RECORDER = Recorder()
