@@ -1,16 +1,59 @@
-"""Admin operations on the running mixture: describe it, change its default weights live."""
+"""Admin operations on the running mixture: describe it, change its default weights live
+(every change stored as a weight set), roll back, and sample or score through the engine."""
 
 import asyncio
+import logging
 
+from server.errors import APIError
 from server.generation import EngineClient
 from server.scoring import EngineScorer, Scored
+from weights.store import WeightSet, WeightStore
+
+logger = logging.getLogger(__name__)
 
 
 class AdminService:
-    def __init__(self, client: EngineClient) -> None:
+    def __init__(self, client: EngineClient, store: WeightStore) -> None:
         self.client = client
+        self.store = store
         self.scorer = EngineScorer(client)
         self._lock = asyncio.Lock()
+        client.mixture.stored_weights = self._stored_weights
+
+    def _stored_weights(self, set_id: int) -> dict[str, float] | None:
+        weight_set = self.store.get(set_id)
+        return None if weight_set is None else weight_set.weights
+
+    async def restore_active(self) -> WeightSet:
+        """At start-up: re-apply the active weight set, or store the manifest's defaults as
+        the first one. A stored set that no longer fits the manifest's policies is skipped."""
+        mixture = self.client.mixture
+        for job in self.store.fail_interrupted_jobs():
+            logger.warning("fit job %s was interrupted by a stop of the server: marked failed", job)
+        active = self.store.active()
+        if active is not None and sorted(active.weights) == sorted(mixture.manifest.policy_names):
+            await self._apply(active.weights)
+            return active
+        if active is not None:
+            logger.warning("active weight set %s names other policies than the manifest: not applied", active.id)
+        return self.store.add(dict(mixture.manifest.weights), "manifest", activate=True)
+
+    async def _apply(self, weights: dict[str, float]) -> None:
+        mixture = self.client.mixture
+        await self.client.engine.collective_rpc("set_default_weights", args=(mixture.vector(weights),))
+        mixture.default_weights = dict(weights)
+
+    async def apply_and_store(self, weights: dict[str, float], **source) -> WeightSet:
+        """Make `weights` the engine's default and store them as the active set. The engine
+        changes first; if storing fails, the engine goes back to the previous weights."""
+        async with self._lock:
+            previous = dict(self.client.mixture.default_weights)
+            await self._apply(weights)
+            try:
+                return await asyncio.to_thread(self.store.add, weights, activate=True, **source)
+            except BaseException:
+                await self._apply(previous)
+                raise
 
     def describe(self) -> dict:
         mixture = self.client.mixture
@@ -22,19 +65,39 @@ class AdminService:
                 for c in manifest.components
             ],
             "default_weights": dict(mixture.default_weights),
+            "active_weight_set": active.id if (active := self.store.active()) else None,
             "dtype": manifest.dtype,
             "max_model_len": self.client.max_model_len,
         }
 
     async def set_default_weights(self, weights: object) -> dict:
-        """Validate, push to the engine (between two steps), then record: the next requests
-        use the new weights, requests in flight keep the weights they were admitted with."""
-        mixture = self.client.mixture
-        normalised = mixture.validate_weights(weights, "weights")
-        async with self._lock:
-            await self.client.engine.collective_rpc("set_default_weights", args=(mixture.vector(normalised),))
-            mixture.default_weights = normalised
+        """Validate, apply and store as a manual weight set: the next requests use the new
+        weights, requests in flight keep the weights they were admitted with."""
+        normalised = self.client.mixture.validate_weights(weights, "weights")
+        await self.apply_and_store(normalised, source="manual")
         return self.describe()
+
+    async def activate(self, set_id: int) -> dict:
+        """Roll back (or forward) to a stored weight set."""
+        weight_set = self.store.get(set_id)
+        if weight_set is None:
+            raise APIError(404, f"weight set {set_id} does not exist", param="id")
+        if sorted(weight_set.weights) != sorted(self.client.mixture.manifest.policy_names):
+            raise APIError(400, f"weight set {set_id} names policies {sorted(weight_set.weights)} not in this mixture")
+        async with self._lock:
+            previous = dict(self.client.mixture.default_weights)
+            await self._apply(weight_set.weights)
+            try:
+                await asyncio.to_thread(self.store.activate, set_id)
+            except BaseException:
+                await self._apply(previous)
+                raise
+        return self.describe()
+
+    def history(self) -> dict:
+        active = self.store.active()
+        active_id = active.id if active else None
+        return {"data": [w.as_dict(active_id) for w in reversed(self.store.history())]}
 
     def _report(self, scored: Scored) -> dict:
         names = self.client.mixture.component_names

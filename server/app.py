@@ -15,10 +15,12 @@ from server.chat import ChatHandler
 from server.completions import CompletionHandler
 from server.engine import prepare_engine, start_engine
 from server.errors import error_response, install_error_handlers
+from server.fitjobs import FitJobs
 from server.generation import EngineClient
 from server.mixture import MixtureState
 from server.routes import admin, health, metrics, openai
 from server.settings import Settings
+from weights.store import WeightStore
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +33,18 @@ class Services:
     chat: ChatHandler
     completions: CompletionHandler
     admin: AdminService
+    fits: FitJobs
     started: int
 
 
-def build_services(engine, manifest, folder: Path) -> Services:
+def build_services(engine, manifest, folder: Path, store: WeightStore) -> Services:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     client = EngineClient(engine, tokenizer, MixtureState(manifest), manifest.max_model_len or 0)
-    return Services(client, ChatHandler(client), CompletionHandler(client), AdminService(client), int(time.time()))
+    admin = AdminService(client, store)
+    fits = FitJobs(admin)
+    return Services(client, ChatHandler(client), CompletionHandler(client), admin, fits, int(time.time()))
 
 
 class BodySizeLimit(BaseHTTPMiddleware):
@@ -64,10 +69,16 @@ def create_app(settings: Settings, manifest_path: Path) -> FastAPI:
         try:
             await prepare_engine(engine)
             folder = Path(engine.vllm_config.model_config.model)
-            app.state.services = build_services(engine, manifest, folder)
+            services = build_services(engine, manifest, folder, WeightStore(settings.weight_store, manifest.name))
+            active = await services.admin.restore_active()
+            logger.info("active weight set %s: %s", active.id, active.weights)
+            app.state.services = services
             logger.info("serving %s with components %s", manifest.name, [c.name for c in manifest.components])
             yield
         finally:
+            services = getattr(app.state, "services", None)
+            if services is not None and services.fits.running is not None:
+                services.fits.running.cancel.set()
             engine.shutdown()
 
     app = FastAPI(title="mpo-serve", version="0.1.0", lifespan=lifespan)

@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mixer.manifest import ManifestError
@@ -51,10 +52,19 @@ def error_response(status: int, message: str, param: str | None = None, code: st
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
+def describe_validation_error(err: ValidationError) -> str:
+    """'field.path: reason; ...' from a pydantic error, without pydantic's boilerplate."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+    )
+
+
 def to_api_error(exc: Exception) -> APIError:
     """Client-caused failures (bad values anywhere below the routes) are 400; the rest 500."""
     if isinstance(exc, APIError):
         return exc
+    if isinstance(exc, ValidationError):
+        return APIError(400, describe_validation_error(exc))
     if isinstance(exc, (ValueError, WeightsError, ManifestError, TypeError)):
         return APIError(400, str(exc))
     logger.exception("internal error", exc_info=exc)

@@ -1,6 +1,7 @@
 """What the server knows about the mixture it serves: components, default weights, and how
 a request's `model` and `mixture` fields become the weight vector the engine runs with."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mixer.manifest import Manifest
@@ -22,6 +23,8 @@ class MixtureState:
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
         self.default_weights: dict[str, float] = dict(manifest.weights)
+        # Looks up a stored weight set by id (set by the admin service, which owns the store).
+        self.stored_weights: Callable[[int], dict[str, float] | None] = lambda _id: None
 
     @property
     def name(self) -> str:
@@ -47,14 +50,31 @@ class MixtureState:
     def one_hot(self, component: str) -> list[float]:
         return [1.0 if name == component else 0.0 for name in self.component_names]
 
+    def stored_set_id(self, model: str) -> int | None:
+        """The weight-set id in a model id '<mixture>@<id>', else None."""
+        prefix = self.name + "@"
+        if model.startswith(prefix) and model[len(prefix) :].isdigit():
+            return int(model[len(prefix) :])
+        return None
+
     def resolve(self, model: str, weights: dict | None) -> ResolvedMixture:
-        """`model` names the mixture (default or given weights) or one component alone.
+        """`model` names the mixture (default or given weights), a stored weight set
+        ('<mixture>@<id>'), or one component alone.
 
         Every request carries its weights explicitly, taken when it is admitted, so a later
         change of the defaults never alters a response half-way."""
         if model == self.name:
             chosen = self.default_weights if weights is None else self.validate_weights(weights, "mixture.weights")
             return ResolvedMixture(model, self.vector(chosen))
+        set_id = self.stored_set_id(model)
+        if set_id is not None and (stored := self.stored_weights(set_id)) is not None:
+            if weights is not None:
+                raise APIError(
+                    400, f"model {model!r} is a stored weight set; per-request weights need model {self.name!r}"
+                )
+            if sorted(stored) != sorted(self.manifest.policy_names):
+                raise APIError(400, f"weight set {set_id} names policies {sorted(stored)} not in this mixture")
+            return ResolvedMixture(model, self.vector(stored))
         if model in self.component_names:
             if weights is not None:
                 raise APIError(

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
 
     manifest: Path | None = Field(None, description="Mixture manifest; none: the embedded demo (built if absent).")
     data_dir: Path = Field(default_factory=default_data_dir, description="Demo models and generated model folders.")
+    store_path: Path | None = Field(None, description="SQLite weight store; default: <data_dir>/weights.sqlite.")
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = Field(None, description="Bearer token for /admin; unset: admin is refused (401).")
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
         if token.lower() in PLACEHOLDER_TOKENS or len(token) < 8:
             raise ValueError("MPO_ADMIN_TOKEN must be a real secret of at least 8 characters, not a placeholder")
         return token
+
+    @property
+    def weight_store(self) -> Path:
+        return self.store_path or self.data_dir / "weights.sqlite"
 
     @property
     def demo_dir(self) -> Path:

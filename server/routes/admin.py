@@ -3,11 +3,12 @@
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from server.errors import APIError
+from server.fit_protocol import FitBatch, FitOptions, parse_jsonl
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -57,6 +58,16 @@ async def set_weights(body: WeightsUpdate, request: Request) -> dict:
     return await request.app.state.services.admin.set_default_weights(body.weights)
 
 
+@router.get("/weights/history", summary="Every stored weight set, newest first, with the active one marked")
+async def weights_history(request: Request) -> dict:
+    return request.app.state.services.admin.history()
+
+
+@router.post("/weights/{set_id}/activate", summary="Make a stored weight set the default (rollback)")
+async def activate_weights(set_id: int, request: Request) -> dict:
+    return await request.app.state.services.admin.activate(set_id)
+
+
 @router.post("/score", summary="log pi_k(response | prompt) for every component, and implicit rewards")
 async def score(body: ScoreRequest, request: Request) -> dict:
     return await request.app.state.services.admin.score([(item.prompt, item.response) for item in body.items])
@@ -65,3 +76,35 @@ async def score(body: ScoreRequest, request: Request) -> dict:
 @router.post("/sample", summary="Samples from the reference policy with every component's log-probs")
 async def sample(body: SampleRequest, request: Request) -> dict:
     return await request.app.state.services.admin.sample(body.prompts, body.n, body.max_tokens, body.seed)
+
+
+@router.post(
+    "/fit", status_code=202, summary="Start an MPO fit: JSON {items, options}, or multipart file (JSONL) + options"
+)
+async def start_fit(request: Request) -> dict:
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise APIError(400, "multipart upload needs a JSONL file in the field 'file'", param="file")
+        options = FitOptions.model_validate_json(str(form.get("options") or "{}"))
+        batch = parse_jsonl((await upload.read()).decode("utf-8"), options)
+    else:
+        batch = FitBatch.model_validate_json(await request.body())
+    job = request.app.state.services.fits.start(batch)
+    return request.app.state.services.fits.status(job.id)
+
+
+@router.get("/fit/{job_id}", summary="A fit job's phase, progress, current lambda and F estimate, result")
+async def fit_status(job_id: str, request: Request) -> dict:
+    return request.app.state.services.fits.status(job_id)
+
+
+@router.delete("/fit/{job_id}", summary="Cancel a running fit job")
+async def cancel_fit(job_id: str, request: Request) -> dict:
+    return request.app.state.services.fits.cancel(job_id)
+
+
+@router.get("/fit/{job_id}/plot.png", summary="lambda and per-objective estimates over the iterations")
+async def fit_plot(job_id: str, request: Request) -> Response:
+    return Response(request.app.state.services.fits.plot(job_id), media_type="image/png")

@@ -26,7 +26,7 @@ async def completions(body: CompletionRequest, request: Request):
     return await respond(request, request.app.state.services.completions, body)
 
 
-@router.get("/models", summary="The mixture and each of its components as model ids")
+@router.get("/models", summary="The mixture, each component, and each stored weight set ('<mixture>@<id>')")
 async def models(request: Request) -> dict:
     services = request.app.state.services
     mixture, created = services.client.mixture, services.started
@@ -34,6 +34,8 @@ async def models(request: Request) -> dict:
     for component in mixture.manifest.components:
         role = "reference" if component is mixture.manifest.reference else "policy"
         entries.append({"id": component.name, "root": str(component.path), "mpo_role": role})
+    for weight_set in services.admin.store.history():
+        entries.append({"id": f"{mixture.name}@{weight_set.id}", "root": mixture.name, "mpo_role": "weight_set"})
     return {
         "object": "list",
         "data": [
