@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -140,49 +141,45 @@ class FitJobs:
             return normalised_rewards(rewards, options.beta or 1.0)
         client, scorer = self.admin.client, self.admin.scorer
         prompts = [client.tokenize_prompt(item.prompt) for item in batch.items]
-        limit = asyncio.Semaphore(self.concurrency)
+        # Prompts in flight at once: enough to fill the engine's batch, few enough that a
+        # cancelled job stops soon.
+        limit = asyncio.Semaphore(
+            max(1, self.concurrency // (options.samples_per_prompt if batch.mode == "sample" else 1))
+        )
 
-        async def bounded(work):
+        async def bounded(make):
             async with limit:
                 if job.cancel.is_set():
                     raise Cancelled()
-                result = await work
-                job.samples_done += 1 if not isinstance(result, list) else len(result)
+                result = await make()
+                job.samples_done += len(result)
                 return result
 
         if batch.mode == "sample":
             job.phase = "sampling"
-            job.samples_total = len(prompts) * options.samples_per_prompt
-            per_prompt = [
-                [
-                    bounded(
-                        scorer.sample(ids, 1, options.max_tokens, options.seed + n * options.samples_per_prompt + j)
-                    )
-                    for j in range(options.samples_per_prompt)
-                ]
-                for n, ids in enumerate(prompts)
-            ]
-            flat = await asyncio.gather(*(w for group in per_prompt for w in group))
-            rows = [
-                [
-                    s.implicit_rewards()
-                    for scored in flat[n * options.samples_per_prompt : (n + 1) * options.samples_per_prompt]
-                    for s in scored
-                ]
-                for n in range(len(prompts))
-            ]
+            m = options.samples_per_prompt
+            job.samples_total = len(prompts) * m
+            groups = await asyncio.gather(
+                *(
+                    bounded(partial(scorer.sample, ids, m, options.max_tokens, options.seed + n * m))
+                    for n, ids in enumerate(prompts)
+                )
+            )
         else:
             job.phase = "scoring"
-            items = [
-                (ids, self.admin.response_ids(r))
-                for ids, item in zip(prompts, batch.items, strict=True)
-                for r in item.responses or []
-            ]
-            job.samples_total = len(items)
-            flat = await asyncio.gather(*(bounded(scorer.score(p, r)) for p, r in items))
-            per = len(batch.items[0].responses or [])
-            rows = [[s.implicit_rewards() for s in flat[n * per : (n + 1) * per]] for n in range(len(prompts))]
+            job.samples_total = sum(len(item.responses or []) for item in batch.items)
+            groups = await asyncio.gather(
+                *(
+                    bounded(partial(self._score_all, ids, item.responses or []))
+                    for ids, item in zip(prompts, batch.items, strict=True)
+                )
+            )
+        rows = [[scored.implicit_rewards() for scored in group] for group in groups]
         return np.array(rows, dtype=np.float64)
+
+    async def _score_all(self, prompt_ids: list[int], responses: list[str | list[int]]) -> list:
+        scorer = self.admin.scorer
+        return await asyncio.gather(*(scorer.score(prompt_ids, self.admin.response_ids(r)) for r in responses))
 
     def _summary(self, job: FitJob) -> dict:
         result = job.result

@@ -34,20 +34,20 @@ class EngineScorer:
     def __init__(self, client: EngineClient) -> None:
         self.client = client
 
-    async def _record(self, prompt_ids: list[int], params: SamplingParams, key: str) -> Scored:
+    async def _record(self, requests: list[tuple[list[int], SamplingParams, str]]) -> list[Scored]:
+        """Run recording requests together; their sums come back in one RPC."""
         try:
-            await self.client.final(prompt_ids, params, f"mpo-{key}")
+            await asyncio.gather(*(self.client.final(p, sp, f"mpo-{key}") for p, sp, key in requests))
         finally:
-            # Also on cancellation: collect what was recorded so nothing stays behind.
-            taken = await self.client.engine.collective_rpc("take_recorded", args=([key],))
-        result = taken[0][key]
-        return Scored(result["token_ids"], result["logprobs"])
+            # Also on failure or cancellation: collect what was recorded so nothing stays behind.
+            taken = await self.client.engine.collective_rpc("take_recorded", args=([key for _, _, key in requests],))
+        return [Scored(taken[0][key]["token_ids"], taken[0][key]["logprobs"]) for _, _, key in requests]
 
     async def sample(self, prompt_ids: list[int], count: int, max_tokens: int, seed: int) -> list[Scored]:
         """`count` pure samples from the reference (temperature 1, no top-k/top-p), scored."""
         reference = self.client.mixture.one_hot(self.client.mixture.manifest.reference.name)
         max_tokens = self.client.check_length(prompt_ids, max_tokens)
-        jobs = []
+        requests = []
         for j in range(count):
             key = uuid.uuid4().hex
             params = SamplingParams(
@@ -59,8 +59,8 @@ class EngineScorer:
                 output_kind=RequestOutputKind.FINAL_ONLY,
                 extra_args={WEIGHTS_ARG: reference, RECORD_ARG: key},
             )
-            jobs.append(self._record(prompt_ids, params, key))
-        return list(await asyncio.gather(*jobs))
+            requests.append((prompt_ids, params, key))
+        return await self._record(requests)
 
     async def score(self, prompt_ids: list[int], response_ids: list[int]) -> Scored:
         """Per-component log-probs of a given response, by forced decoding."""
@@ -79,4 +79,4 @@ class EngineScorer:
                 FORCE_ARG: list(response_ids),
             },
         )
-        return await self._record(prompt_ids, params, key)
+        return (await self._record([(prompt_ids, params, key)]))[0]

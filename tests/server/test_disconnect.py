@@ -27,9 +27,16 @@ def full_duration(server) -> float:
 
 def test_streaming_client_disconnect_aborts_its_request(server, http):
     full = full_duration(server)
-    with httpx.stream("POST", f"{server.url}/v1/completions", json={**BODY, "stream": True}, timeout=60) as response:
-        next(response.iter_lines())
-        assert unfinished(http) >= 1
+    for _attempt in range(3):  # a client starved of CPU may read its first chunk only after the end
+        with httpx.stream(
+            "POST", f"{server.url}/v1/completions", json={**BODY, "stream": True}, timeout=60
+        ) as response:
+            next(response.iter_lines())
+            running = unfinished(http)
+        if running:
+            break
+        wait_until_idle(http, full)
+    assert running >= 1, "the request always finished before the client could leave"
     idle_after = wait_until_idle(http, full)
     assert unfinished(http) == 0 and idle_after < full / 2, (idle_after, full)
 
