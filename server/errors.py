@@ -88,7 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _translated(_: Request, exc: Exception) -> JSONResponse:
         error = to_api_error(exc)
         return error_response(error.status, error.message, error.param, error.code)
+
+    # Client errors raised below the routes get their own handlers: Starlette's catch-all
+    # for Exception answers and then re-raises, which would drop the connection.
+    for client_error in (ValidationError, ValueError, TypeError, WeightsError, ManifestError):
+        app.add_exception_handler(client_error, _translated)
+    app.add_exception_handler(Exception, _translated)

@@ -19,6 +19,7 @@ def test_describe_mixture(admin, test_manifest):
     ]
     assert body["components"][1]["path"] == str((test_manifest.parent / "alpha").resolve())
     assert body["default_weights"] == {"alpha": 0.5, "beta": 0.5}
+    assert isinstance(body["active_weight_set"], int)
 
 
 def test_put_weights_normalises_and_reports(admin):
