@@ -5,6 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
+from server import fit_client
 from server.settings import Settings
 
 
@@ -37,12 +38,16 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--manifest", type=Path, help="mixture manifest (YAML); default: the embedded demo")
     serve_parser.add_argument("--host", help="default 127.0.0.1 (MPO_HOST)")
     serve_parser.add_argument("--port", type=int, help="default 8000 (MPO_PORT)")
+    fit_parser = commands.add_parser("fit", help="fit MPO weights on a batch through a running server")
+    fit_client.add_arguments(fit_parser)
     build_parser = commands.add_parser("build-demo", help="build the embedded demo mixture (cached)")
     build_parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         serve(args)
+    elif args.command == "fit":
+        sys.exit(fit_client.run(args))
     else:
         print(demo_manifest(Settings(), force=args.force))
 

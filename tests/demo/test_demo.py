@@ -1,8 +1,13 @@
 """The embedded demo: built by the project (cached), each policy beats the reference on its
-own objective, and `mpo-serve serve` without a manifest serves it to the openai client."""
+own objective, `mpo-serve serve` without a manifest serves it to the openai client, and
+`mpo-serve fit` fits its weights from 64 held-out prompts."""
 
 import json
+import subprocess
+import sys
 
+import httpx
+import numpy as np
 import openai
 import pytest
 
@@ -10,7 +15,7 @@ from demo.build import STAMP
 from demo.rewards import OBJECTIVES
 from server.cli import demo_manifest
 from server.settings import Settings
-from tests.server_process import ServerProcess
+from tests.server_process import ADMIN_TOKEN, ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +26,18 @@ def settings() -> Settings:
 @pytest.fixture(scope="module")
 def demo(settings):
     return demo_manifest(settings)  # builds on a fresh machine (minutes), then cached
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo, settings, tmp_path_factory):
+    # The demo's models from the shared cache; the weight store in a fresh folder.
+    logs = tmp_path_factory.mktemp("demo-server")
+    process = ServerProcess(None, settings.data_dir, logs / "server.log", store=logs / "weights.sqlite")
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
 
 
 def test_each_policy_beats_the_reference_on_its_own_objective(demo):
@@ -34,27 +51,69 @@ def test_demo_ships_held_out_prompts(demo):
     assert len(prompts) >= 64 and all(prompts)
 
 
-def test_serve_without_manifest_serves_the_demo(demo, settings, tmp_path):
-    process = ServerProcess(None, settings.data_dir, tmp_path / "demo-server.log")
-    try:
-        process.wait_ready()
-        client = openai.OpenAI(base_url=f"{process.url}/v1", api_key="unused", max_retries=0)
-        assert [m.id for m in client.models.list()] == ["mpo-demo", "ref", "positive", "concise"]
-        chat = client.chat.completions.create(
-            model="mpo-demo", messages=[{"role": "user", "content": "Life is"}], max_tokens=20
-        )
-        assert chat.choices[0].message.content.strip()
-        stream = client.chat.completions.create(
-            model="mpo-demo",
-            messages=[{"role": "user", "content": "My friend"}],
-            max_tokens=20,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_body={"mixture": {"weights": {"positive": 0.9, "concise": 0.1}}},
-        )
-        chunks = list(stream)
-        assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].usage is not None
-        completion = client.completions.create(model="concise", prompt="The best way to", max_tokens=20)
-        assert completion.choices[0].finish_reason in ("stop", "length")
-    finally:
-        process.stop()
+def test_serve_without_manifest_serves_the_demo(demo_server):
+    client = openai.OpenAI(base_url=f"{demo_server.url}/v1", api_key="unused", max_retries=0)
+    assert [m.id for m in client.models.list()][:4] == ["mpo-demo", "ref", "positive", "concise"]
+    chat = client.chat.completions.create(
+        model="mpo-demo", messages=[{"role": "user", "content": "Life is"}], max_tokens=20
+    )
+    assert chat.choices[0].message.content.strip()
+    stream = client.chat.completions.create(
+        model="mpo-demo",
+        messages=[{"role": "user", "content": "My friend"}],
+        max_tokens=20,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"mixture": {"weights": {"positive": 0.9, "concise": 0.1}}},
+    )
+    chunks = list(stream)
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].usage is not None
+    completion = client.completions.create(model="concise", prompt="The best way to", max_tokens=20)
+    assert completion.choices[0].finish_reason in ("stop", "length")
+
+
+def test_fit_cli_on_64_prompts_moves_weight_to_the_worst_served_objective(demo, demo_server, tmp_path):
+    lines = (demo.parent / "prompts.jsonl").read_text().splitlines()[:64]
+    batch = tmp_path / "prompts.jsonl"
+    batch.write_text("\n".join(lines) + "\n")
+    plot = tmp_path / "fit.png"
+    command = [
+        sys.executable,
+        "-m",
+        "server.cli",
+        "fit",
+        str(batch),
+        "--server",
+        demo_server.url,
+        "--token",
+        ADMIN_TOKEN,
+        "--samples-per-prompt",
+        "8",
+        "--max-tokens",
+        "40",
+        "--iterations",
+        "500",
+        "--step",
+        "2",
+        "--batch-size",
+        "16",
+        "--activate",
+        "--plot",
+        str(plot),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["phase"] == "succeeded" and plot.read_bytes().startswith(b"\x89PNG")
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=demo_server.url, headers=headers, timeout=300) as admin:
+        mixture = admin.get("/admin/mixture").json()
+        assert mixture["active_weight_set"] == result["result_weight_set"]
+        assert mixture["default_weights"] == pytest.approx(result["weights"])
+        # Which objective does the reference serve worst? The lowest E_ref[s_k] on the same prompts.
+        prompts = [json.loads(line)["prompt"] for line in lines]
+        groups = admin.post("/admin/sample", json={"prompts": prompts, "n": 8, "max_tokens": 40, "seed": 99}).json()
+    rewards = {k: np.mean([s["implicit_rewards"][k] for g in groups["data"] for s in g["samples"]]) for k in OBJECTIVES}
+    worst = min(rewards, key=rewards.get)
+    print(f"E_ref[s_k] {rewards}; fitted weights {result['weights']}; F {result['objective']}")
+    assert result["weights"][worst] > 0.5, (rewards, result)

@@ -1,0 +1,115 @@
+"""Fit wall time over the time to generate the same samples alone (goal <= 1.3).
+
+One server on the demo mixture; in one run, alternately:
+  fit:      POST /admin/fit with N prompts (the server samples m responses per prompt from
+            the reference, records every component's log-probs, runs mirror descent);
+  generate: the same N x m samples from the reference through /v1/completions
+            (model "ref", n=m, temperature 1, same max_tokens), all prompts at once.
+Prints a table and JSON. Usage: .venv/bin/python -m bench.fit_overhead [--prompts 64 ...]
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from server.cli import demo_manifest
+from server.settings import Settings
+from tests.server_process import ADMIN_TOKEN, ServerProcess
+
+
+async def generate(url: str, prompts: list[str], m: int, max_tokens: int, seed: int) -> tuple[float, int]:
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        start = time.perf_counter()
+        bodies = [
+            {
+                "model": "ref",
+                "prompt": p,
+                "n": m,
+                "max_tokens": max_tokens,
+                "temperature": 1.0,
+                "top_p": 1.0,
+                "seed": seed + i,
+            }
+            for i, p in enumerate(prompts)
+        ]
+        responses = await asyncio.gather(*(client.post("/v1/completions", json=b) for b in bodies))
+        elapsed = time.perf_counter() - start
+    tokens = sum(r.json()["usage"]["completion_tokens"] for r in responses)
+    return elapsed, tokens
+
+
+def fit(url: str, prompts: list[str], m: int, max_tokens: int, iterations: int, seed: int) -> tuple[float, dict]:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {
+        "items": [{"prompt": p} for p in prompts],
+        "options": {"samples_per_prompt": m, "max_tokens": max_tokens, "iterations": iterations, "seed": seed},
+    }
+    with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+        start = time.perf_counter()
+        job = client.post("/admin/fit", json=body).json()["id"]
+        while (status := client.get(f"/admin/fit/{job}").json())["phase"] not in ("succeeded", "failed", "cancelled"):
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+    if status["phase"] != "succeeded":
+        raise RuntimeError(status)
+    return elapsed, status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--samples-per-prompt", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=40)
+    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    settings = Settings()
+    manifest = demo_manifest(settings)
+    prompts = [json.loads(line)["prompt"] for line in (manifest.parent / "prompts.jsonl").read_text().splitlines()]
+    prompts = prompts[: args.prompts]
+    with tempfile.TemporaryDirectory() as scratch:
+        server = ServerProcess(None, settings.data_dir, Path(scratch) / "server.log", store=Path(scratch) / "w.sqlite")
+        try:
+            server.wait_ready()
+            m, n = args.samples_per_prompt, args.max_tokens
+            asyncio.run(generate(server.url, prompts[:4], m, n, 0))  # warm-up
+            fits, gens, tokens = [], [], []
+            for r in range(args.repeats):
+                gen_s, gen_tokens = asyncio.run(generate(server.url, prompts, m, n, 1000 * r))
+                fit_s, _ = fit(server.url, prompts, m, n, args.iterations, 1000 * r)
+                gens.append(gen_s)
+                fits.append(fit_s)
+                tokens.append(gen_tokens)
+        finally:
+            server.stop()
+    fit_s, gen_s = statistics.median(fits), statistics.median(gens)
+    result = {
+        "prompts": len(prompts),
+        "samples_per_prompt": args.samples_per_prompt,
+        "max_tokens": args.max_tokens,
+        "iterations": args.iterations,
+        "generate_s": gens,
+        "fit_s": fits,
+        "generated_tokens": tokens,
+        "ratio_fit_over_generate": fit_s / gen_s,
+        "goal": 1.3,
+    }
+    print(f"{'':<28}{'median s':>10}   runs")
+    print(f"{'generate samples alone':<28}{gen_s:>10.2f}   {', '.join(f'{x:.2f}' for x in gens)}")
+    print(f"{'fit (sample+score+solve)':<28}{fit_s:>10.2f}   {', '.join(f'{x:.2f}' for x in fits)}")
+    print(f"fit / generate = {fit_s / gen_s:.3f} (goal <= 1.3)")
+    print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

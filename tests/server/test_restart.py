@@ -1,0 +1,58 @@
+"""Nothing is lost: a server killed during a fit comes back with the previously active
+weights (applied in the engine), the job reported failed, and the weight history intact."""
+
+import time
+
+import httpx
+
+from tests.server.test_exactness import completion_body
+from tests.server_process import ADMIN_TOKEN, ServerProcess
+
+
+def admin_client(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120)
+
+
+def greedy(client: httpx.Client, weights: dict | None) -> dict:
+    """Greedy tokens and their log-probs: they tell which weights the engine ran."""
+    extra = {"mixture": {"weights": weights}} if weights else {}
+    body = completion_body([1, 60, 70, 80], max_tokens=12, **extra)
+    return client.post("/v1/completions", json=body).json()["choices"][0]["logprobs"]
+
+
+def test_killing_the_server_during_a_fit_loses_nothing(test_manifest, tmp_path):
+    chosen = {"alpha": 0.8, "beta": 0.2}
+    first = ServerProcess(test_manifest, tmp_path, tmp_path / "first.log")
+    try:
+        first.wait_ready()
+        with admin_client(first) as admin:
+            active = admin.put("/admin/weights", json={"weights": chosen}).json()["active_weight_set"]
+            history = admin.get("/admin/weights/history").json()["data"]
+            batch = {
+                "items": [{"prompt": "Life is"}] * 64,
+                "options": {"samples_per_prompt": 64, "max_tokens": 100, "activate": True},
+            }
+            job = admin.post("/admin/fit", json=batch).json()["id"]
+            deadline = time.time() + 120
+            while admin.get(f"/admin/fit/{job}").json()["progress"]["samples_done"] == 0:
+                assert time.time() < deadline
+                time.sleep(0.2)
+        first.kill()
+    finally:
+        first.stop()
+
+    second = ServerProcess(test_manifest, tmp_path, tmp_path / "second.log")
+    try:
+        second.wait_ready()
+        with admin_client(second) as admin:
+            status = admin.get(f"/admin/fit/{job}").json()
+            assert status["phase"] == "failed" and "stopped" in status["error"]
+            assert status["result_weight_set"] is None
+            mixture = admin.get("/admin/mixture").json()
+            assert mixture["active_weight_set"] == active and mixture["default_weights"] == chosen
+            assert admin.get("/admin/weights/history").json()["data"] == history
+            # The engine itself runs the restored weights, not the manifest's defaults.
+            assert greedy(admin, None) == greedy(admin, chosen)
+            assert greedy(admin, None) != greedy(admin, {"alpha": 0.5, "beta": 0.5})
+    finally:
+        second.stop()
