@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+RESULT_FIELDS = ("id", "phase", "error", "weights", "objective", "expected_scores", "start", "result_weight_set")
 OPTION_FLAGS = ("samples_per_prompt", "max_tokens", "iterations", "step", "batch_size", "seed", "beta")
 
 
@@ -92,12 +93,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"\ncancelled fit job {job}", file=sys.stderr)
             return 130
         print("\r" + _progress_line(status).ljust(100), file=sys.stderr)
-        print(
-            json.dumps(
-                {k: status.get(k) for k in ("id", "phase", "error", "weights", "objective", "result_weight_set")},
-                indent=2,
-            )
-        )
+        print(json.dumps({k: status.get(k) for k in RESULT_FIELDS}, indent=2))
         plot = client.get(f"/admin/fit/{job}/plot.png")
         if plot.status_code == 200:
             path = args.plot or Path(f"fit-{job}.png")

@@ -188,6 +188,12 @@ class FitJobs:
             "weights": dict(zip(self.policies, result.weights, strict=True)) if result else None,
             "objective": result.objective if result else None,
             "expected_scores": dict(zip(self.policies, result.expected, strict=True)) if result else None,
+            "start": None
+            if result is None
+            else {
+                "objective": result.start_objective,
+                "expected_scores": dict(zip(self.policies, result.start_expected, strict=True)),
+            },
             "samples": job.samples_done,
             "trajectory": thinned(job.trajectory),
         }
@@ -213,10 +219,10 @@ class FitJobs:
                 "error": stored["error"],
                 "result_weight_set": stored["result_set"],
                 "params": stored["params"],
-                "weights": result.get("weights"),
-                "objective": result.get("objective"),
+                **{k: result.get(k) for k in ("weights", "objective", "expected_scores", "start")},
             }
         latest = job.latest
+        summary = self._summary(job)
         return {
             "id": job.id,
             "phase": job.phase,
@@ -235,8 +241,7 @@ class FitJobs:
                 "objective": latest.objective,
                 "expected_scores": dict(zip(self.policies, latest.expected, strict=True)),
             },
-            "weights": self._summary(job)["weights"],
-            "objective": job.result.objective if job.result else None,
+            **{k: summary[k] for k in ("weights", "objective", "expected_scores", "start")},
             "result_weight_set": job.result_set,
             "params": job.batch.options.model_dump(),
             "elapsed_s": time.time() - job.started,

@@ -58,6 +58,8 @@ class FitResult:
     objective: float
     expected: list[float]
     trajectory: list[Iterate] = field(default_factory=list)
+    start_objective: float = float("nan")  # at the uniform starting point
+    start_expected: list[float] = field(default_factory=list)
 
 
 def mirror_descent(
@@ -78,6 +80,7 @@ def mirror_descent(
     eta = step / np.sqrt(iterations)
     log_weights = np.zeros(dimension)  # the update in log space: no overflow for large scores
     weights = np.full(dimension, 1.0 / dimension)
+    start_value, start_expected = evaluate(weights) if evaluate else (float("nan"), np.full(dimension, np.nan))
     total = np.zeros(dimension)
     trajectory = []
     for t in range(iterations):
@@ -92,7 +95,14 @@ def mirror_descent(
             on_iterate(iterate)
     average = total / iterations
     value, expected = evaluate(average) if evaluate else (float("nan"), np.full(dimension, np.nan))
-    return FitResult(average.tolist(), float(value), np.asarray(expected).tolist(), trajectory)
+    return FitResult(
+        average.tolist(),
+        float(value),
+        np.asarray(expected).tolist(),
+        trajectory,
+        float(start_value),
+        np.asarray(start_expected).tolist(),
+    )
 
 
 def fit_scores(

@@ -110,10 +110,17 @@ def test_fit_cli_on_64_prompts_moves_weight_to_the_worst_served_objective(demo, 
         mixture = admin.get("/admin/mixture").json()
         assert mixture["active_weight_set"] == result["result_weight_set"]
         assert mixture["default_weights"] == pytest.approx(result["weights"])
-        # Which objective does the reference serve worst? The lowest E_ref[s_k] on the same prompts.
-        prompts = [json.loads(line)["prompt"] for line in lines]
-        groups = admin.post("/admin/sample", json={"prompts": prompts, "n": 8, "max_tokens": 40, "seed": 99}).json()
-    rewards = {k: np.mean([s["implicit_rewards"][k] for g in groups["data"] for s in g["samples"]]) for k in OBJECTIVES}
-    worst = min(rewards, key=rewards.get)
-    print(f"E_ref[s_k] {rewards}; fitted weights {result['weights']}; F {result['objective']}")
-    assert result["weights"][worst] > 0.5, (rewards, result)
+    # On the fit's own samples: E_{pi_lambda}[s_k] at the uniform start and at the fitted weights.
+    names = list(result["weights"])
+    at_start = np.array([result["start"]["expected_scores"][k] for k in names])
+    at_fit = np.array([result["expected_scores"][k] for k in names])
+    print(
+        f"E_uniform[s] {result['start']['expected_scores']}; E_fitted[s] {result['expected_scores']}; "
+        f"weights {result['weights']}; F {result['start']['objective']:.4f} -> {result['objective']:.4f}"
+    )
+    # Mirror descent moves weight toward the objective the current (at first: uniform)
+    # mixture serves worst, lowers F, and serves the objectives more evenly (MaxMin).
+    worst = names[int(np.argmin(at_start))]
+    assert result["weights"][worst] > 0.5, result
+    assert result["objective"] < result["start"]["objective"], result
+    assert np.ptp(at_fit) < np.ptp(at_start), result
