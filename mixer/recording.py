@@ -61,7 +61,9 @@ class Recorder:
 
     def observe(self, key: str, logprobs: torch.Tensor) -> int | None:
         """Record this step's (C, V) log-probs for `key`; returns the token to force, if any."""
-        recording = self.active[key]
+        recording = self.active.get(key)
+        if recording is None:  # already handed out (its caller gave up): nothing to record
+            return None
         recording.settle()
         if recording.forced is None:
             recording.pending = logprobs.clone()

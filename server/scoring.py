@@ -37,7 +37,9 @@ class EngineScorer:
     async def _record(self, requests: list[tuple[list[int], SamplingParams, str]]) -> list[Scored]:
         """Run recording requests together; their sums come back in one RPC."""
         try:
-            await asyncio.gather(*(self.client.final(p, sp, f"mpo-{key}") for p, sp, key in requests))
+            async with asyncio.TaskGroup() as group:  # one failure cancels the others
+                for prompt_ids, params, key in requests:
+                    group.create_task(self.client.final(prompt_ids, params, f"mpo-{key}"))
         finally:
             # Also on failure or cancellation: collect what was recorded so nothing stays behind.
             taken = await self.client.engine.collective_rpc("take_recorded", args=([key for _, _, key in requests],))
