@@ -81,10 +81,11 @@ def main() -> None:
             server.wait_ready()
             m, n = args.samples_per_prompt, args.max_tokens
             asyncio.run(generate(server.url, prompts[:4], m, n, 0))  # warm-up
-            fits, gens, tokens = [], [], []
+            fits, gens, tokens, phases = [], [], [], []
             for r in range(args.repeats):
                 gen_s, gen_tokens = asyncio.run(generate(server.url, prompts, m, n, 1000 * r))
-                fit_s, _ = fit(server.url, prompts, m, n, args.iterations, 1000 * r)
+                fit_s, status = fit(server.url, prompts, m, n, args.iterations, 1000 * r)
+                phases.append(status["timings_s"])
                 gens.append(gen_s)
                 fits.append(fit_s)
                 tokens.append(gen_tokens)
@@ -99,12 +100,15 @@ def main() -> None:
         "generate_s": gens,
         "fit_s": fits,
         "generated_tokens": tokens,
+        "fit_phases_s": phases,
         "ratio_fit_over_generate": fit_s / gen_s,
         "goal": 1.3,
     }
     print(f"{'':<28}{'median s':>10}   runs")
     print(f"{'generate samples alone':<28}{gen_s:>10.2f}   {', '.join(f'{x:.2f}' for x in gens)}")
     print(f"{'fit (sample+score+solve)':<28}{fit_s:>10.2f}   {', '.join(f'{x:.2f}' for x in fits)}")
+    for phase in phases[0]:
+        print(f"{'  fit: ' + phase:<28}{statistics.median(p.get(phase, 0.0) for p in phases):>10.2f}")
     print(f"fit / generate = {fit_s / gen_s:.3f} (goal <= 1.3)")
     print(json.dumps(result))
     if args.json:

@@ -35,8 +35,9 @@ def request_weights(params: SamplingParams) -> list[float] | None:
 
 @dataclass(frozen=True)
 class RowState:
-    weights: list[float] | None  # normalised, over all components
+    weights: list[float]  # normalised, over all components
     record: str | None  # recording key
+    output: list[int]  # the request's output token ids (vLLM's running list)
 
 
 def _normalised(weights: list[float]) -> list[float]:
@@ -72,7 +73,7 @@ class MixtureLogitsProcessor(LogitsProcessor):
         self.rows: dict[int, RowState] = {}
         self._index: torch.Tensor | None = None  # (R,) rows with their own weights
         self._weights: torch.Tensor | None = None  # (R, C)
-        self._recording: list[tuple[int, str]] = []  # (row, key)
+        self._recording: list[tuple[int, RowState]] = []
 
     def is_argmax_invariant(self) -> bool:
         return False
@@ -86,13 +87,13 @@ class MixtureLogitsProcessor(LogitsProcessor):
             record = extra.get(RECORD_ARG)
             if record is not None:
                 RECORDER.start(record, output, extra.get(FORCE_ARG), len(weights))
-            return RowState(_normalised(weights), record)
+            return RowState(_normalised(weights), record, output)
 
         if process_dict_updates(self.rows, batch_update, new_state) or self._index is None:
             rows = sorted(self.rows)
             self._index = torch.tensor(rows, dtype=torch.long, device=self.device)
             self._weights = torch.tensor([self.rows[r].weights for r in rows], dtype=torch.float32, device=self.device)
-            self._recording = [(r, self.rows[r].record) for r in rows if self.rows[r].record is not None]
+            self._recording = [(r, self.rows[r]) for r in rows if self.rows[r].record is not None]
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self.rows:
@@ -107,8 +108,8 @@ class MixtureLogitsProcessor(LogitsProcessor):
             index, weights = self._index[differs], self._weights[differs]
             own = mix_logprobs(logprobs[:, index], weights)  # (R, V)
             logits[index] += own - default[index]
-        for row, key in self._recording:
-            forced = RECORDER.observe(key, logprobs[:, row])
+        for row, state in self._recording:
+            forced = RECORDER.observe(state.record, state.output, logprobs[:, row])
             if forced is not None:
                 logits[row] = float("-inf")
                 logits[row, forced] = 0.0

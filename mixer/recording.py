@@ -48,20 +48,22 @@ class Recording:
 
 
 class Recorder:
-    """Recordings by key, for the requests of this worker."""
+    """Recordings by key, for the requests of this worker. A request with n > 1 fans out
+    into children that share its key: each child (its own output list) gets a recording."""
 
     def __init__(self) -> None:
-        self.active: dict[str, Recording] = {}
+        self.active: dict[str, list[Recording]] = {}
+
+    def _find(self, key: str, output: list[int]) -> Recording | None:
+        return next((r for r in self.active.get(key, ()) if r.output is output), None)
 
     def start(self, key: str, output: list[int], forced: list[int] | None, components: int) -> None:
-        if key not in self.active:  # a preempted request re-added keeps its recording
-            self.active[key] = Recording(output, forced, np.zeros(components))
-        else:
-            self.active[key].output = output
+        if self._find(key, output) is None:  # a preempted request re-added keeps its recording
+            self.active.setdefault(key, []).append(Recording(output, forced, np.zeros(components)))
 
-    def observe(self, key: str, logprobs: torch.Tensor) -> int | None:
-        """Record this step's (C, V) log-probs for `key`; returns the token to force, if any."""
-        recording = self.active.get(key)
+    def observe(self, key: str, output: list[int], logprobs: torch.Tensor) -> int | None:
+        """Record this step's (C, V) log-probs for the request; returns the token to force, if any."""
+        recording = self._find(key, output)
         if recording is None:  # already handed out (its caller gave up): nothing to record
             return None
         recording.settle()
@@ -75,9 +77,9 @@ class Recorder:
         recording.pending = logprobs[:, token].clone()  # the token is known: keep one column
         return token
 
-    def take(self, keys: list[str]) -> dict[str, dict]:
-        """Results of finished requests; each key is handed out once."""
-        return {key: self.active.pop(key).result() for key in keys if key in self.active}
+    def take(self, keys: list[str]) -> dict[str, list[dict]]:
+        """Results of finished requests, one per child; each key is handed out once."""
+        return {key: [r.result() for r in self.active.pop(key)] for key in keys if key in self.active}
 
 
 RECORDER = Recorder()

@@ -37,13 +37,13 @@ class Services:
     started: int
 
 
-def build_services(engine, manifest, folder: Path, store: WeightStore) -> Services:
+def build_services(engine, manifest, folder: Path, store: WeightStore, settings: Settings) -> Services:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     client = EngineClient(engine, tokenizer, MixtureState(manifest), manifest.max_model_len or 0)
     admin = AdminService(client, store)
-    fits = FitJobs(admin)
+    fits = FitJobs(admin, concurrency=settings.max_num_seqs)
     return Services(client, ChatHandler(client), CompletionHandler(client), admin, fits, int(time.time()))
 
 
@@ -69,7 +69,9 @@ def create_app(settings: Settings, manifest_path: Path) -> FastAPI:
         try:
             await prepare_engine(engine)
             folder = Path(engine.vllm_config.model_config.model)
-            services = build_services(engine, manifest, folder, WeightStore(settings.weight_store, manifest.name))
+            services = build_services(
+                engine, manifest, folder, WeightStore(settings.weight_store, manifest.name), settings
+            )
             active = await services.admin.restore_active()
             logger.info("active weight set %s: %s", active.id, active.weights)
             app.state.services = services

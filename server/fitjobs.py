@@ -45,6 +45,15 @@ class FitJob:
     result_set: int | None = None
     error: str | None = None
     started: float = field(default_factory=time.time)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each phase
+
+    def enter(self, phase: str) -> None:
+        now = time.time()
+        if self.phase not in ("queued",):
+            self.timings[self.phase] = self.timings.get(self.phase, 0.0) + now - self._since
+        self.phase, self._since = phase, now
+
+    _since: float = field(default_factory=time.time)
     cancel: threading.Event = field(default_factory=threading.Event)
     task: asyncio.Task | None = None
 
@@ -58,10 +67,10 @@ def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[
 
 
 class FitJobs:
-    def __init__(self, admin: AdminService, concurrency: int = 64) -> None:
+    def __init__(self, admin: AdminService, concurrency: int) -> None:
         self.admin = admin
         self.store = admin.store
-        self.concurrency = concurrency
+        self.concurrency = concurrency  # the engine's batch size (max_num_seqs)
         self.jobs: dict[str, FitJob] = {}
         self.running: FitJob | None = None
 
@@ -92,7 +101,7 @@ class FitJobs:
         options = job.batch.options
         try:
             scores = await self._scores(job)
-            job.phase = "fitting"
+            job.enter("fitting")
             job.result = await asyncio.to_thread(
                 fit_scores,
                 scores,
@@ -102,7 +111,7 @@ class FitJobs:
                 options.seed,
                 lambda it: self._on_iterate(job, it),
             )
-            job.phase = "storing"
+            job.enter("storing")
             weights = dict(zip(self.policies, job.result.weights, strict=True))
             source = {
                 "source": "fit",
@@ -115,14 +124,15 @@ class FitJobs:
             else:
                 stored = await asyncio.to_thread(self.store.add, weights, **source)
             job.result_set = stored.id
-            job.phase = "succeeded"
+            job.enter("succeeded")
             self.store.finish_job(job.id, "succeeded", result_set=stored.id, result=self._summary(job))
         except (Cancelled, asyncio.CancelledError):
-            job.phase = "cancelled"
+            job.enter("cancelled")
             self.store.finish_job(job.id, "cancelled", result=self._summary(job))
         except Exception as err:  # noqa: BLE001 - any failure ends the job, reported with its reason
             logger.exception("fit job %s failed", job.id)
-            job.phase, job.error = "failed", f"{type(err).__name__}: {err}"
+            job.enter("failed")
+            job.error = f"{type(err).__name__}: {err}"
             self.store.finish_job(job.id, "failed", error=job.error, result=self._summary(job))
         finally:
             self.running = None
@@ -141,11 +151,11 @@ class FitJobs:
             return normalised_rewards(rewards, options.beta or 1.0)
         client, scorer = self.admin.client, self.admin.scorer
         prompts = [client.tokenize_prompt(item.prompt) for item in batch.items]
-        # Prompts in flight at once: enough to fill the engine's batch, few enough that a
-        # cancelled job stops soon.
-        limit = asyncio.Semaphore(
-            max(1, self.concurrency // (options.samples_per_prompt if batch.mode == "sample" else 1))
-        )
+        # Responses in flight: several engine batches deep, so the batch stays full while
+        # groups finish at different times; bounded, so a huge job neither floods the engine's
+        # queue nor keeps running long after a cancel.
+        per_prompt = options.samples_per_prompt if batch.mode == "sample" else len(batch.items[0].responses or [1])
+        limit = asyncio.Semaphore(max(1, 4 * self.concurrency // per_prompt))
 
         async def bounded(make):
             async with limit:
@@ -156,7 +166,7 @@ class FitJobs:
                 return result
 
         if batch.mode == "sample":
-            job.phase = "sampling"
+            job.enter("sampling")
             m = options.samples_per_prompt
             job.samples_total = len(prompts) * m
             groups = await asyncio.gather(
@@ -166,7 +176,7 @@ class FitJobs:
                 )
             )
         else:
-            job.phase = "scoring"
+            job.enter("scoring")
             job.samples_total = sum(len(item.responses or []) for item in batch.items)
             groups = await asyncio.gather(
                 *(
@@ -245,6 +255,7 @@ class FitJobs:
             "result_weight_set": job.result_set,
             "params": job.batch.options.model_dump(),
             "elapsed_s": time.time() - job.started,
+            "timings_s": dict(job.timings),
         }
 
     def plot(self, job_id: str) -> bytes:

@@ -6,7 +6,6 @@ one-hot on it, and the logits processor records every component's log-prob of ea
 keeps its own weights and outputs.
 """
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -34,42 +33,40 @@ class EngineScorer:
     def __init__(self, client: EngineClient) -> None:
         self.client = client
 
-    async def _record(self, requests: list[tuple[list[int], SamplingParams, str]]) -> list[Scored]:
-        """Run recording requests together; their sums come back in one RPC."""
+    async def _record(self, prompt_ids: list[int], params: SamplingParams) -> list[Scored]:
+        """Run one recording request (n >= 1 completions); in the order of its completions."""
+        key = uuid.uuid4().hex
+        params.extra_args = {**(params.extra_args or {}), RECORD_ARG: key}
         try:
-            async with asyncio.TaskGroup() as group:  # one failure cancels the others
-                for prompt_ids, params, key in requests:
-                    group.create_task(self.client.final(prompt_ids, params, f"mpo-{key}"))
+            output = await self.client.final(prompt_ids, params, f"mpo-{key}")
         finally:
             # Also on failure or cancellation: collect what was recorded so nothing stays behind.
-            taken = await self.client.engine.collective_rpc("take_recorded", args=([key for _, _, key in requests],))
-        return [Scored(taken[0][key]["token_ids"], taken[0][key]["logprobs"]) for _, _, key in requests]
+            taken = (await self.client.engine.collective_rpc("take_recorded", args=([key],)))[0].get(key, [])
+        by_tokens = {tuple(r["token_ids"]): r for r in taken}
+        completions = sorted(output.outputs, key=lambda c: c.index)
+        return [Scored(list(c.token_ids), by_tokens[tuple(c.token_ids)]["logprobs"]) for c in completions]
 
     async def sample(self, prompt_ids: list[int], count: int, max_tokens: int, seed: int) -> list[Scored]:
-        """`count` pure samples from the reference (temperature 1, no top-k/top-p), scored."""
+        """`count` pure samples from the reference (temperature 1, no top-k/top-p), scored.
+        One request with n=count: the prompt is prefilled once; child j is seeded seed + j."""
         reference = self.client.mixture.one_hot(self.client.mixture.manifest.reference.name)
-        max_tokens = self.client.check_length(prompt_ids, max_tokens)
-        requests = []
-        for j in range(count):
-            key = uuid.uuid4().hex
-            params = SamplingParams(
-                temperature=1.0,
-                top_p=1.0,
-                top_k=0,
-                max_tokens=max_tokens,
-                seed=seed + j,
-                output_kind=RequestOutputKind.FINAL_ONLY,
-                extra_args={WEIGHTS_ARG: reference, RECORD_ARG: key},
-            )
-            requests.append((prompt_ids, params, key))
-        return await self._record(requests)
+        params = SamplingParams(
+            n=count,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            max_tokens=self.client.check_length(prompt_ids, max_tokens),
+            seed=seed,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+            extra_args={WEIGHTS_ARG: reference},
+        )
+        return await self._record(prompt_ids, params)
 
     async def score(self, prompt_ids: list[int], response_ids: list[int]) -> Scored:
         """Per-component log-probs of a given response, by forced decoding."""
         if not response_ids:
             raise ValueError("a response to score must have at least one token")
         self.client.check_length(prompt_ids, len(response_ids))
-        key = uuid.uuid4().hex
         params = SamplingParams(
             temperature=1.0,
             max_tokens=len(response_ids),
@@ -77,8 +74,7 @@ class EngineScorer:
             output_kind=RequestOutputKind.FINAL_ONLY,
             extra_args={
                 WEIGHTS_ARG: self.client.mixture.one_hot(self.client.mixture.manifest.reference.name),
-                RECORD_ARG: key,
                 FORCE_ARG: list(response_ids),
             },
         )
-        return (await self._record([(prompt_ids, params, key)]))[0]
+        return (await self._record(prompt_ids, params))[0]

@@ -14,11 +14,11 @@ def step(values: list[list[float]]) -> torch.Tensor:
 def test_sampled_tokens_are_added_once_known():
     recorder, output = Recorder(), []
     recorder.start("k", output, None, components=2)
-    recorder.observe("k", step([[-1.0, -2.0, -3.0], [-0.5, -0.6, -0.7]]))
+    recorder.observe("k", output, step([[-1.0, -2.0, -3.0], [-0.5, -0.6, -0.7]]))
     output.append(2)  # the engine chose token 2
-    recorder.observe("k", step([[-4.0, -5.0, -6.0], [-1.5, -1.6, -1.7]]))
+    recorder.observe("k", output, step([[-4.0, -5.0, -6.0], [-1.5, -1.6, -1.7]]))
     output.append(0)
-    result = recorder.take(["k"])["k"]
+    result = recorder.take(["k"])["k"][0]
     assert result["token_ids"] == [2, 0]
     assert result["logprobs"] == pytest.approx([-3.0 + -4.0, -0.7 + -1.5])
     assert recorder.take(["k"]) == {}
@@ -27,14 +27,26 @@ def test_sampled_tokens_are_added_once_known():
 def test_a_step_whose_token_never_arrives_is_replaced():
     recorder, output = Recorder(), []
     recorder.start("k", output, [1], components=1)
-    assert recorder.observe("k", step([[-9.0, -9.0]])) == 1  # partial prefill: token discarded
-    assert recorder.observe("k", step([[-1.0, -2.0]])) == 1
+    assert recorder.observe("k", output, step([[-9.0, -9.0]])) == 1  # partial prefill: token discarded
+    assert recorder.observe("k", output, step([[-1.0, -2.0]])) == 1
     output.append(1)
-    assert recorder.take(["k"])["k"] == {"logprobs": [-2.0], "token_ids": [1]}
+    assert recorder.take(["k"])["k"] == [{"logprobs": [-2.0], "token_ids": [1]}]
 
 
 def test_forcing_stops_after_the_given_tokens_and_unknown_keys_are_ignored():
     recorder, output = Recorder(), [5]
     recorder.start("k", output, [5], components=1)
-    assert recorder.observe("k", step([[-1.0] * 6])) is None
-    assert recorder.observe("gone", step([[-1.0]])) is None
+    assert recorder.observe("k", output, step([[-1.0] * 6])) is None
+    assert recorder.observe("gone", output, step([[-1.0]])) is None
+
+
+def test_children_of_one_request_share_the_key_but_not_the_recording():
+    recorder, first, second = Recorder(), [], []
+    recorder.start("k", first, None, components=1)
+    recorder.start("k", second, None, components=1)
+    recorder.start("k", first, None, components=1)  # re-added after preemption
+    recorder.observe("k", first, step([[-1.0, -2.0]]))
+    recorder.observe("k", second, step([[-3.0, -4.0]]))
+    first.append(0)
+    second.append(1)
+    assert recorder.take(["k"])["k"] == [{"logprobs": [-1.0], "token_ids": [0]}, {"logprobs": [-4.0], "token_ids": [1]}]
