@@ -46,16 +46,15 @@ class FitJob:
     error: str | None = None
     started: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each phase
+    cancel: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task | None = None
+    _since: float = field(default_factory=time.time)
 
     def enter(self, phase: str) -> None:
         now = time.time()
-        if self.phase not in ("queued",):
+        if self.phase != "queued":
             self.timings[self.phase] = self.timings.get(self.phase, 0.0) + now - self._since
         self.phase, self._since = phase, now
-
-    _since: float = field(default_factory=time.time)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    task: asyncio.Task | None = None
 
 
 def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[dict]:
@@ -113,11 +112,13 @@ class FitJobs:
             )
             job.enter("storing")
             weights = dict(zip(self.policies, job.result.weights, strict=True))
+            # The weight set and the job's success are one transaction: a crash leaves both or neither.
             source = {
                 "source": "fit",
                 "job_id": job.id,
                 "params": options.model_dump() | {"mode": job.batch.mode},
                 "data_hash": job.batch.data_hash(),
+                "job_result": self._summary(job),
             }
             if options.activate:
                 stored = await self.admin.apply_and_store(weights, **source)
@@ -125,7 +126,6 @@ class FitJobs:
                 stored = await asyncio.to_thread(self.store.add, weights, **source)
             job.result_set = stored.id
             job.enter("succeeded")
-            self.store.finish_job(job.id, "succeeded", result_set=stored.id, result=self._summary(job))
         except (Cancelled, asyncio.CancelledError):
             job.enter("cancelled")
             self.store.finish_job(job.id, "cancelled", result=self._summary(job))

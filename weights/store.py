@@ -121,8 +121,10 @@ class WeightStore:
         job_id: str | None = None,
         params: dict | None = None,
         data_hash: str | None = None,
+        job_result: dict | None = None,
     ) -> WeightSet:
-        """Store a weight set (and make it active, in the same transaction, if asked)."""
+        """Store a weight set; in the same transaction, make it active if asked, and with
+        job_result mark its fit job succeeded."""
         now = time.time()
         with self._transaction() as db:
             cursor = db.execute(
@@ -141,6 +143,11 @@ class WeightStore:
             set_id = cursor.lastrowid
             if activate:
                 self._activate(db, set_id)
+            if job_result is not None:
+                db.execute(
+                    "UPDATE fit_jobs SET status = 'succeeded', finished = ?, result_set = ?, result = ? WHERE id = ?",
+                    (now, set_id, json.dumps(job_result), job_id),
+                )
         stored = self.get(set_id)
         assert stored is not None
         return stored

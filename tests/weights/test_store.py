@@ -47,3 +47,11 @@ def test_interrupted_jobs_are_marked_failed(store, tmp_path):
     assert WeightStore(tmp_path / "weights.sqlite", "mix").fail_interrupted_jobs() == ["j1"]
     assert store.job("j1")["status"] == "failed" and "stopped" in store.job("j1")["error"]
     assert store.job("j2")["status"] == "succeeded" and store.job("j2")["result"] == {"weights": {"a": 1}}
+
+
+def test_a_fitted_set_and_its_job_succeed_together(store):
+    store.start_job("j", {"iterations": 5}, "hash")
+    fitted = store.add({"a": 0.3, "b": 0.7}, "fit", activate=True, job_id="j", job_result={"weights": {"a": 0.3}})
+    job = store.job("j")
+    assert job["status"] == "succeeded" and job["result_set"] == fitted.id and job["result"] == {"weights": {"a": 0.3}}
+    assert store.active() == fitted and store.fail_interrupted_jobs() == []
