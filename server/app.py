@@ -6,8 +6,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from starlette.middleware.base import BaseHTTPMiddleware
+from fastapi import FastAPI
 
 from mixer.manifest import load_manifest
 from server.admin import AdminService
@@ -47,18 +46,26 @@ def build_services(engine, manifest, folder: Path, store: WeightStore, settings:
     return Services(client, ChatHandler(client), CompletionHandler(client), admin, fits, int(time.time()))
 
 
-class BodySizeLimit(BaseHTTPMiddleware):
-    """413 for bodies announced larger than the limit, before they are read."""
+class BodySizeLimit:
+    """413 for bodies announced larger than the limit, before they are read.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware wraps `receive`, which interferes
+    with the disconnect detection that streaming responses and cancel_on_disconnect rely on."""
 
     def __init__(self, app, limit: int) -> None:
-        super().__init__(app)
+        self.app = app
         self.limit = limit
 
-    async def dispatch(self, request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return error_response(413, f"request body of {length} bytes exceeds the limit of {self.limit} bytes")
-        return await call_next(request)
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                response = error_response(
+                    413, f"request body of {int(length)} bytes exceeds the limit of {self.limit} bytes"
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, manifest_path: Path) -> FastAPI:

@@ -24,12 +24,12 @@ def cuda_available() -> bool:
         return False
 
 
-def configure_environment(manifest: Manifest) -> None:
+def configure_environment(kv_cache_gib: float) -> None:
     """vLLM reads these at start-up; values already set by the operator win."""
     # The V2 model runner rejects V1-interface logits processors.
     os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
     if not cuda_available():
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(manifest.kv_cache_gib))))
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(kv_cache_gib))))
         # By default the CPU backend keeps one core for the front end; on small machines the
         # model then runs on a single core. Use them all.
         cores = os.cpu_count() or 1
@@ -69,7 +69,7 @@ def start_engine(manifest: Manifest, settings: Settings):
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    configure_environment(manifest)
+    configure_environment(manifest.kv_cache_gib)
     folder = model_folder(manifest, settings)
     logger.info("starting vLLM on %s", folder)
     return AsyncLLM.from_engine_args(

@@ -14,7 +14,7 @@ from demo.pretrain import read_corpus, tiny_llama_config, train_tokenizer
 COMPONENTS = ("ref", "alpha", "beta")
 
 
-def build_test_mixture(folder: Path, vocab_size: int = 512, max_len: int = 128) -> Path:
+def build_test_mixture(folder: Path, vocab_size: int = 512, max_len: int = 512) -> Path:
     """Write three checkpoints and a manifest into folder; returns the manifest path."""
     manifest = folder / "manifest.yaml"
     if manifest.is_file():

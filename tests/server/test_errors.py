@@ -72,14 +72,14 @@ def test_bad_sampling_values_are_400(http, field, value):
 
 
 def test_prompt_longer_than_max_model_len_is_400(http):
-    long_prompt = list(range(3, 3 + 200))  # 200 token ids > max_model_len 128
+    long_prompt = [50] * 600  # 600 token ids > max_model_len 512
     assert_error(
         http.post("/v1/completions", json={"model": "test-mix", "prompt": long_prompt}), 400, "maximum context length"
     )
-    chat = {**CHAT, "messages": [{"role": "user", "content": "word " * 300}]}
+    chat = {**CHAT, "messages": [{"role": "user", "content": "word " * 1000}]}
     assert_error(http.post("/v1/chat/completions", json=chat), 400, "maximum context length")
     assert_error(
-        http.post("/v1/completions", json={"model": "test-mix", "prompt": "Hi", "max_tokens": 500}), 400, "max_tokens"
+        http.post("/v1/completions", json={"model": "test-mix", "prompt": "Hi", "max_tokens": 600}), 400, "max_tokens"
     )
 
 

@@ -129,7 +129,7 @@ def test_models_list(client, server):
     assert ids[:4] == ["test-mix", "ref", "alpha", "beta"]
     assert ids[4:] and all(i.startswith("test-mix@") for i in ids[4:])  # stored weight sets
     raw = httpx.get(f"{server.url}/v1/models").json()
-    assert raw["object"] == "list" and all(m["max_model_len"] == 128 for m in raw["data"])
+    assert raw["object"] == "list" and all(m["max_model_len"] == 512 for m in raw["data"])
 
 
 def test_component_models_differ(client):
