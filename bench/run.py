@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.throughput import KV_CACHE_GIB, in_subprocess, measure_loop, measure_vllm
+from bench.throughput import in_subprocess, measure_loop, measure_vllm
 from mixer.manifest import load_manifest
 
 BATCHES = [1, 8, 32]
@@ -42,9 +42,10 @@ def run_subject(name: str, manifest_path: Path, new_tokens: int) -> dict:
     components = manifest.components
     policy = str(components[1].path)
     print(f"[{name}] {len(components)} components; vLLM single policy", flush=True)
-    single = in_subprocess(measure_vllm, None, policy, BATCHES, new_tokens)
+    length = manifest.max_model_len or 256
+    single = in_subprocess(measure_vllm, None, policy, BATCHES, new_tokens, length)
     print(f"[{name}] vLLM mixture", flush=True)
-    mixture = in_subprocess(measure_vllm, str(manifest_path), None, BATCHES, new_tokens)
+    mixture = in_subprocess(measure_vllm, str(manifest_path), None, BATCHES, new_tokens, length)
     print(f"[{name}] transformers loop, single and mixture", flush=True)
     loop_single = in_subprocess(measure_loop, [policy], [1.0], BATCHES, new_tokens)
     loop_mixture = in_subprocess(
@@ -64,7 +65,7 @@ def run_subject(name: str, manifest_path: Path, new_tokens: int) -> dict:
                 "served_mixture_vs_loop": mixture[batch] / loop_mixture[batch],
             }
         )
-    budget = weights_bytes([c.path for c in components]) + KV_CACHE_GIB * 2**30
+    budget = weights_bytes([c.path for c in components]) + manifest.kv_cache_gib * 2**30
     return {
         "subject": name,
         "components": len(components),

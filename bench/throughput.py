@@ -58,7 +58,8 @@ def _rss_tree_bytes() -> int:
     return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)])
 
 
-def _vllm_engine(manifest_path: str | None, model_dir: str | None, max_num_seqs: int):
+def _vllm_engine(manifest_path: str | None, model_dir: str | None, max_num_seqs: int, max_model_len: int):
+    """The mixture runs with its manifest's KV budget, a single model with KV_CACHE_GIB."""
     """An offline vLLM engine: the mixture (our plugin) or one plain model folder."""
     from vllm import LLM
 
@@ -80,14 +81,16 @@ def _vllm_engine(manifest_path: str | None, model_dir: str | None, max_num_seqs:
             seed=0,
         )
     configure_environment(KV_CACHE_GIB)
-    return LLM(model=model_dir, max_model_len=512, max_num_seqs=max_num_seqs, enforce_eager=True, seed=0)
+    return LLM(model=model_dir, max_model_len=max_model_len, max_num_seqs=max_num_seqs, enforce_eager=True, seed=0)
 
 
-def measure_vllm(manifest_path: str | None, model_dir: str | None, batches: list[int], new_tokens: int) -> dict:
+def measure_vllm(
+    manifest_path: str | None, model_dir: str | None, batches: list[int], new_tokens: int, max_model_len: int
+) -> dict:
     """Decode tokens/s per batch size, and resident memory of the engine's processes."""
     from vllm import SamplingParams
 
-    engine = _vllm_engine(manifest_path, model_dir, max(batches))
+    engine = _vllm_engine(manifest_path, model_dir, max(batches), max_model_len)
     tokenizer_dir = model_dir or str(Path(manifest_path).parent / "bench-model")
     results: dict = {"rss_bytes": _rss_tree_bytes()}
 
@@ -98,6 +101,8 @@ def measure_vllm(manifest_path: str | None, model_dir: str | None, batches: list
         prompts = [{"prompt_token_ids": p} for p in prompts_for(Path(tokenizer_dir), batch)]
         results[batch] = decode_rate(partial(generate, prompts), batch, new_tokens)
     results["rss_bytes"] = max(results["rss_bytes"], _rss_tree_bytes())
+    # Stop the engine's processes now: a pool worker cannot exit while they run.
+    engine.llm_engine.engine_core.shutdown()
     return results
 
 
@@ -130,7 +135,14 @@ def measure_loop(model_dirs: list[str], weights: list[float], batches: list[int]
     return results
 
 
+def _reporting(function, *args):
+    try:
+        return function(*args)
+    except Exception as err:  # noqa: BLE001 - not every exception pickles back to the parent
+        raise RuntimeError(f"{type(err).__name__}: {err}") from None
+
+
 def in_subprocess(function, *args):
     """Run one measurement in a fresh spawned process (vLLM engines do not share a process well)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
+        return pool.submit(_reporting, function, *args).result()
