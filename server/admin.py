@@ -3,6 +3,9 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 from server.errors import APIError
 from server.generation import EngineClient
@@ -10,6 +13,7 @@ from server.scoring import EngineScorer, Scored
 from weights.store import WeightSet, WeightStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class AdminService:
@@ -43,17 +47,21 @@ class AdminService:
         await self.client.engine.collective_rpc("set_default_weights", args=(mixture.vector(weights),))
         mixture.default_weights = dict(weights)
 
-    async def apply_and_store(self, weights: dict[str, float], **source) -> WeightSet:
-        """Make `weights` the engine's default and store them as the active set. The engine
-        changes first; if storing fails, the engine goes back to the previous weights."""
+    async def _apply_then(self, weights: dict[str, float], commit: Callable[[], T]) -> T:
+        """Make `weights` the engine's default, then record that in the store with `commit`;
+        if the store fails, the engine goes back to the previous weights."""
         async with self._lock:
             previous = dict(self.client.mixture.default_weights)
             await self._apply(weights)
             try:
-                return await asyncio.to_thread(self.store.add, weights, activate=True, **source)
+                return await asyncio.to_thread(commit)
             except BaseException:
                 await self._apply(previous)
                 raise
+
+    async def apply_and_store(self, weights: dict[str, float], **source) -> WeightSet:
+        """Apply `weights` and store them as the active weight set."""
+        return await self._apply_then(weights, partial(self.store.add, weights, activate=True, **source))
 
     def describe(self) -> dict:
         mixture = self.client.mixture
@@ -84,14 +92,7 @@ class AdminService:
             raise APIError(404, f"weight set {set_id} does not exist", param="id")
         if sorted(weight_set.weights) != sorted(self.client.mixture.manifest.policy_names):
             raise APIError(400, f"weight set {set_id} names policies {sorted(weight_set.weights)} not in this mixture")
-        async with self._lock:
-            previous = dict(self.client.mixture.default_weights)
-            await self._apply(weight_set.weights)
-            try:
-                await asyncio.to_thread(self.store.activate, set_id)
-            except BaseException:
-                await self._apply(previous)
-                raise
+        await self._apply_then(weight_set.weights, partial(self.store.activate, set_id))
         return self.describe()
 
     def history(self) -> dict:
