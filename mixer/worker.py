@@ -18,7 +18,7 @@ class MixtureWorkerExtension:
         model.set_default_weights(weights)
         return model.default_weights.tolist()
 
-    def take_recorded(self, keys: list[str]) -> dict[str, dict]:
+    def take_recorded(self, keys: list[str]) -> dict[str, list[dict]]:
         """Per-component sequence log-probs and token ids of finished recording requests."""
         return RECORDER.take(keys)
 

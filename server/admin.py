@@ -35,7 +35,7 @@ class AdminService:
         for job in self.store.fail_interrupted_jobs():
             logger.warning("fit job %s was interrupted by a stop of the server: marked failed", job)
         active = self.store.active()
-        if active is not None and sorted(active.weights) == sorted(mixture.manifest.policy_names):
+        if active is not None and mixture.fits(active.weights):
             await self._apply(active.weights)
             return active
         if active is not None:
@@ -90,8 +90,7 @@ class AdminService:
         weight_set = self.store.get(set_id)
         if weight_set is None:
             raise APIError(404, f"weight set {set_id} does not exist", param="id")
-        if sorted(weight_set.weights) != sorted(self.client.mixture.manifest.policy_names):
-            raise APIError(400, f"weight set {set_id} names policies {sorted(weight_set.weights)} not in this mixture")
+        self.client.mixture.check_fits(set_id, weight_set.weights)
         await self._apply_then(weight_set.weights, partial(self.store.activate, set_id))
         return self.describe()
 

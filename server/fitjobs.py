@@ -35,6 +35,7 @@ class Cancelled(Exception):
 class FitJob:
     id: str
     batch: FitBatch
+    data_hash: str  # of the batch's items, computed once
     phase: str = "queued"  # queued, sampling | scoring, fitting, storing, succeeded, failed, cancelled
     samples_done: int = 0
     samples_total: int = 0
@@ -90,8 +91,8 @@ class FitJobs:
                     f"unknown {sorted(unknown)}, missing {missing}",
                     param="items",
                 )
-        job = FitJob(uuid.uuid4().hex[:16], batch)
-        self.store.start_job(job.id, batch.options.model_dump() | {"mode": batch.mode}, batch.data_hash())
+        job = FitJob(uuid.uuid4().hex[:16], batch, batch.data_hash())
+        self.store.start_job(job.id, batch.options.model_dump() | {"mode": batch.mode}, job.data_hash)
         self.jobs[job.id] = self.running = job
         job.task = asyncio.create_task(self._run(job))
         return job
@@ -117,7 +118,7 @@ class FitJobs:
                 "source": "fit",
                 "job_id": job.id,
                 "params": options.model_dump() | {"mode": job.batch.mode},
-                "data_hash": job.batch.data_hash(),
+                "data_hash": job.data_hash,
                 "job_result": self._summary(job),
             }
             if options.activate:
@@ -192,9 +193,17 @@ class FitJobs:
         return await asyncio.gather(*(scorer.score(prompt_ids, self.admin.response_ids(r)) for r in responses))
 
     def _summary(self, job: FitJob) -> dict:
-        result = job.result
+        """What is stored with a finished job: its outcome and the (thinned) trajectory."""
         return {
             "policies": self.policies,
+            **self._outcome(job),
+            "samples": job.samples_done,
+            "trajectory": thinned(job.trajectory),
+        }
+
+    def _outcome(self, job: FitJob) -> dict:
+        result = job.result
+        return {
             "weights": dict(zip(self.policies, result.weights, strict=True)) if result else None,
             "objective": result.objective if result else None,
             "expected_scores": dict(zip(self.policies, result.expected, strict=True)) if result else None,
@@ -204,8 +213,6 @@ class FitJobs:
                 "objective": result.start_objective,
                 "expected_scores": dict(zip(self.policies, result.start_expected, strict=True)),
             },
-            "samples": job.samples_done,
-            "trajectory": thinned(job.trajectory),
         }
 
     def cancel(self, job_id: str) -> dict:
@@ -232,7 +239,6 @@ class FitJobs:
                 **{k: result.get(k) for k in ("weights", "objective", "expected_scores", "start")},
             }
         latest = job.latest
-        summary = self._summary(job)
         return {
             "id": job.id,
             "phase": job.phase,
@@ -251,7 +257,7 @@ class FitJobs:
                 "objective": latest.objective,
                 "expected_scores": dict(zip(self.policies, latest.expected, strict=True)),
             },
-            **{k: summary[k] for k in ("weights", "objective", "expected_scores", "start")},
+            **self._outcome(job),
             "result_weight_set": job.result_set,
             "params": job.batch.options.model_dump(),
             "elapsed_s": time.time() - job.started,

@@ -50,6 +50,14 @@ class MixtureState:
     def one_hot(self, component: str) -> list[float]:
         return [1.0 if name == component else 0.0 for name in self.component_names]
 
+    def fits(self, weights: dict[str, float]) -> bool:
+        """Whether stored weights name exactly this mixture's policies."""
+        return sorted(weights) == sorted(self.manifest.policy_names)
+
+    def check_fits(self, set_id: int, weights: dict[str, float]) -> None:
+        if not self.fits(weights):
+            raise APIError(400, f"weight set {set_id} names policies {sorted(weights)} not in this mixture")
+
     def stored_set_id(self, model: str) -> int | None:
         """The weight-set id in a model id '<mixture>@<id>', else None."""
         prefix = self.name + "@"
@@ -72,8 +80,7 @@ class MixtureState:
                 raise APIError(
                     400, f"model {model!r} is a stored weight set; per-request weights need model {self.name!r}"
                 )
-            if sorted(stored) != sorted(self.manifest.policy_names):
-                raise APIError(400, f"weight set {set_id} names policies {sorted(stored)} not in this mixture")
+            self.check_fits(set_id, stored)
             return ResolvedMixture(model, self.vector(stored))
         if model in self.component_names:
             if weights is not None:
