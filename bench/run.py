@@ -42,10 +42,9 @@ def run_subject(name: str, manifest_path: Path, new_tokens: int) -> dict:
     components = manifest.components
     policy = str(components[1].path)
     print(f"[{name}] {len(components)} components; vLLM single policy", flush=True)
-    length = manifest.max_model_len or 256
-    single = in_subprocess(measure_vllm, None, policy, BATCHES, new_tokens, length)
+    single = in_subprocess(measure_vllm, str(manifest_path), True, BATCHES, new_tokens)
     print(f"[{name}] vLLM mixture", flush=True)
-    mixture = in_subprocess(measure_vllm, str(manifest_path), None, BATCHES, new_tokens, length)
+    mixture = in_subprocess(measure_vllm, str(manifest_path), False, BATCHES, new_tokens)
     print(f"[{name}] transformers loop, single and mixture", flush=True)
     loop_single = in_subprocess(measure_loop, [policy], [1.0], BATCHES, new_tokens)
     loop_mixture = in_subprocess(

@@ -16,10 +16,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-from server.engine import configure_environment
-
 PROMPT_TOKENS = 16
-KV_CACHE_GIB = 2.0
 
 
 def prompts_for(tokenizer_dir: Path, batch: int) -> list[list[int]]:
@@ -58,40 +55,30 @@ def _rss_tree_bytes() -> int:
     return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)])
 
 
-def _vllm_engine(manifest_path: str | None, model_dir: str | None, max_num_seqs: int, max_model_len: int):
-    """The mixture runs with its manifest's KV budget, a single model with KV_CACHE_GIB."""
-    """An offline vLLM engine: the mixture (our plugin) or one plain model folder."""
+def vllm_engine(manifest_path: str, single: bool, max_num_seqs: int):
+    """An offline vLLM engine with the server's own settings: the mixture (our plugin), or its
+    first policy as a plain model (same dtype, context and KV budget)."""
     from vllm import LLM
 
-    from mixer import PROCESSOR, WORKER_EXTENSION
     from mixer.manifest import load_manifest, write_model_folder
+    from server.engine import configure_environment, engine_kwargs
+    from server.settings import Settings
 
-    if manifest_path is not None:
-        manifest = load_manifest(manifest_path)
-        configure_environment(manifest.kv_cache_gib)
-        folder = write_model_folder(manifest, Path(manifest_path).parent / "bench-model")
-        return LLM(
-            model=str(folder),
-            max_model_len=manifest.max_model_len,
-            max_num_seqs=max_num_seqs,
-            enforce_eager=True,
-            logprobs_mode="processed_logprobs",
-            logits_processors=[PROCESSOR],
-            worker_extension_cls=WORKER_EXTENSION,
-            seed=0,
-        )
-    configure_environment(KV_CACHE_GIB)
-    return LLM(model=model_dir, max_model_len=max_model_len, max_num_seqs=max_num_seqs, enforce_eager=True, seed=0)
+    manifest = load_manifest(manifest_path)
+    configure_environment(manifest.kv_cache_gib)
+    settings = Settings(max_num_seqs=max_num_seqs)
+    if single:
+        return LLM(**engine_kwargs(manifest, manifest.components[1].path, settings, mixture=False))
+    folder = write_model_folder(manifest, Path(manifest_path).parent / "bench-model")
+    return LLM(**engine_kwargs(manifest, folder, settings))
 
 
-def measure_vllm(
-    manifest_path: str | None, model_dir: str | None, batches: list[int], new_tokens: int, max_model_len: int
-) -> dict:
+def measure_vllm(manifest_path: str, single: bool, batches: list[int], new_tokens: int) -> dict:
     """Decode tokens/s per batch size, and resident memory of the engine's processes."""
     from vllm import SamplingParams
 
-    engine = _vllm_engine(manifest_path, model_dir, max(batches), max_model_len)
-    tokenizer_dir = model_dir or str(Path(manifest_path).parent / "bench-model")
+    engine = vllm_engine(manifest_path, single, max(batches))
+    tokenizer_dir = engine.llm_engine.model_config.tokenizer
     results: dict = {"rss_bytes": _rss_tree_bytes()}
 
     def generate(prompts: list[dict], tokens: int) -> None:
