@@ -2,17 +2,22 @@
 
     .venv/bin/python -m bench.run [--subjects demo smollm2] [--out bench-results]
 
-For each subject, side by side in one run: decode throughput of vLLM serving one policy and
-the mixture of all components (batch 1, 8, 32) with the ratio to the ideal (single-model
-throughput / number of components), the per-step transformers loop (one KV cache per
-component, mixing log-probs each step), and resident memory against weights + KV budget.
-Prints a table; writes results.json and chart.png into --out.
+For each subject, side by side in one run:
+1.  decode throughput of vLLM serving one policy and the mixture of all components (batch 1,
+    8, 32), with the ratio to the ideal (single-model throughput / number of components);
+2a. the per-step transformers loop (one KV cache per component, mixing log-probs each step);
+2b. a Poisson serving workload: mpo-serve (continuous batching) vs the loop in static batches;
+3.  mpo-serve's HTTP layer vs `vllm serve` on the same model folder, same streaming load;
+4.  resident memory of the mixture engine against weights + KV budget.
+Prints tables and the goals met or missed; writes results.json and chart.png into --out.
 """
 
 import argparse
 import json
 from pathlib import Path
 
+from bench.report import chart, goals, print_tables
+from bench.serving import WORKLOAD_OUTPUT_TOKENS, measure_serving
 from bench.throughput import in_subprocess, measure_loop, measure_vllm
 from mixer.manifest import load_manifest
 
@@ -37,7 +42,7 @@ def weights_bytes(paths: list[Path]) -> int:
     return sum(f.stat().st_size for p in paths for f in p.glob("*.safetensors"))
 
 
-def run_subject(name: str, manifest_path: Path, new_tokens: int) -> dict:
+def run_subject(name: str, manifest_path: Path, data_dir: Path, new_tokens: int) -> dict:
     manifest = load_manifest(manifest_path)
     components = manifest.components
     policy = str(components[1].path)
@@ -65,62 +70,23 @@ def run_subject(name: str, manifest_path: Path, new_tokens: int) -> dict:
             }
         )
     budget = weights_bytes([c.path for c in components]) + manifest.kv_cache_gib * 2**30
+    # Requests arrive at about the rate the served mixture sustains at batch 32.
+    rate = mixture[32] / (sum(WORKLOAD_OUTPUT_TOKENS) / 2)
+    print(f"[{name}] serving: Poisson workload at {rate:.2f} requests/s, HTTP layer", flush=True)
+    serving = measure_serving(manifest_path, data_dir, rate)
     return {
         "subject": name,
         "components": len(components),
         "new_tokens": new_tokens,
         "rows": rows,
         "memory": {
-            "mixture_rss_bytes": mixture["rss_bytes"],
+            "server_rss_bytes": serving["server_rss_bytes"],
+            "vllm_serve_rss_bytes": serving["vllm_rss_bytes"],
             "weights_plus_kv_bytes": budget,
-            "ratio": mixture["rss_bytes"] / budget,
+            "ratio": serving["server_rss_bytes"] / budget,
         },
+        "serving": serving,
     }
-
-
-def print_table(results: list[dict]) -> None:
-    columns = [("subject", "<9"), ("batch", ">6"), ("single", ">9"), ("mixture", ">9"), ("vs ideal", ">10")]
-    columns += [("loop 1", ">9"), ("loop mix", ">10"), ("vs loop", ">9")]
-    header = "".join(f"{name:{align}}" for name, align in columns)
-    print("\ndecode tokens/s (2 CPU cores)\n" + header)
-    for result in results:
-        for row in result["rows"]:
-            print(
-                f"{result['subject']:<9}{row['batch']:>6}{row['vllm_single']:>9.1f}{row['vllm_mixture']:>9.1f}"
-                f"{row['mixture_vs_ideal']:>10.2f}{row['loop_single']:>9.1f}{row['loop_mixture']:>10.1f}"
-                f"{row['served_mixture_vs_loop']:>9.2f}"
-            )
-    print("\nresident memory of the mixture engine vs weights + KV budget")
-    for result in results:
-        memory = result["memory"]
-        print(
-            f"{result['subject']:<9} {memory['mixture_rss_bytes'] / 2**30:.2f} GiB vs "
-            f"{memory['weights_plus_kv_bytes'] / 2**30:.2f} GiB: {memory['ratio']:.2f}"
-        )
-
-
-def chart(results: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
-    for axis, result in zip(axes[0], results, strict=True):
-        batches = [str(r["batch"]) for r in result["rows"]]
-        series = ["vllm_single", "vllm_mixture", "loop_single", "loop_mixture"]
-        width = 0.2
-        for i, key in enumerate(series):
-            axis.bar(
-                [x + (i - 1.5) * width for x in range(len(batches))], [r[key] for r in result["rows"]], width, label=key
-            )
-        axis.set_xticks(range(len(batches)), batches)
-        axis.set_xlabel("batch")
-        axis.set_ylabel("decode tokens/s")
-        axis.set_title(f"{result['subject']} ({result['components']} components)")
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
 
 
 def main() -> None:
@@ -132,9 +98,13 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.data.mkdir(parents=True, exist_ok=True)
-    results = [run_subject(name, subject_manifest(name, args.data), args.new_tokens) for name in args.subjects]
-    print_table(results)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    results = [
+        run_subject(name, subject_manifest(name, args.data), args.data, args.new_tokens) for name in args.subjects
+    ]
+    print_tables(results)
+    verdict = goals(results)
+    print("\n".join(verdict))
+    (args.out / "results.json").write_text(json.dumps({"subjects": results, "goals": verdict[1:]}, indent=2))
     chart(results, args.out / "chart.png")
     print(f"\nwrote {args.out / 'results.json'} and {args.out / 'chart.png'}")
 

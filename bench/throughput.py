@@ -1,14 +1,13 @@
 """Decode throughput: vLLM serving one policy vs the mixture of all components, and the
-per-step transformers loop a researcher would otherwise write. Plus resident memory.
+per-step transformers loop a researcher would otherwise write.
 
 Every measurement runs in its own process (spawned), one after another, on the same prompts:
 B prompts of equal length, greedy, `ignore_eos`, N new tokens. Decode throughput is
 B * (N - 1) / (t(N) - t(1)): the time for one token (prefill and set-up) is measured
-separately and taken off, so only decoding counts.
+separately and taken off, so only decoding counts. Each time is the best of two runs.
 """
 
 import gc
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -19,40 +18,42 @@ from pathlib import Path
 PROMPT_TOKENS = 16
 
 
-def prompts_for(tokenizer_dir: Path, batch: int) -> list[list[int]]:
-    """`batch` different prompts of exactly PROMPT_TOKENS tokens, from the shipped corpus."""
+def corpus_token_runs(tokenizer_dir: Path, count: int, tokens: int) -> list[list[int]]:
+    """`count` different runs of exactly `tokens` tokens: consecutive windows of the shipped corpus."""
     from transformers import AutoTokenizer
 
     from demo.pretrain import read_corpus
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    texts = iter(read_corpus())
-    prompts: list[list[int]] = []
-    while len(prompts) < batch:
-        ids = tokenizer(next(texts))["input_ids"]
-        if len(ids) >= PROMPT_TOKENS:
-            prompts.append(ids[:PROMPT_TOKENS])
-    return prompts
+    stream: list[int] = []
+    for text in read_corpus():
+        stream += tokenizer(text + "\n")["input_ids"]
+        if len(stream) >= count * tokens:
+            return [stream[i * tokens : (i + 1) * tokens] for i in range(count)]
+    raise ValueError(f"the corpus holds fewer than {count} x {tokens} tokens")
 
 
-def decode_rate(generate: Callable[[int], object], batch: int, new_tokens: int) -> float:
-    """Decode tokens/s of generate(tokens), with the one-token time (prefill, set-up) taken off."""
+def prompts_for(tokenizer_dir: Path, batch: int) -> list[list[int]]:
+    return corpus_token_runs(tokenizer_dir, batch, PROMPT_TOKENS)
+
+
+def decode_rate(generate: Callable[[int], object], batch: int, new_tokens: int, repeats: int = 2) -> float:
+    """Decode tokens/s of generate(tokens), with the one-token time (prefill, set-up) taken off.
+
+    Each time is the best of `repeats` runs: on a shared 2-core machine single runs vary by
+    about 10%, and interference only ever makes a run slower."""
 
     def timed(tokens: int) -> float:
-        start = time.perf_counter()
-        generate(tokens)
-        return time.perf_counter() - start
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            generate(tokens)
+            best = min(best, time.perf_counter() - start)
+        return best
 
-    timed(2)  # warm-up
+    generate(2)  # warm-up
     first, full = timed(1), timed(new_tokens)
     return batch * (new_tokens - 1) / (full - first)
-
-
-def _rss_tree_bytes() -> int:
-    import psutil
-
-    me = psutil.Process()
-    return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)])
 
 
 def vllm_engine(manifest_path: str, single: bool, max_num_seqs: int):
@@ -74,12 +75,12 @@ def vllm_engine(manifest_path: str, single: bool, max_num_seqs: int):
 
 
 def measure_vllm(manifest_path: str, single: bool, batches: list[int], new_tokens: int) -> dict:
-    """Decode tokens/s per batch size, and resident memory of the engine's processes."""
+    """Decode tokens/s per batch size."""
     from vllm import SamplingParams
 
     engine = vllm_engine(manifest_path, single, max(batches))
     tokenizer_dir = engine.llm_engine.model_config.tokenizer
-    results: dict = {"rss_bytes": _rss_tree_bytes()}
+    results: dict = {}
 
     def generate(prompts: list[dict], tokens: int) -> None:
         engine.generate(prompts, SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True), use_tqdm=False)
@@ -87,37 +88,20 @@ def measure_vllm(manifest_path: str, single: bool, batches: list[int], new_token
     for batch in batches:
         prompts = [{"prompt_token_ids": p} for p in prompts_for(Path(tokenizer_dir), batch)]
         results[batch] = decode_rate(partial(generate, prompts), batch, new_tokens)
-    results["rss_bytes"] = max(results["rss_bytes"], _rss_tree_bytes())
     # Stop the engine's processes now: a pool worker cannot exit while they run.
     engine.llm_engine.engine_core.shutdown()
     return results
 
 
 def measure_loop(model_dirs: list[str], weights: list[float], batches: list[int], new_tokens: int) -> dict:
-    """The per-step transformers loop: one KV cache per component, mix log-probs each step."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    """The per-step transformers loop on the same prompts (see bench/loop.py)."""
+    from bench.loop import load_models, mixed_greedy
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    models = [AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval() for d in model_dirs]
+    models = load_models(model_dirs)
     results: dict = {}
-
-    @torch.no_grad()
-    def generate(prompts: torch.Tensor, tokens: int) -> None:
-        caches: list = [None] * len(models)
-        current = prompts
-        for _ in range(tokens):
-            mixed = None
-            for k, model in enumerate(models):
-                out = model(input_ids=current, past_key_values=caches[k], use_cache=True)
-                caches[k] = out.past_key_values
-                term = weights[k] * torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-                mixed = term if mixed is None else mixed + term
-            current = torch.log_softmax(mixed, dim=-1).argmax(dim=-1, keepdim=True)
-
     for batch in batches:
-        prompts = torch.tensor(prompts_for(Path(model_dirs[0]), batch))
-        results[batch] = decode_rate(partial(generate, prompts), batch, new_tokens)
+        prompts = prompts_for(Path(model_dirs[0]), batch)
+        results[batch] = decode_rate(partial(mixed_greedy, models, weights, prompts), batch, new_tokens)
         gc.collect()
     return results
 
