@@ -118,9 +118,11 @@ def percentiles(values: list[float], scale: float = 1.0) -> dict:
     return {"p50": float(np.percentile(values, 50)) * scale, "p99": float(np.percentile(values, 99)) * scale}
 
 
-def summarise(outcomes: list[Outcome]) -> dict:
-    """Throughput over the whole run (first arrival to last byte) and latency percentiles."""
-    wall = max(o.done for o in outcomes) - min(o.arrival for o in outcomes)
+def summarise(*rounds: list[Outcome]) -> dict:
+    """Throughput over the runs (each from first arrival to last byte) and latency percentiles
+    over all their requests."""
+    outcomes = [o for outcomes in rounds for o in outcomes]
+    wall = sum(max(o.done for o in run) - min(o.arrival for o in run) for run in rounds)
     tokens = sum(o.output_tokens for o in outcomes)
     summary = {
         "requests": len(outcomes),

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from bench.report import chart, goals, print_tables
-from bench.serving import WORKLOAD_OUTPUT_TOKENS, measure_serving
-from bench.throughput import in_subprocess, measure_loop, measure_vllm
+from bench.serving import measure_serving
+from bench.throughput import in_subprocess, measure_decode
 from mixer.manifest import load_manifest
 
 BATCHES = [1, 8, 32]
@@ -45,16 +45,10 @@ def weights_bytes(paths: list[Path]) -> int:
 def run_subject(name: str, manifest_path: Path, data_dir: Path, new_tokens: int) -> dict:
     manifest = load_manifest(manifest_path)
     components = manifest.components
-    policy = str(components[1].path)
-    print(f"[{name}] {len(components)} components; vLLM single policy", flush=True)
-    single = in_subprocess(measure_vllm, str(manifest_path), True, BATCHES, new_tokens)
-    print(f"[{name}] vLLM mixture", flush=True)
-    mixture = in_subprocess(measure_vllm, str(manifest_path), False, BATCHES, new_tokens)
-    print(f"[{name}] transformers loop, single and mixture", flush=True)
-    loop_single = in_subprocess(measure_loop, [policy], [1.0], BATCHES, new_tokens)
-    loop_mixture = in_subprocess(
-        measure_loop, [str(c.path) for c in components], manifest.weight_vector(), BATCHES, new_tokens
-    )
+    print(f"[{name}] {len(components)} components; vLLM single and mixture, transformers loop", flush=True)
+    decode = in_subprocess(measure_decode, str(manifest_path), BATCHES, new_tokens)
+    single, mixture = decode["vllm_single"], decode["vllm_mixture"]
+    loop_single, loop_mixture = decode["loop_single"], decode["loop_mixture"]
     rows = []
     for batch in BATCHES:
         ideal = single[batch] / len(components)
@@ -70,20 +64,18 @@ def run_subject(name: str, manifest_path: Path, data_dir: Path, new_tokens: int)
             }
         )
     budget = weights_bytes([c.path for c in components]) + manifest.kv_cache_gib * 2**30
-    # Requests arrive at about the rate the served mixture sustains at batch 32.
-    rate = mixture[32] / (sum(WORKLOAD_OUTPUT_TOKENS) / 2)
-    print(f"[{name}] serving: Poisson workload at {rate:.2f} requests/s, HTTP layer", flush=True)
-    serving = measure_serving(manifest_path, data_dir, rate)
+    print(f"[{name}] serving: Poisson workload and HTTP layer", flush=True)
+    serving = measure_serving(manifest_path, data_dir, mixture[32])
     return {
         "subject": name,
         "components": len(components),
         "new_tokens": new_tokens,
         "rows": rows,
         "memory": {
-            "server_rss_bytes": serving["server_rss_bytes"],
+            "server_rss_bytes": serving["mpo_rss_bytes"],
             "vllm_serve_rss_bytes": serving["vllm_rss_bytes"],
             "weights_plus_kv_bytes": budget,
-            "ratio": serving["server_rss_bytes"] / budget,
+            "ratio": serving["mpo_rss_bytes"] / budget,
         },
         "serving": serving,
     }

@@ -21,10 +21,10 @@ LOOP_BATCH = 32  # the loop's best fixed batch in item 2a
 WORKLOAD_REQUESTS = 48
 WORKLOAD_PROMPT_TOKENS = (8, 48)
 WORKLOAD_OUTPUT_TOKENS = (16, 80)
-HTTP_REQUESTS = 48
 HTTP_CONCURRENCY = 16
 HTTP_PROMPT_TOKENS = 16
 HTTP_OUTPUT_TOKENS = 48
+HTTP_ORDER = ["mpo", "vllm", "vllm", "mpo"]  # ABBA: a machine drifting slower hurts neither
 
 
 def _warm_up(server: HttpServer, model: str, tokenizer_dir: Path) -> None:
@@ -33,33 +33,45 @@ def _warm_up(server: HttpServer, model: str, tokenizer_dir: Path) -> None:
     closed_loop(server.url, model, [Request(p, 8) for p in prompts], concurrency=4)
 
 
-def http_requests(tokenizer_dir: Path) -> list[Request]:
-    prompts = corpus_token_runs(tokenizer_dir, HTTP_REQUESTS, HTTP_PROMPT_TOKENS)
+def http_requests(tokenizer_dir: Path, decode_rate: float) -> list[Request]:
+    """About 15 s of work per round at the mixture's batch-32 decode rate, 32 to 256 requests."""
+    count = min(256, max(32, round(15 * decode_rate / HTTP_OUTPUT_TOKENS)))
+    prompts = corpus_token_runs(tokenizer_dir, count, HTTP_PROMPT_TOKENS)
     return [Request(p, HTTP_OUTPUT_TOKENS) for p in prompts]
 
 
-def measure_serving(manifest_path: Path, data_dir: Path, arrival_rate: float) -> dict:
-    """Run 2b and 3 for one mixture. `arrival_rate` (requests/s) sets the Poisson workload."""
+def measure_serving(manifest_path: Path, data_dir: Path, decode_rate: float) -> dict:
+    """Run 2b and 3 for one mixture whose batch-32 decode rate (item 1) is `decode_rate`.
+
+    Requests of the Poisson workload arrive at about the rate the server sustains at batch 32.
+    Both HTTP servers run side by side (an idle vLLM engine sleeps) and take turns."""
     manifest = load_manifest(manifest_path)
     settings = Settings(data_dir=data_dir)
     folder = write_model_folder(manifest, model_folder(manifest, settings))
-    workload = poisson_requests(folder, WORKLOAD_REQUESTS, arrival_rate, WORKLOAD_PROMPT_TOKENS, WORKLOAD_OUTPUT_TOKENS)
-    load = http_requests(folder)
-    results: dict = {"arrival_rate": arrival_rate}
+    rate = decode_rate / (sum(WORKLOAD_OUTPUT_TOKENS) / 2)
+    workload = poisson_requests(folder, WORKLOAD_REQUESTS, rate, WORKLOAD_PROMPT_TOKENS, WORKLOAD_OUTPUT_TOKENS)
+    load = http_requests(folder, decode_rate)
+    results: dict = {"arrival_rate": rate, "http_requests_per_round": len(load)}
+    configure_environment(manifest.kv_cache_gib)  # vLLM's server gets what mpo-serve sets itself
     with tempfile.TemporaryDirectory() as scratch:
         env = {"MPO_STORE_PATH": str(Path(scratch) / "weights.sqlite"), "MPO_ADMIN_TOKEN": None}
-        print("  mpo-serve: Poisson workload, then the streaming load", flush=True)
-        with MpoServer(manifest_path, data_dir, Path(scratch) / "mpo.log", env) as server:
-            _warm_up(server, manifest.name, folder)
-            results["workload_server"] = summarise(open_loop(server.url, manifest.name, workload))
-            results["http_mpo"] = summarise(closed_loop(server.url, manifest.name, load, HTTP_CONCURRENCY))
-            results["server_rss_bytes"] = server.rss_bytes()
-        print("  vllm serve: the streaming load", flush=True)
-        configure_environment(manifest.kv_cache_gib)
-        with vllm_server(engine_kwargs(manifest, folder, settings), Path(scratch) / "vllm.log") as server:
-            _warm_up(server, manifest.name, folder)
-            results["http_vllm"] = summarise(closed_loop(server.url, manifest.name, load, HTTP_CONCURRENCY))
-            results["vllm_rss_bytes"] = server.rss_bytes()
+        print("  starting mpo-serve and vLLM's server on the same model folder", flush=True)
+        with (
+            MpoServer(manifest_path, data_dir, Path(scratch) / "mpo.log", env) as mpo,
+            vllm_server(engine_kwargs(manifest, folder, settings), Path(scratch) / "vllm.log") as vllm,
+        ):
+            servers = {"mpo": mpo, "vllm": vllm}
+            for server in servers.values():
+                _warm_up(server, manifest.name, folder)
+            print(f"  Poisson workload at {rate:.2f} requests/s against mpo-serve", flush=True)
+            results["workload_server"] = summarise(open_loop(mpo.url, manifest.name, workload))
+            print(f"  streaming load, {len(load)} requests per round, rounds {HTTP_ORDER}", flush=True)
+            rounds: dict[str, list] = {name: [] for name in servers}
+            for name in HTTP_ORDER:
+                rounds[name].append(closed_loop(servers[name].url, manifest.name, load, HTTP_CONCURRENCY))
+            for name, server in servers.items():
+                results[f"http_{name}"] = summarise(*rounds[name])
+                results[f"{name}_rss_bytes"] = server.rss_bytes()
     print(f"  transformers loop: the Poisson workload in static batches of {LOOP_BATCH}", flush=True)
     paths = [str(c.path) for c in manifest.components]
     outcomes = in_subprocess(serve_static_batches, paths, manifest.weight_vector(), workload, LOOP_BATCH)
