@@ -19,6 +19,7 @@ from pathlib import Path
 from mixer.manifest import Manifest, load_manifest
 
 PROMPT_TOKENS = 16
+SETTLE_S = 0.5
 RUNNERS = ["vllm_single", "vllm_mixture", "loop_single", "loop_mixture"]
 
 
@@ -47,6 +48,11 @@ def decode_rate(batch: int, new_tokens: int, first: float, full: float) -> float
 
 
 def best_time(generate: Callable[[int], object], tokens: int, best: float) -> float:
+    """min(best, the time of one generate(tokens) call).
+
+    OpenMP threads spin for a while after their work is done; the runner that ran just
+    before (another process) would steal the cores from a short timed call. Let them settle."""
+    time.sleep(SETTLE_S)
     start = time.perf_counter()
     generate(tokens)
     return min(best, time.perf_counter() - start)
