@@ -23,7 +23,7 @@ def derived(result: dict) -> dict:
         "workload_p50_server_s": server["latency_s"]["p50"],
         "workload_p50_loop_s": loop["latency_s"]["p50"],
         "http_throughput_ratio": mpo["tokens_per_s"] / vllm["tokens_per_s"],
-        "ttft_overhead_ms": mpo["ttft_ms"]["p50"] - vllm["ttft_ms"]["p50"],
+        "ttft_overhead_ms": mpo["unloaded_ttft_ms"]["p50"] - vllm["unloaded_ttft_ms"]["p50"],
     }
 
 
@@ -56,7 +56,7 @@ def goals(results: list[dict]) -> list[str]:
                 f"{d['http_throughput_ratio']:.2f}",
             ),
             (
-                "3  TTFT p50 overhead <= 5 ms",
+                "3  TTFT p50 overhead <= 5 ms (one at a time)",
                 d["ttft_overhead_ms"] <= GOALS["ttft_overhead_ms"],
                 f"{d['ttft_overhead_ms']:+.1f} ms",
             ),
@@ -93,14 +93,19 @@ def print_tables(results: list[dict]) -> None:
             f"{server['latency_s']['p50']:>11.1f}s{loop['latency_s']['p50']:>9.1f}s"
             f"{server['latency_s']['p99']:>11.1f}s{loop['latency_s']['p99']:>9.1f}s"
         )
-    print("\n3: HTTP layer, same streaming load (tokens/s; TTFT and inter-token latency in ms)")
-    print(f"{'subject':<9}{'server':<12}{'tok/s':>8}{'TTFT p50':>10}{'TTFT p99':>10}{'ITL p50':>9}{'ITL p99':>9}")
+    print("\n3: HTTP layer, same streaming load (tokens/s; TTFT and inter-token latency in ms;")
+    print("   unloaded TTFT: one 16-token prompt at a time, one token)")
+    print(
+        f"{'subject':<9}{'server':<12}{'tok/s':>8}{'TTFT p50':>10}{'TTFT p99':>10}{'ITL p50':>9}{'ITL p99':>9}"
+        f"{'unloaded TTFT p50':>19}"
+    )
     for result in results:
         for label, key in [("mpo-serve", "http_mpo"), ("vllm serve", "http_vllm")]:
             run = result["serving"][key]
             print(
                 f"{result['subject']:<9}{label:<12}{run['tokens_per_s']:>8.1f}{run['ttft_ms']['p50']:>10.1f}"
                 f"{run['ttft_ms']['p99']:>10.1f}{run['itl_ms']['p50']:>9.1f}{run['itl_ms']['p99']:>9.1f}"
+                f"{run['unloaded_ttft_ms']['p50']:>19.1f}"
             )
     print("\n4: resident memory after the loads, all processes (GiB)")
     print(f"{'subject':<9}{'weights + KV':>14}{'mpo-serve':>11}{'ratio':>7}{'vllm serve':>12}")

@@ -24,6 +24,7 @@ WORKLOAD_OUTPUT_TOKENS = (16, 80)
 HTTP_CONCURRENCY = 16
 HTTP_PROMPT_TOKENS = 16
 HTTP_OUTPUT_TOKENS = 48
+TTFT_PROBES = 16
 HTTP_ORDER = ["mpo", "vllm", "vllm", "mpo"]  # ABBA: a machine drifting slower hurts neither
 
 
@@ -51,6 +52,7 @@ def measure_serving(manifest_path: Path, data_dir: Path, decode_rate: float) -> 
     rate = decode_rate / (sum(WORKLOAD_OUTPUT_TOKENS) / 2)
     workload = poisson_requests(folder, WORKLOAD_REQUESTS, rate, WORKLOAD_PROMPT_TOKENS, WORKLOAD_OUTPUT_TOKENS)
     load = http_requests(folder, decode_rate)
+    probe = [Request(r.prompt, 1) for r in load[:TTFT_PROBES]]
     results: dict = {"arrival_rate": rate, "http_requests_per_round": len(load)}
     configure_environment(manifest.kv_cache_gib)  # vLLM's server gets what mpo-serve sets itself
     with tempfile.TemporaryDirectory() as scratch:
@@ -69,8 +71,13 @@ def measure_serving(manifest_path: Path, data_dir: Path, decode_rate: float) -> 
             rounds: dict[str, list] = {name: [] for name in servers}
             for name in HTTP_ORDER:
                 rounds[name].append(closed_loop(servers[name].url, manifest.name, load, HTTP_CONCURRENCY))
+            # The HTTP layer's own latency: one request at a time, prefill and one token.
+            probes: dict[str, list] = {name: [] for name in servers}
+            for name in HTTP_ORDER:
+                probes[name].append(closed_loop(servers[name].url, manifest.name, probe, concurrency=1))
             for name, server in servers.items():
                 results[f"http_{name}"] = summarise(*rounds[name])
+                results[f"http_{name}"]["unloaded_ttft_ms"] = summarise(*probes[name])["ttft_ms"]
                 results[f"{name}_rss_bytes"] = server.rss_bytes()
     print(f"  transformers loop: the Poisson workload in static batches of {LOOP_BATCH}", flush=True)
     paths = [str(c.path) for c in manifest.components]
