@@ -82,7 +82,8 @@ def warn_if_slow_dtype(dtype: str) -> None:
         return
     import torch
 
-    if not torch.cpu._is_avx512_bf16_supported():
+    # A private torch probe (vLLM uses it too); if it ever goes away, say nothing.
+    if not getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)():
         logger.warning("dtype %s on a CPU without AVX-512 BF16: matmuls run ~4x slower than float32", dtype)
 
 
