@@ -134,5 +134,7 @@ def summarise(*rounds: list[Outcome]) -> dict:
     }
     if all(o.chunk_times for o in outcomes):  # streamed: token timings too
         summary["ttft_ms"] = percentiles([o.ttft for o in outcomes], 1e3)
-        summary["itl_ms"] = percentiles([g for o in outcomes for g in o.gaps], 1e3)
+        gaps = [g for o in outcomes for g in o.gaps]
+        if gaps:  # none when every request asked for one token
+            summary["itl_ms"] = percentiles(gaps, 1e3)
     return summary

@@ -44,6 +44,8 @@ def test_summary_statistics():
     assert summary["ttft_ms"]["p50"] == 500.0
     assert math.isclose(summary["itl_ms"]["p50"], 1000.0)
     assert "ttft_ms" not in summarise([Outcome(arrival=0.0, sent=0.0, done=1.0, output_tokens=1)])
+    one_token = summarise([Outcome(arrival=0.0, sent=0.0, done=0.2, chunk_times=[0.1], output_tokens=1)])
+    assert one_token["ttft_ms"]["p50"] == 100.0 and "itl_ms" not in one_token
     pooled = summarise(outcomes[:1], outcomes[1:])  # rounds: their walls add up (2 + 3 s)
     assert pooled["wall_s"] == 5.0 and pooled["tokens_per_s"] == 6 / 5 and pooled["ttft_ms"]["p50"] == 500.0
 
