@@ -8,7 +8,7 @@ For each subject, side by side in one run:
 2a. the per-step transformers loop (one KV cache per component, mixing log-probs each step);
 2b. a Poisson serving workload: mpo-serve (continuous batching) vs the loop in static batches;
 3.  mpo-serve's HTTP layer vs `vllm serve` on the same model folder, same streaming load;
-4.  resident memory of the mixture engine against weights + KV budget.
+4.  resident memory of mpo-serve (and of vLLM's server) against weights + KV budget.
 Prints tables and the goals met or missed; writes results.json and chart.png into --out.
 """
 

@@ -13,7 +13,7 @@ from bench.load import Request, closed_loop, open_loop, summarise
 from bench.servers import HttpServer, MpoServer, vllm_server
 from bench.throughput import corpus_token_runs, in_subprocess
 from bench.workload import poisson_requests, serve_static_batches
-from mixer.manifest import load_manifest, write_model_folder
+from mixer.manifest import load_manifest
 from server.engine import configure_environment, engine_kwargs, model_folder
 from server.settings import Settings
 
@@ -48,7 +48,7 @@ def measure_serving(manifest_path: Path, data_dir: Path, decode_rate: float) -> 
     Both HTTP servers run side by side (an idle vLLM engine sleeps) and take turns."""
     manifest = load_manifest(manifest_path)
     settings = Settings(data_dir=data_dir)
-    folder = write_model_folder(manifest, model_folder(manifest, settings))
+    folder = model_folder(manifest, settings)  # writes it
     rate = decode_rate / (sum(WORKLOAD_OUTPUT_TOKENS) / 2)
     workload = poisson_requests(folder, WORKLOAD_REQUESTS, rate, WORKLOAD_PROMPT_TOKENS, WORKLOAD_OUTPUT_TOKENS)
     load = http_requests(folder, decode_rate)
