@@ -3,7 +3,8 @@
 A manifest is a small YAML file; paths in it are relative to the file. Validation happens
 here, at the edge, so the engine never starts on a mixture that cannot be served exactly:
 every component must exist, all must share one tokenizer, names must be usable as module
-prefixes and model ids, and the default weights must lie on the simplex.
+prefixes and model ids, and the default weights must lie on the simplex. A policy may be a
+PEFT LoRA adapter on the reference instead of a full checkpoint (mixer.adapters merges it).
 """
 
 import hashlib
@@ -16,6 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mixer.adapters import AdapterError, merge_adapter, read_adapter_config
 from weights.simplex import WeightsError, normalise_weights
 
 ARCHITECTURE = "LogLinearMixtureForCausalLM"
@@ -38,12 +40,14 @@ class ManifestError(ValueError):
 
 
 class Component(BaseModel):
-    """One checkpoint of the mixture: a Hugging Face model folder under a short name."""
+    """One checkpoint of the mixture under a short name: a Hugging Face model folder, or a
+    PEFT LoRA adapter on the reference (its merged checkpoint becomes `path` once loaded)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Short name: model id, weight key and module prefix.")
-    path: Path = Field(description="Hugging Face model folder (config.json, weights, tokenizer).")
+    path: Path | None = Field(None, description="Hugging Face model folder (config.json, weights, tokenizer).")
+    adapter: Path | None = Field(None, description="PEFT LoRA adapter folder on the reference (instead of path).")
 
     @field_validator("name")
     @classmethod
@@ -56,6 +60,12 @@ class Component(BaseModel):
                 "(lower-case letter first, then lower-case letters, digits or '_', at most 32)"
             )
         return name
+
+    @model_validator(mode="after")
+    def _path_or_adapter(self) -> "Component":
+        if (self.path is None) == (self.adapter is None):
+            raise ValueError(f"component {self.name!r} needs exactly one of 'path' (a checkpoint) and 'adapter'")
+        return self
 
 
 class Manifest(BaseModel):
@@ -86,6 +96,8 @@ class Manifest(BaseModel):
             raise ValueError(f"component names must be unique; repeated: {duplicates}")
         if self.name in names:
             raise ValueError(f"mixture name {self.name!r} must differ from the component names {names}")
+        if self.reference.adapter is not None:
+            raise ValueError("the reference must be a full checkpoint ('path'); adapters apply to it")
         try:
             self.weights = normalise_weights(self.weights, self.policy_names)
         except WeightsError as err:
@@ -98,6 +110,10 @@ class Manifest(BaseModel):
         return [self.reference, *self.policies]
 
     @property
+    def adapters(self) -> list[Component]:
+        return [c for c in self.policies if c.adapter is not None]
+
+    @property
     def policy_names(self) -> list[str]:
         return [p.name for p in self.policies]
 
@@ -107,8 +123,11 @@ class Manifest(BaseModel):
         return [0.0] + [chosen.get(name, 0.0) for name in self.policy_names]
 
 
-def load_manifest(path: str | Path) -> Manifest:
-    """Read, resolve and fully validate a manifest file (including the checkpoints)."""
+def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
+    """Read, resolve and fully validate a manifest file (including the checkpoints).
+
+    Adapters are checked; with merge_dir they are also merged into the reference (cached
+    there) and each adapter component's `path` becomes its merged checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest {str(path)!r} does not exist")
@@ -120,8 +139,9 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"manifest {str(path)!r} must be a YAML mapping")
     base = path.resolve().parent
     for entry in [raw.get("reference"), *(raw.get("policies") or [])]:
-        if isinstance(entry, dict) and "path" in entry:
-            entry["path"] = str((base / str(entry["path"])).resolve())
+        for key in ("path", "adapter"):
+            if isinstance(entry, dict) and entry.get(key) is not None:
+                entry[key] = str((base / str(entry[key])).resolve())
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as err:
@@ -130,8 +150,23 @@ def load_manifest(path: str | Path) -> Manifest:
             for e in err.errors()
         )
         raise ManifestError(f"invalid manifest {str(path)!r}: {problems}") from None
-    check_checkpoints(manifest)
+    try:
+        for component in manifest.adapters:
+            read_adapter_config(component.name, component.adapter)
+        check_checkpoints(manifest)
+        if merge_dir is not None:
+            merge_adapters(manifest, merge_dir)
+    except AdapterError as err:
+        raise ManifestError(f"invalid manifest {str(path)!r}: {err}") from None
     return manifest
+
+
+def merge_adapters(manifest: Manifest, merge_dir: Path) -> None:
+    """Point every adapter component at its merged checkpoint (merged once, then cached)."""
+    for component in manifest.adapters:
+        component.path = merge_adapter(
+            component.name, component.adapter, manifest.reference.path, Path(merge_dir), TOKENIZER_FILES
+        )
 
 
 def _read_config(component: Component) -> dict:
@@ -152,10 +187,14 @@ def _tokenizer_fingerprint(path: Path) -> str:
 
 
 def check_checkpoints(manifest: Manifest) -> None:
-    """Paths exist, tokenizers are identical, and max_model_len fits every component."""
+    """Paths exist, tokenizers are identical, and max_model_len fits every component.
+
+    Adapters share the reference's tokenizer and context by construction."""
     fingerprints = {}
     limits = []
     for component in manifest.components:
+        if component.adapter is not None:
+            continue
         config = _read_config(component)
         limits.append(config.get("max_position_embeddings", 1 << 30))
         fingerprints[component.name] = _tokenizer_fingerprint(component.path)
@@ -186,6 +225,9 @@ def write_model_folder(manifest: Manifest, folder: str | Path) -> Path:
     from safetensors.torch import save_file  # heavy import only when writing
 
     folder = Path(folder)
+    unmerged = [c.name for c in manifest.components if c.path is None]
+    if unmerged:
+        raise ManifestError(f"adapters {unmerged} are not merged yet: load the manifest with a merge_dir")
     config = _read_config(manifest.reference)
     config["architectures"] = [ARCHITECTURE]
     config["torch_dtype"] = manifest.dtype

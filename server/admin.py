@@ -69,7 +69,12 @@ class AdminService:
         return {
             "name": mixture.name,
             "components": [
-                {"name": c.name, "role": "reference" if c is manifest.reference else "policy", "path": str(c.path)}
+                {
+                    "name": c.name,
+                    "role": "reference" if c is manifest.reference else "policy",
+                    "path": str(c.path),
+                    **({"adapter": str(c.adapter)} if c.adapter is not None else {}),
+                }
                 for c in manifest.components
             ],
             "default_weights": dict(mixture.default_weights),

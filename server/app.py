@@ -71,7 +71,7 @@ class BodySizeLimit:
 def create_app(settings: Settings, manifest_path: Path) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        manifest = load_manifest(manifest_path)
+        manifest = load_manifest(manifest_path, settings.merged_dir)
         engine = start_engine(manifest, settings)
         try:
             await prepare_engine(engine)

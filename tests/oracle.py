@@ -1,6 +1,7 @@
 """The naive oracle: a plain transformers loop that computes the mixture step by step,
 log_softmax(sum_k w_k * log_softmax(logits_k)), with no cache and nothing shared with the
-server's code."""
+server's code. An adapter component is peft's own merge of the adapter into the reference,
+made here in memory (not the server's cached merge)."""
 
 from pathlib import Path
 
@@ -14,9 +15,16 @@ class MixtureOracle:
     def __init__(self, manifest_path: Path) -> None:
         manifest = load_manifest(manifest_path)
         self.names = [c.name for c in manifest.components]
-        self.models = [
-            AutoModelForCausalLM.from_pretrained(c.path, dtype=torch.float32).eval() for c in manifest.components
-        ]
+        self.models = [self._load(c, manifest.reference.path) for c in manifest.components]
+
+    @staticmethod
+    def _load(component, reference: Path):
+        if component.adapter is None:
+            return AutoModelForCausalLM.from_pretrained(component.path, dtype=torch.float32).eval()
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(reference, dtype=torch.float32)
+        return PeftModel.from_pretrained(base, str(component.adapter)).merge_and_unload().eval()
 
     def vector(self, weights: dict[str, float]) -> list[float]:
         total = sum(weights.values())

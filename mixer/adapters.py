@@ -1,0 +1,147 @@
+"""LoRA adapters as mixture components: merged into full checkpoints with peft, and cached.
+
+Aligned policies usually ship as LoRA adapters on one base model. The engine serves every
+component from a full checkpoint (each keeps its own KV cache, which keeps lockstep decoding
+exact and simple), so an adapter is merged into the reference once, by peft's
+`merge_and_unload`, and the merged folder is cached under a hash of the adapter's and the
+reference's files: a second start reuses it, a changed adapter (or reference) is merged anew.
+
+Checks name the problem before anything is served: the folder is missing or is not a PEFT
+adapter, the adapter type cannot be merged, or the adapter does not fit the reference (a
+module it targets is absent, a layer it was trained for does not exist, a shape differs).
+"""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+# Files that define a checkpoint's weights; a change in any of them changes the merge.
+CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".json")
+SUPPORTED_TYPES = ("LORA",)
+SOURCE_FILE = "mpo_merge.json"
+
+
+class AdapterError(ValueError):
+    """An adapter that cannot be served; the message names the component and the problem."""
+
+
+def read_adapter_config(name: str, folder: Path) -> dict:
+    """The adapter's PEFT config, after the checks that need no model: the folder exists,
+    holds a PEFT adapter (config and weights) of a type that can be merged."""
+    if not folder.is_dir():
+        raise AdapterError(f"component {name!r}: adapter folder {str(folder)!r} does not exist")
+    config_file = folder / ADAPTER_CONFIG
+    if not config_file.is_file():
+        raise AdapterError(
+            f"component {name!r}: {str(folder)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG}); "
+            "for a full checkpoint use 'path' instead of 'adapter'"
+        )
+    try:
+        config = json.loads(config_file.read_text())
+    except json.JSONDecodeError as err:
+        raise AdapterError(f"component {name!r}: {str(config_file)!r} is not valid JSON: {err}") from None
+    if not isinstance(config, dict) or "peft_type" not in config:
+        raise AdapterError(f"component {name!r}: {str(config_file)!r} has no 'peft_type'; not a PEFT adapter config")
+    if config["peft_type"] not in SUPPORTED_TYPES:
+        raise AdapterError(
+            f"component {name!r}: adapter type {config['peft_type']!r} is not supported; "
+            f"supported: {list(SUPPORTED_TYPES)} (merged into the reference with peft)"
+        )
+    if not any((folder / weights).is_file() for weights in ADAPTER_WEIGHTS):
+        raise AdapterError(
+            f"component {name!r}: {str(folder)!r} holds no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})"
+        )
+    return config
+
+
+def _files_digest(folders: list[Path]) -> str:
+    """sha256 over the name and content of every weight and config file in the folders."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for file in sorted(folder.iterdir()):
+            if file.is_file() and file.suffix in CHECKPOINT_SUFFIXES:
+                digest.update(file.name.encode() + b"\0")
+                with file.open("rb") as handle:
+                    while chunk := handle.read(1 << 24):
+                        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def merged_folder(cache_root: Path, adapter: Path, reference: Path) -> Path:
+    """Where the merge of this adapter into this reference is cached."""
+    return cache_root / _files_digest([adapter, reference])[:20]
+
+
+def merge_adapter(
+    name: str, adapter: Path, reference: Path, cache_root: Path, tokenizer_files: tuple[str, ...]
+) -> Path:
+    """The full checkpoint of reference + adapter (merged by peft), built once and cached."""
+    read_adapter_config(name, adapter)
+    target = merged_folder(cache_root, adapter, reference)
+    if (target / SOURCE_FILE).is_file():
+        return target
+    staging = target.with_name(target.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    merged, dtype = _merge_with_peft(name, adapter, reference)
+    merged.to(dtype).save_pretrained(staging)
+    for file in tokenizer_files:  # the merged policy tokenises exactly as the reference
+        if (reference / file).is_file():
+            shutil.copy(reference / file, staging / file)
+    (staging / SOURCE_FILE).write_text(json.dumps({"adapter": str(adapter), "reference": str(reference)}, indent=2))
+    if target.exists():  # merged meanwhile by another process: keep that one
+        shutil.rmtree(staging)
+    else:
+        staging.rename(target)
+    _remove_stale_merges(cache_root, adapter, reference, keep=target)
+    return target
+
+
+def _merge_with_peft(name: str, adapter: Path, reference: Path):
+    """(merged model, dtype to save it in): the reference in float32 with the adapter merged."""
+    import torch
+    from peft import PeftConfig, get_peft_model, get_peft_model_state_dict, load_peft_weights, set_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    stored = json.loads((reference / "config.json").read_text())
+    saved_dtype = getattr(torch, stored.get("dtype") or stored.get("torch_dtype") or "float32")
+    base = AutoModelForCausalLM.from_pretrained(reference, dtype=torch.float32)
+    config = PeftConfig.from_pretrained(str(adapter))
+    config.inference_mode = True
+    try:
+        model = get_peft_model(base, config)
+    except ValueError as err:  # e.g. "Target modules {...} not found in the base model"
+        raise AdapterError(f"component {name!r}: adapter {str(adapter)!r} does not fit the reference: {err}") from None
+    expected = get_peft_model_state_dict(model)
+    try:
+        saved = load_peft_weights(str(adapter), device="cpu")
+    except Exception as err:  # noqa: BLE001 - a corrupt or truncated file, in whatever format
+        raise AdapterError(f"component {name!r}: cannot read the weights of adapter {str(adapter)!r}: {err}") from None
+    problems = [f"{key} is not in the reference" for key in sorted(saved.keys() - expected.keys())]
+    problems += [f"{key} is missing from the adapter" for key in sorted(expected.keys() - saved.keys())]
+    problems += [
+        f"{key} has shape {tuple(saved[key].shape)}, the reference needs {tuple(expected[key].shape)}"
+        for key in sorted(saved.keys() & expected.keys())
+        if saved[key].shape != expected[key].shape
+    ]
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise AdapterError(
+            f"component {name!r}: adapter {str(adapter)!r} was not trained on a model like the reference "
+            f"{str(reference)!r}: {shown}"
+        )
+    set_peft_model_state_dict(model, {key: value.float() for key, value in saved.items()})
+    return model.merge_and_unload(), saved_dtype
+
+
+def _remove_stale_merges(cache_root: Path, adapter: Path, reference: Path, keep: Path) -> None:
+    """Earlier merges of the same adapter folder into the same reference (since changed)."""
+    for folder in cache_root.iterdir():
+        source = folder / SOURCE_FILE
+        if folder == keep or not source.is_file():
+            continue
+        recorded = json.loads(source.read_text())
+        if recorded == {"adapter": str(adapter), "reference": str(reference)}:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,55 @@
+"""Tiny real LoRA adapters for the tests, made with peft on the tests' checkpoints."""
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+from tests.checkpoints import build_test_mixture
+
+TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
+
+
+def make_adapter(base: Path | LlamaForCausalLM, folder: Path, seed: int = 7, targets: list[str] = TARGETS) -> Path:
+    """A LoRA adapter with random, non-zero A and B (peft's init_lora_weights=False), scaled so
+    that the adapted policy clearly differs from its base."""
+    model = base if isinstance(base, LlamaForCausalLM) else AutoModelForCausalLM.from_pretrained(base)
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False, lora_dropout=0.0)
+    )
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_" in name:
+                parameter.normal_(0.0, 0.3)
+    shutil.rmtree(folder, ignore_errors=True)
+    peft_model.save_pretrained(folder)
+    return folder
+
+
+def build_adapter_mixture(folder: Path) -> Path:
+    """The tests' checkpoints plus a manifest mixing 'alpha' (a checkpoint) with 'gamma' (a
+    LoRA adapter on the reference); returns the manifest path."""
+    base_manifest = build_test_mixture(folder)
+    manifest = folder / "adapter-mix.yaml"
+    if not manifest.is_file():
+        make_adapter(folder / "ref", folder / "gamma-lora")
+        spec = yaml.safe_load(base_manifest.read_text())
+        spec |= {
+            "name": "adapter-mix",
+            "policies": [{"name": "alpha", "path": "alpha"}, {"name": "gamma", "adapter": "gamma-lora"}],
+            "weights": {"alpha": 0.5, "gamma": 0.5},
+        }
+        manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return manifest
+
+
+def set_peft_type(adapter: Path, peft_type: str) -> None:
+    config_file = adapter / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["peft_type"] = peft_type
+    config_file.write_text(json.dumps(config))
