@@ -1,6 +1,6 @@
 """Fit wall time over the time to generate the same samples alone (goal <= 1.3).
 
-One server on the demo mixture; in one run, alternately:
+One server on the tiny demo mixture; in one run, alternately:
   fit:      POST /admin/fit with N prompts (the server samples m responses per prompt from
             the reference, records every component's log-probs, runs mirror descent);
   generate: the same N x m samples from the reference through /v1/completions
@@ -71,12 +71,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
-    settings = Settings()
+    settings = Settings(demo="tiny")
     manifest = demo_manifest(settings)
     prompts = [json.loads(line)["prompt"] for line in (manifest.parent / "prompts.jsonl").read_text().splitlines()]
     prompts = prompts[: args.prompts]
     with tempfile.TemporaryDirectory() as scratch:
-        server = ServerProcess(None, settings.data_dir, Path(scratch) / "server.log", store=Path(scratch) / "w.sqlite")
+        server = ServerProcess(
+            manifest, settings.data_dir, Path(scratch) / "server.log", store=Path(scratch) / "w.sqlite"
+        )
         try:
             server.wait_ready()
             m, n = args.samples_per_prompt, args.max_tokens

@@ -1,6 +1,6 @@
 """The benchmark command: the mixture against what a user would otherwise run.
 
-    .venv/bin/python -m bench.run [--subjects demo smollm2] [--out bench-results]
+    .venv/bin/python -m bench.run [--subjects tiny smollm2] [--out bench-results]
 
 For each subject, side by side in one run:
 1.  decode throughput of vLLM serving one policy and the mixture of all components (batch 1,
@@ -25,17 +25,17 @@ BATCHES = [1, 8, 32]
 
 
 def subject_manifest(name: str, data_dir: Path) -> Path:
-    if name == "demo":
+    if name == "tiny":
         from server.cli import demo_manifest
         from server.settings import Settings
 
-        return demo_manifest(Settings())
+        return demo_manifest(Settings(demo="tiny"))
     if name == "smollm2":
         from bench.smollm2 import convert, self_mixture_manifest
 
         folder = convert(data_dir / "smollm2-135m-instruct")
         return self_mixture_manifest(folder, data_dir / "smollm2-self-mix.yaml")
-    raise SystemExit(f"unknown subject {name!r}; choose demo or smollm2")
+    raise SystemExit(f"unknown subject {name!r}; choose tiny or smollm2")
 
 
 def weights_bytes(paths: list[Path]) -> int:
@@ -83,7 +83,7 @@ def run_subject(name: str, manifest_path: Path, data_dir: Path, new_tokens: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--subjects", nargs="+", default=["demo", "smollm2"])
+    parser.add_argument("--subjects", nargs="+", default=["tiny", "smollm2"])
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--data", type=Path, default=Path.home() / ".cache" / "mpo-serve" / "bench")

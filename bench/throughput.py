@@ -27,7 +27,7 @@ def corpus_token_runs(tokenizer_dir: Path, count: int, tokens: int) -> list[list
     """`count` different runs of exactly `tokens` tokens: consecutive windows of the shipped corpus."""
     from transformers import AutoTokenizer
 
-    from demo.pretrain import read_corpus
+    from demo.tiny.pretrain import read_corpus
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     stream: list[int] = []

@@ -1,2 +1,3 @@
-"""The embedded demo mixture: a tiny reference model pretrained on a shipped English corpus
-and two policies aligned from it by DPO for objectives that are scored automatically."""
+"""The embedded demos, each a reference and policies aligned from it for objectives that are
+scored automatically: 'smollm2' (the default: SmolLM2-135M-Instruct with LoRA policies) and
+'tiny' (1.3 M-parameter models pretrained here, for tests and quick starts)."""

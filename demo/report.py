@@ -1,0 +1,52 @@
+"""The build report: what each model's answers to held-out prompts score on every objective.
+
+Per model: the mean of every objective's score with a 95% interval (normal approximation over
+answers: mean +- 1.96 s / sqrt(n)), the mean answer length in words, and the shares of empty,
+degenerate (demo.rewards.is_degenerate) and too short answers. Pure Python, no model involved.
+"""
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from demo.rewards import MIN_ANSWER_WORDS, is_degenerate, word_count
+
+Z_95 = 1.959963984540054
+
+
+def mean_interval(values: Sequence[float]) -> dict[str, float]:
+    """{"mean", "low", "high", "n"}: the mean and its 95% interval (zero width for n < 2)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("no values to summarise")
+    mean = sum(values) / n
+    half = Z_95 * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else 0.0
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+def summarise_answers(answers: Sequence[str], objectives: Mapping[str, Callable[[str], float]]) -> dict:
+    """One model's row of the report."""
+    words = [word_count(a) for a in answers]
+    return {
+        "scores": {name: mean_interval([judge(a) for a in answers]) for name, judge in objectives.items()},
+        "mean_words": sum(words) / len(words),
+        "share_empty": sum(w == 0 for w in words) / len(words),
+        "share_degenerate": sum(map(is_degenerate, answers)) / len(answers),
+        "share_min_words": sum(w >= MIN_ANSWER_WORDS for w in words) / len(words),
+    }
+
+
+def format_report(report: Mapping[str, dict]) -> str:
+    """A plain-text table: one line per model, mean [95% interval] per objective."""
+    objectives = list(next(iter(report.values()))["scores"])
+    header = f"{'model':<12}" + "".join(f"{o:>26}" for o in objectives)
+    header += f"{'words':>8}{'empty':>7}{'degen.':>8}{f'>={MIN_ANSWER_WORDS} words':>11}"
+    lines = [header]
+    for model, row in report.items():
+        line = f"{model:<12}"
+        for objective in objectives:
+            s = row["scores"][objective]
+            line += f"{s['mean']:>10.3f} [{s['low']:>6.3f}, {s['high']:>6.3f}]"
+        line += f"{row['mean_words']:>8.1f}{row['share_empty']:>7.0%}{row['share_degenerate']:>8.0%}"
+        line += f"{row['share_min_words']:>11.0%}"
+        lines.append(line)
+    return "\n".join(lines)

