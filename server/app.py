@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from mixer.manifest import load_manifest
+from mixer.manifest import Manifest
 from server.admin import AdminService
 from server.chat import ChatHandler
 from server.completions import CompletionHandler
@@ -68,10 +68,11 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings, manifest_path: Path) -> FastAPI:
+def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
+    """The app over a loaded manifest (mixer.manifest.load_manifest, adapters merged)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        manifest = load_manifest(manifest_path, settings.merged_dir)
         engine = start_engine(manifest, settings)
         try:
             await prepare_engine(engine)

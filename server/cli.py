@@ -32,10 +32,15 @@ def _settings(args: argparse.Namespace, *names: str) -> Settings:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from mixer.manifest import ManifestError, load_manifest
     from server.app import create_app
 
     settings = _settings(args, "host", "port", "manifest", "demo")
-    manifest = settings.manifest or demo_manifest(settings)
+    path = settings.manifest or demo_manifest(settings)
+    try:  # before the engine starts: a clear message, not a traceback from the lifespan
+        manifest = load_manifest(path, settings.merged_dir)
+    except ManifestError as err:
+        sys.exit(f"mpo-serve: {err}")
     uvicorn.run(create_app(settings, manifest), host=settings.host, port=settings.port, log_level="info")
 
 
