@@ -4,6 +4,7 @@ vLLM mixes this class into its worker (`worker_extension_cls`), so methods here 
 worker process that owns the model and can change it between steps.
 """
 
+from mixer import seeded_prefill
 from mixer.processor import request_weights
 from mixer.recording import RECORDER
 from mixer.step_state import STEP
@@ -24,6 +25,10 @@ class MixtureWorkerExtension:
 
     def get_default_weights(self) -> list[float]:
         return self.model_runner.model.default_weights.tolist()  # type: ignore[attr-defined]
+
+    def install_seeded_prefill_fix(self) -> bool:
+        """Seeded requests survive chunked prefill on CPU (mixer/seeded_prefill.py)."""
+        return seeded_prefill.install(self.model_runner)  # type: ignore[attr-defined]
 
     def install_request_prompt_logprobs(self) -> bool:
         """Score each request's prompt under that request's own weights.

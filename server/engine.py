@@ -103,5 +103,7 @@ def start_engine(manifest: Manifest, settings: Settings):
 
 
 async def prepare_engine(engine) -> None:
-    """Per-request weights for prompt log-probs too (see MixtureWorkerExtension)."""
+    """Per-request weights for prompt log-probs too, and seeded requests that survive chunked
+    prefill on CPU (see MixtureWorkerExtension)."""
     await engine.collective_rpc("install_request_prompt_logprobs")
+    await engine.collective_rpc("install_seeded_prefill_fix")

@@ -7,7 +7,7 @@ import pytest
 
 from tests.checkpoints import build_test_mixture
 from tests.oracle import MixtureOracle
-from tests.server_process import ADMIN_TOKEN, ServerProcess
+from tests.server_process import ADMIN_TOKEN, ServerProcess, running
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +18,8 @@ def test_manifest(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(test_manifest, tmp_path_factory):
     data = tmp_path_factory.mktemp("server")
-    process = ServerProcess(test_manifest, data, data / "server.log")
-    try:
-        process.wait_ready()
+    with running(ServerProcess(test_manifest, data, data / "server.log")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="session")

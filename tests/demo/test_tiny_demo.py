@@ -15,7 +15,7 @@ from demo.rewards import OBJECTIVES
 from demo.tiny.build import STAMP
 from server.cli import demo_manifest
 from server.settings import Settings
-from tests.server_process import ADMIN_TOKEN, ServerProcess
+from tests.server_process import ADMIN_TOKEN, ServerProcess, running
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,8 @@ def demo_server(demo, settings, tmp_path_factory):
     process = ServerProcess(
         None, settings.data_dir, logs / "server.log", store=logs / "weights.sqlite", env={"MPO_DEMO": "tiny"}
     )
-    try:
-        process.wait_ready()
+    with running(process):
         yield process
-    finally:
-        process.stop()
 
 
 def test_each_policy_beats_the_reference_on_its_own_objective(demo):

@@ -7,7 +7,7 @@ from transformers import AutoTokenizer
 
 from tests.adapters import build_adapter_mixture
 from tests.oracle import MixtureOracle
-from tests.server_process import ADMIN_TOKEN, ServerProcess
+from tests.server_process import ADMIN_TOKEN, ServerProcess, running
 
 PROMPTS = ["Life is", "The best way to", "Never trust a computer"]
 
@@ -20,12 +20,8 @@ def adapter_manifest(test_manifest):
 @pytest.fixture(scope="module")
 def adapter_server(adapter_manifest, tmp_path_factory):
     data = tmp_path_factory.mktemp("adapter-server")
-    process = ServerProcess(adapter_manifest, data, data / "server.log")
-    try:
-        process.wait_ready()
+    with running(ServerProcess(adapter_manifest, data, data / "server.log")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
