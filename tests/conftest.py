@@ -7,7 +7,7 @@ import pytest
 
 from tests.checkpoints import build_test_mixture
 from tests.oracle import MixtureOracle
-from tests.server_process import ADMIN_TOKEN, ServerProcess, running
+from tests.server_process import ADMIN_TOKEN, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def test_manifest(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(test_manifest, tmp_path_factory):
     data = tmp_path_factory.mktemp("server")
-    with running(ServerProcess(test_manifest, data, data / "server.log")) as process:
+    with ServerProcess(test_manifest, data, data / "server.log") as process:
         yield process
 
 

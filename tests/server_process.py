@@ -1,7 +1,5 @@
 """A real mpo-serve server in a subprocess, for tests that go through HTTP."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from bench.servers import MpoServer
@@ -23,13 +21,3 @@ class ServerProcess(MpoServer):
     ) -> None:
         env = {"MPO_ADMIN_TOKEN": admin_token or None, "MPO_STORE_PATH": str(store) if store else None, **(env or {})}
         super().__init__(manifest, data_dir, log, env)
-
-
-@contextmanager
-def running(process: ServerProcess) -> Iterator[ServerProcess]:
-    """The server, ready; stopped afterwards whatever happens."""
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()

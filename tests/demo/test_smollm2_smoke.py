@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from demo.smollm2.build import STAMP, build, is_built, smoke_config
-from tests.server_process import ServerProcess, running
+from tests.server_process import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_build_is_cached_and_deterministic(smoke_demo, tmp_path):
 
 
 def test_smoke_demo_serves_its_adapters_through_the_openai_client(smoke_demo, tmp_path):
-    with running(ServerProcess(smoke_demo, tmp_path, tmp_path / "server.log")) as server:
+    with ServerProcess(smoke_demo, tmp_path, tmp_path / "server.log") as server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
         assert [m.id for m in client.models.list()][:4] == ["mpo-demo", "ref", "positive", "concise"]
         for model in ("mpo-demo", "positive", "concise"):

@@ -15,7 +15,7 @@ from demo.rewards import OBJECTIVES
 from demo.tiny.build import STAMP
 from server.cli import demo_manifest
 from server.settings import Settings
-from tests.server_process import ADMIN_TOKEN, ServerProcess, running
+from tests.server_process import ADMIN_TOKEN, ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def demo_server(demo, settings, tmp_path_factory):
     process = ServerProcess(
         None, settings.data_dir, logs / "server.log", store=logs / "weights.sqlite", env={"MPO_DEMO": "tiny"}
     )
-    with running(process):
+    with process:
         yield process
 
 

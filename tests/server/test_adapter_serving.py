@@ -7,7 +7,7 @@ from transformers import AutoTokenizer
 
 from tests.adapters import build_adapter_mixture
 from tests.oracle import MixtureOracle
-from tests.server_process import ADMIN_TOKEN, ServerProcess, running
+from tests.server_process import ADMIN_TOKEN, ServerProcess
 
 PROMPTS = ["Life is", "The best way to", "Never trust a computer"]
 
@@ -20,7 +20,7 @@ def adapter_manifest(test_manifest):
 @pytest.fixture(scope="module")
 def adapter_server(adapter_manifest, tmp_path_factory):
     data = tmp_path_factory.mktemp("adapter-server")
-    with running(ServerProcess(adapter_manifest, data, data / "server.log")) as process:
+    with ServerProcess(adapter_manifest, data, data / "server.log") as process:
         yield process
 
 

@@ -32,7 +32,10 @@ def test_streaming_client_disconnect_aborts_its_request(server, http):
         with httpx.stream(
             "POST", f"{server.url}/v1/completions", json={**BODY, "stream": True}, timeout=60
         ) as response:
-            first = next(response.iter_lines())
+            # Keep the iterator: a discarded one is closed at once, and closing it closes the
+            # stream, so the request would be aborted before it is counted.
+            lines = response.iter_lines()
+            first = next(lines)
             running = unfinished(http)
         if running:
             break
