@@ -214,7 +214,7 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
 
     print(f"[3/5] a LoRA adapter per objective, by DPO on pairs of those answers: {names}", flush=True)
     torch.manual_seed(config.seed)
-    model = new_adapters(base, names, next(iter(config.objectives.values())).dpo)
+    model = new_adapters(base, {name: setup.dpo for name, setup in config.objectives.items()})
     losses = {}
     texts = [[answer_text(tokenizer, a) for a in group] for group in groups]
     for name, setup in config.objectives.items():

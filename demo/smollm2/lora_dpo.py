@@ -27,7 +27,7 @@ class LoraDpoConfig:
     top_layers: int = 10  # LoRA on the last N decoder layers
     beta: float = 0.1
     lr: float = 5e-4
-    steps: int = 40
+    steps: int = 30
     pairs_per_step: int = 8
 
 
@@ -111,10 +111,10 @@ def train_adapter(
     return losses
 
 
-def new_adapters(base, names: list[str], config: LoraDpoConfig) -> PeftModel:
-    """The base model with one fresh LoRA adapter per name."""
-    lora = lora_config(base.config, config)
-    model = get_peft_model(base, lora, adapter_name=names[0])
-    for name in names[1:]:
-        model.add_adapter(name, lora)
+def new_adapters(base, configs: dict[str, LoraDpoConfig]) -> PeftModel:
+    """The base model with one fresh LoRA adapter per name, each shaped by its own config."""
+    (first, first_config), *others = configs.items()
+    model = get_peft_model(base, lora_config(base.config, first_config), adapter_name=first)
+    for name, config in others:
+        model.add_adapter(name, lora_config(base.config, config))
     return model
