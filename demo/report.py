@@ -5,22 +5,10 @@ answers: mean +- 1.96 s / sqrt(n)), the mean answer length in words, and the sha
 degenerate (demo.rewards.is_degenerate) and too short answers. Pure Python, no model involved.
 """
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 
 from demo.rewards import MIN_ANSWER_WORDS, is_degenerate, word_count
-
-Z_95 = 1.959963984540054
-
-
-def mean_interval(values: Sequence[float]) -> dict[str, float]:
-    """{"mean", "low", "high", "n"}: the mean and its 95% interval (zero width for n < 2)."""
-    n = len(values)
-    if n == 0:
-        raise ValueError("no values to summarise")
-    mean = sum(values) / n
-    half = Z_95 * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else 0.0
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+from evaluation.stats import mean_interval
 
 
 def summarise_answers(answers: Sequence[str], objectives: Mapping[str, Callable[[str], float]]) -> dict:

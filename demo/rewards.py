@@ -1,46 +1,18 @@
-"""Automatic judges of the demo's two objectives, higher is better for both, and the checks
-that tell an answer from a non-answer.
+"""The demos' two objectives, by policy name, judged by the project's scorers (scorers.text):
 
-positive: VADER's compound sentiment of the response, in [-1, 1] (lexicon scorer, MIT).
+positive: VADER's compound sentiment of the response, in [-1, 1].
 concise: minus the response length in words, so shorter answers score higher.
+
+Higher is better for both. What counts as a non-answer lives with the scorers too.
 """
 
-from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
 
-MIN_ANSWER_WORDS = 3
+from scorers.text import MIN_ANSWER_WORDS, concise, is_degenerate, sentiment, word_count
 
-
-@lru_cache(maxsize=1)
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
-def word_count(response: str) -> int:
-    return len(response.split())
-
-
-def positive(response: str) -> float:
-    """VADER compound sentiment of the response."""
-    return float(_vader().polarity_scores(response)["compound"])
-
-
-def concise(response: str) -> float:
-    """Minus the number of words: an empty answer is the most concise."""
-    return -float(word_count(response))
-
-
-def is_degenerate(response: str) -> bool:
-    """Not an answer: fewer than MIN_ANSWER_WORDS words, or stuck in a loop (some run of four
-    words comes back three times or more)."""
-    words = response.lower().split()
-    if len(words) < MIN_ANSWER_WORDS:
-        return True
-    runs = Counter(tuple(words[i : i + 4]) for i in range(len(words) - 3))
-    return bool(runs) and max(runs.values()) >= 3
-
-
+positive = sentiment
 OBJECTIVES: dict[str, Callable[[str], float]] = {"positive": positive, "concise": concise}
+# The scorer names of the objectives, for eval and fit jobs (scorers.get_scorer).
+SCORER_SPECS: dict[str, str] = {"positive": "sentiment", "concise": "concise"}
+
+__all__ = ["MIN_ANSWER_WORDS", "OBJECTIVES", "SCORER_SPECS", "concise", "is_degenerate", "positive", "word_count"]

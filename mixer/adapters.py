@@ -57,7 +57,7 @@ def read_adapter_config(name: str, folder: Path) -> dict:
     return config
 
 
-def _files_digest(folders: list[Path]) -> str:
+def files_digest(folders: list[Path]) -> str:
     """sha256 over the name and content of every weight and config file in the folders."""
     digest = hashlib.sha256()
     for folder in folders:
@@ -72,7 +72,7 @@ def _files_digest(folders: list[Path]) -> str:
 
 def merged_folder(cache_root: Path, adapter: Path, reference: Path) -> Path:
     """Where the merge of this adapter into this reference is cached."""
-    return cache_root / _files_digest([adapter, reference])[:20]
+    return cache_root / files_digest([adapter, reference])[:20]
 
 
 def merge_adapter(

@@ -5,6 +5,8 @@ here, at the edge, so the engine never starts on a mixture that cannot be served
 every component must exist, all must share one tokenizer, names must be usable as module
 prefixes and model ids, and the default weights must lie on the simplex. A policy may be a
 PEFT LoRA adapter on the reference instead of a full checkpoint (mixer.adapters merges it).
+Baselines are served alone, never mixed: checkpoints, adapters, or reward soups of the
+policies (mixer.soups builds them).
 """
 
 import hashlib
@@ -18,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mixer.adapters import AdapterError, merge_adapter, read_adapter_config
+from mixer.soups import SoupError, build_soup
 from weights.simplex import WeightsError, normalise_weights
 
 ARCHITECTURE = "LogLinearMixtureForCausalLM"
@@ -40,14 +43,18 @@ class ManifestError(ValueError):
 
 
 class Component(BaseModel):
-    """One checkpoint of the mixture under a short name: a Hugging Face model folder, or a
-    PEFT LoRA adapter on the reference (its merged checkpoint becomes `path` once loaded)."""
+    """One checkpoint of the mixture under a short name: a Hugging Face model folder, a PEFT
+    LoRA adapter on the reference, or (baselines only) a reward soup of the policies. An
+    adapter's or soup's checkpoint, built at load, becomes its `path`."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Short name: model id, weight key and module prefix.")
     path: Path | None = Field(None, description="Hugging Face model folder (config.json, weights, tokenizer).")
     adapter: Path | None = Field(None, description="PEFT LoRA adapter folder on the reference (instead of path).")
+    soup: dict[str, float] | None = Field(
+        None, description="Reward soup: weights by policy name; the policies' parameters interpolated (baselines)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -62,9 +69,11 @@ class Component(BaseModel):
         return name
 
     @model_validator(mode="after")
-    def _path_or_adapter(self) -> "Component":
-        if (self.path is None) == (self.adapter is None):
-            raise ValueError(f"component {self.name!r} needs exactly one of 'path' (a checkpoint) and 'adapter'")
+    def _one_source(self) -> "Component":
+        if [self.path, self.adapter, self.soup].count(None) != 2:
+            raise ValueError(
+                f"component {self.name!r} needs exactly one of 'path' (a checkpoint), 'adapter' and 'soup'"
+            )
         return self
 
 
@@ -76,6 +85,10 @@ class Manifest(BaseModel):
     name: str = Field("mpo-mixture", description="Model id of the mixture in the OpenAI API.")
     reference: Component = Field(description="The policy every other one was aligned from.")
     policies: list[Component] = Field(min_length=1, description="The aligned policies to mix.")
+    baselines: list[Component] = Field(
+        default_factory=list,
+        description="Models served alone by their model id, never mixed or fitted (e.g. reward soups).",
+    )
     weights: dict[str, float] = Field(description="Default weights by policy name (normalised to sum 1).")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype in the engine.")
     max_model_len: int | None = Field(None, gt=0, description="Longest prompt+output; default: smallest component's.")
@@ -96,31 +109,46 @@ class Manifest(BaseModel):
             raise ValueError(f"component names must be unique; repeated: {duplicates}")
         if self.name in names:
             raise ValueError(f"mixture name {self.name!r} must differ from the component names {names}")
-        if self.reference.adapter is not None:
+        if self.reference.path is None:
             raise ValueError("the reference must be a full checkpoint ('path'); adapters apply to it")
+        souped = [p.name for p in self.policies if p.soup is not None]
+        if souped:
+            raise ValueError(f"policies {souped} are soups; a soup is served alone: declare it under 'baselines'")
         try:
             self.weights = normalise_weights(self.weights, self.policy_names)
+            for baseline in self.baselines:
+                if baseline.soup is not None:
+                    baseline.soup = normalise_weights(baseline.soup, self.policy_names)
         except WeightsError as err:
             raise ValueError(str(err)) from None
         return self
 
     @property
     def components(self) -> list[Component]:
-        """Reference first, then the policies: the order of the engine's sub-models."""
-        return [self.reference, *self.policies]
+        """Reference first, then the policies, then the baselines: the engine's sub-models."""
+        return [self.reference, *self.policies, *self.baselines]
 
     @property
     def adapters(self) -> list[Component]:
-        return [c for c in self.policies if c.adapter is not None]
+        return [c for c in self.components if c.adapter is not None]
+
+    @property
+    def soups(self) -> list[Component]:
+        return [c for c in self.baselines if c.soup is not None]
+
+    def role(self, component: Component) -> str:
+        if component is self.reference:
+            return "reference"
+        return "policy" if any(component is p for p in self.policies) else "baseline"
 
     @property
     def policy_names(self) -> list[str]:
         return [p.name for p in self.policies]
 
     def weight_vector(self, weights: dict[str, float] | None = None) -> list[float]:
-        """Weights over all components (reference first, weight 0), from policy weights."""
+        """Weights over all components (reference and baselines 0), from policy weights."""
         chosen = self.weights if weights is None else weights
-        return [0.0] + [chosen.get(name, 0.0) for name in self.policy_names]
+        return [0.0] + [chosen.get(name, 0.0) for name in self.policy_names] + [0.0] * len(self.baselines)
 
 
 def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
@@ -138,7 +166,7 @@ def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
     if not isinstance(raw, dict):
         raise ManifestError(f"manifest {str(path)!r} must be a YAML mapping")
     base = path.resolve().parent
-    for entry in [raw.get("reference"), *(raw.get("policies") or [])]:
+    for entry in [raw.get("reference"), *(raw.get("policies") or []), *(raw.get("baselines") or [])]:
         for key in ("path", "adapter"):
             if isinstance(entry, dict) and entry.get(key) is not None:
                 entry[key] = str((base / str(entry[key])).resolve())
@@ -156,7 +184,8 @@ def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
         check_checkpoints(manifest)
         if merge_dir is not None:
             merge_adapters(manifest, merge_dir)
-    except AdapterError as err:
+            build_soups(manifest, merge_dir)
+    except (AdapterError, SoupError) as err:
         raise ManifestError(f"invalid manifest {str(path)!r}: {err}") from None
     return manifest
 
@@ -166,6 +195,16 @@ def merge_adapters(manifest: Manifest, merge_dir: Path) -> None:
     for component in manifest.adapters:
         component.path = merge_adapter(
             component.name, component.adapter, manifest.reference.path, Path(merge_dir), TOKENIZER_FILES
+        )
+
+
+def build_soups(manifest: Manifest, merge_dir: Path) -> None:
+    """Point every soup at its checkpoint (built once from the policies, then cached)."""
+    checkpoints = {p.name: p.path for p in manifest.policies}
+    adapters = {p.name: p.adapter for p in manifest.policies if p.adapter is not None}
+    for soup in manifest.soups:
+        soup.path = build_soup(
+            soup.name, soup.soup, checkpoints, adapters, manifest.reference.path, Path(merge_dir), TOKENIZER_FILES
         )
 
 
@@ -189,11 +228,11 @@ def _tokenizer_fingerprint(path: Path) -> str:
 def check_checkpoints(manifest: Manifest) -> None:
     """Paths exist, tokenizers are identical, and max_model_len fits every component.
 
-    Adapters share the reference's tokenizer and context by construction."""
+    Adapters and soups share the reference's tokenizer and context by construction."""
     fingerprints = {}
     limits = []
     for component in manifest.components:
-        if component.adapter is not None:
+        if component.adapter is not None or component.soup is not None:
             continue
         config = _read_config(component)
         limits.append(config.get("max_position_embeddings", 1 << 30))
@@ -227,17 +266,14 @@ def write_model_folder(manifest: Manifest, folder: str | Path) -> Path:
     folder = Path(folder)
     unmerged = [c.name for c in manifest.components if c.path is None]
     if unmerged:
-        raise ManifestError(f"adapters {unmerged} are not merged yet: load the manifest with a merge_dir")
+        raise ManifestError(f"adapters or soups {unmerged} are not built yet: load the manifest with a merge_dir")
     config = _read_config(manifest.reference)
     config["architectures"] = [ARCHITECTURE]
     config["torch_dtype"] = manifest.dtype
     config["max_position_embeddings"] = manifest.max_model_len
     config[MIXTURE_CONFIG_KEY] = {
         "name": manifest.name,
-        "components": [
-            {"name": c.name, "role": "reference" if c is manifest.reference else "policy", "path": str(c.path)}
-            for c in manifest.components
-        ],
+        "components": [{"name": c.name, "role": manifest.role(c), "path": str(c.path)} for c in manifest.components],
         "default_weights": manifest.weight_vector(),
     }
     staging = folder.with_name(folder.name + ".tmp")

@@ -71,9 +71,10 @@ class AdminService:
             "components": [
                 {
                     "name": c.name,
-                    "role": "reference" if c is manifest.reference else "policy",
+                    "role": manifest.role(c),
                     "path": str(c.path),
                     **({"adapter": str(c.adapter)} if c.adapter is not None else {}),
+                    **({"soup": c.soup} if c.soup is not None else {}),
                 }
                 for c in manifest.components
             ],
@@ -102,7 +103,10 @@ class AdminService:
     def history(self) -> dict:
         active = self.store.active()
         active_id = active.id if active else None
-        return {"data": [w.as_dict(active_id) for w in reversed(self.store.history())]}
+        evals = self.store.latest_evals()
+        return {
+            "data": [w.as_dict(active_id) | {"latest_eval": evals.get(w.id)} for w in reversed(self.store.history())]
+        }
 
     def _report(self, scored: Scored) -> dict:
         names = self.client.mixture.component_names
@@ -110,7 +114,9 @@ class AdminService:
             "token_ids": scored.token_ids,
             "text": self.client.tokenizer.decode(scored.token_ids, skip_special_tokens=True),
             "logprobs": dict(zip(names, scored.logprobs, strict=True)),
-            "implicit_rewards": dict(zip(names[1:], scored.implicit_rewards(), strict=True)),
+            "implicit_rewards": dict(
+                zip(self.client.mixture.manifest.policy_names, scored.implicit_rewards(), strict=True)
+            ),
         }
 
     def response_ids(self, response: str | list[int]) -> list[int]:

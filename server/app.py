@@ -14,6 +14,7 @@ from server.chat import ChatHandler
 from server.completions import CompletionHandler
 from server.engine import prepare_engine, start_engine
 from server.errors import error_response, install_error_handlers
+from server.evaljobs import EvalJobs
 from server.fitjobs import FitJobs
 from server.generation import EngineClient
 from server.mixture import MixtureState
@@ -33,6 +34,7 @@ class Services:
     completions: CompletionHandler
     admin: AdminService
     fits: FitJobs
+    evals: EvalJobs
     started: int
 
 
@@ -43,7 +45,8 @@ def build_services(engine, manifest, folder: Path, store: WeightStore, settings:
     client = EngineClient(engine, tokenizer, MixtureState(manifest), manifest.max_model_len or 0)
     admin = AdminService(client, store)
     fits = FitJobs(admin, concurrency=settings.max_num_seqs)
-    return Services(client, ChatHandler(client), CompletionHandler(client), admin, fits, int(time.time()))
+    evals = EvalJobs(admin, concurrency=settings.max_num_seqs, folder=settings.eval_dir)
+    return Services(client, ChatHandler(client), CompletionHandler(client), admin, fits, evals, int(time.time()))
 
 
 class BodySizeLimit:
@@ -87,8 +90,9 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
             yield
         finally:
             services = getattr(app.state, "services", None)
-            if services is not None and services.fits.running is not None:
-                services.fits.running.cancel.set()
+            if services is not None:
+                services.fits.stop()
+                services.evals.stop()
             engine.shutdown()
 
     app = FastAPI(title="mpo-serve", version="0.1.0", lifespan=lifespan)

@@ -1,4 +1,5 @@
-"""mpo-serve: serve a mixture (the embedded demo by default), fit its weights, or build a demo."""
+"""mpo-serve: serve a mixture (the embedded demo by default), fit its weights, evaluate candidates, or
+build a demo."""
 
 import argparse
 import logging
@@ -6,7 +7,7 @@ import sys
 from pathlib import Path
 
 from demo.build import DEMOS
-from server import fit_client
+from server import eval_client, fit_client
 from server.settings import Settings
 
 
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--port", type=int, help="default 8000 (MPO_PORT)")
     fit_parser = commands.add_parser("fit", help="fit MPO weights on a batch through a running server")
     fit_client.add_arguments(fit_parser)
+    eval_parser = commands.add_parser("eval", help="evaluate candidates on held-out prompts through a running server")
+    eval_client.add_arguments(eval_parser)
     build_parser = commands.add_parser("build-demo", help="build an embedded demo mixture (cached)")
     build_parser.add_argument("--demo", choices=DEMOS, help="which demo (MPO_DEMO; default smollm2)")
     build_parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args)
     elif args.command == "fit":
         sys.exit(fit_client.run(args))
+    elif args.command == "eval":
+        sys.exit(eval_client.run(args))
     else:
         print(demo_manifest(_settings(args, "demo"), force=args.force))
 

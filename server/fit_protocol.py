@@ -3,7 +3,9 @@
 - prompts only: the server samples `samples_per_prompt` responses from the reference;
 - prompts with responses: the server scores the given responses with every component;
 - prompts with responses and per-objective reward scores, plus `beta`: the explicit-reward
-  variant (rewards normalised per prompt); nothing runs through the engine.
+  variant (rewards normalised per prompt); nothing runs through the engine;
+- prompts only with `scorers` and `beta`: the explicit-reward variant on responses sampled
+  from the reference, rewarded by the named scorers.
 """
 
 import hashlib
@@ -23,7 +25,12 @@ class FitOptions(BaseModel):
     batch_size: int = Field(16, ge=1, description="Prompts per minibatch.")
     seed: int = 0
     activate: bool = Field(False, description="Make the fitted weights the default when done.")
-    beta: float | None = Field(None, gt=0, description="KL strength, for the explicit-reward form.")
+    beta: float | None = Field(None, gt=0, description="KL strength, for explicit rewards (given or from scorers).")
+    scorers: dict[str, str] | None = Field(
+        None,
+        description="Per policy, the scorer (scorers.get_scorer) whose rewards of the sampled responses drive the "
+        "fit instead of implicit rewards (prompts-only form; needs beta).",
+    )
 
 
 class FitMessage(BaseModel):
@@ -33,18 +40,18 @@ class FitMessage(BaseModel):
     content: str
 
 
-class FitItem(BaseModel):
+class PromptItem(BaseModel):
+    """A prompt of a fit or eval batch: text, token ids, or a chat."""
+
     model_config = ConfigDict(extra="forbid")
 
     prompt: str | list[int] | None = Field(None, description="Prompt text (tokenised as completions do) or token ids.")
     messages: list[FitMessage] | None = Field(
         None, min_length=1, description="A chat, rendered with the chat template (instead of prompt)."
     )
-    responses: list[str | list[int]] | None = Field(None, min_length=1)
-    rewards: list[dict[str, float]] | None = Field(None, description="Per response: reward by objective (policy name).")
 
     @model_validator(mode="after")
-    def _prompt_or_messages(self) -> "FitItem":
+    def _prompt_or_messages(self) -> "PromptItem":
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("an item needs exactly one of 'prompt' (text or token ids) and 'messages' (a chat)")
         return self
@@ -57,6 +64,17 @@ class FitItem(BaseModel):
             ]
             return client.tokenize_chat(chat)
         return client.tokenize_prompt(self.prompt)
+
+    def scorer_prompt(self, decode) -> str | list[dict[str, str]]:
+        """The prompt as a scorer sees it: the text (token ids decoded) or the chat's messages."""
+        if self.messages is not None:
+            return [m.model_dump() for m in self.messages]
+        return self.prompt if isinstance(self.prompt, str) else decode(self.prompt)
+
+
+class FitItem(PromptItem):
+    responses: list[str | list[int]] | None = Field(None, min_length=1)
+    rewards: list[dict[str, float]] | None = Field(None, description="Per response: reward by objective (policy name).")
 
 
 class FitBatch(BaseModel):
@@ -82,6 +100,11 @@ class FitBatch(BaseModel):
             counts = {len(i.responses or []) for i in self.items}
             if len(counts) > 1:
                 raise ValueError(f"every prompt needs the same number of responses; got {sorted(counts)}")
+        if self.options.scorers is not None:
+            if self.mode != "sample":
+                raise ValueError("options.scorers score responses sampled by the fit: give prompts only")
+            if self.options.beta is None:
+                raise ValueError("options.beta is required with options.scorers")
         if self.mode == "rewards":
             if self.options.beta is None:
                 raise ValueError("options.beta is required with reward scores")
@@ -96,8 +119,8 @@ class FitBatch(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def parse_jsonl(text: str, options: FitOptions) -> FitBatch:
-    """A JSONL upload: one item per line (blank lines skipped)."""
+def parse_jsonl(text: str, options: BaseModel, batch: type[BaseModel] = FitBatch):
+    """A JSONL upload (fit or eval): one item per line (blank lines skipped)."""
     items = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -105,4 +128,4 @@ def parse_jsonl(text: str, options: FitOptions) -> FitBatch:
                 items.append(json.loads(line))
             except json.JSONDecodeError as err:
                 raise ValueError(f"line {number} of the upload is not JSON: {err.msg}") from None
-    return FitBatch.model_validate({"items": items, "options": options.model_dump()})
+    return batch.model_validate({"items": items, "options": options.model_dump()})

@@ -1,25 +1,22 @@
-"""MPO fit jobs, run inside the server: gather scores through the engine, solve by mirror
-descent (in a thread), store the result as a weight set, and activate it if asked.
-
-One job at a time (a second gets 409). Progress lives in memory while the job runs; the
-job's start and its outcome are written to the weight store, so a job cut off by a stop of
-the server is reported failed after a restart, and the weights it would have produced were
-never stored or applied.
+"""MPO fit jobs, run inside the server: gather scores through the engine (implicit rewards,
+or explicit rewards from scorers), solve by mirror descent (in a thread), store the result as
+a weight set, and activate it if asked. The lifecycle (one at a time, phases, cancel,
+persistence) is server.jobs'; a fit's weights are stored with its success in one transaction.
 """
 
 import asyncio
 import logging
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 
+from scorers import ScorerError, get_scorer
 from server.admin import AdminService
 from server.errors import APIError
 from server.fit_protocol import FitBatch
+from server.jobs import Job, JobRunner
 from weights.plot import trajectory_png
 from weights.solver import FitResult, Iterate, fit_scores, normalised_rewards
 
@@ -27,16 +24,10 @@ logger = logging.getLogger(__name__)
 MAX_STORED_POINTS = 500  # trajectory points kept with a finished job (for its plot)
 
 
-class Cancelled(Exception):
-    pass
-
-
 @dataclass
-class FitJob:
-    id: str
-    batch: FitBatch
-    data_hash: str  # of the batch's items, computed once
-    phase: str = "queued"  # queued, sampling | scoring, fitting, storing, succeeded, failed, cancelled
+class FitJob(Job):
+    batch: FitBatch | None = None
+    # phases: queued, sampling | scoring, fitting, storing, succeeded, failed, cancelled
     samples_done: int = 0
     samples_total: int = 0
     iteration: int = 0
@@ -44,18 +35,6 @@ class FitJob:
     trajectory: list[Iterate] = field(default_factory=list)
     result: FitResult | None = None
     result_set: int | None = None
-    error: str | None = None
-    started: float = field(default_factory=time.time)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each phase
-    cancel: threading.Event = field(default_factory=threading.Event)
-    task: asyncio.Task | None = None
-    _since: float = field(default_factory=time.time)
-
-    def enter(self, phase: str) -> None:
-        now = time.time()
-        if self.phase != "queued":
-            self.timings[self.phase] = self.timings.get(self.phase, 0.0) + now - self._since
-        self.phase, self._since = phase, now
 
 
 def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[dict]:
@@ -66,21 +45,19 @@ def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[
     return [vars(it) for it in kept]
 
 
-class FitJobs:
+class FitJobs(JobRunner[FitJob]):
+    kind = "fit"
+
     def __init__(self, admin: AdminService, concurrency: int) -> None:
+        super().__init__(admin.store)
         self.admin = admin
-        self.store = admin.store
         self.concurrency = concurrency  # the engine's batch size (max_num_seqs)
-        self.jobs: dict[str, FitJob] = {}
-        self.running: FitJob | None = None
 
     @property
     def policies(self) -> list[str]:
         return self.admin.client.mixture.manifest.policy_names
 
     def start(self, batch: FitBatch) -> FitJob:
-        if self.running is not None:
-            raise APIError(409, f"fit job {self.running.id} is still running; cancel it or wait", code="fit_running")
         if batch.mode == "rewards":
             unknown = {k for item in batch.items for r in item.rewards or [] for k in r} - set(self.policies)
             missing = [p for p in self.policies if any(p not in r for i in batch.items for r in i.rewards or [])]
@@ -91,61 +68,62 @@ class FitJobs:
                     f"unknown {sorted(unknown)}, missing {missing}",
                     param="items",
                 )
-        job = FitJob(uuid.uuid4().hex[:16], batch, batch.data_hash())
-        self.store.start_job(job.id, batch.options.model_dump() | {"mode": batch.mode}, job.data_hash)
-        self.jobs[job.id] = self.running = job
-        job.task = asyncio.create_task(self._run(job))
-        return job
+        if batch.options.scorers is not None:
+            self._check_scorers(batch.options.scorers)
+        job = FitJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch)
+        return self.launch(job, batch.options.model_dump() | {"mode": batch.mode})
 
-    async def _run(self, job: FitJob) -> None:
-        options = job.batch.options
-        try:
-            scores = await self._scores(job)
-            job.enter("fitting")
-            job.result = await asyncio.to_thread(
-                fit_scores,
-                scores,
-                options.iterations,
-                options.step,
-                options.batch_size,
-                options.seed,
-                lambda it: self._on_iterate(job, it),
+    def _check_scorers(self, scorers: dict[str, str]) -> None:
+        if sorted(scorers) != sorted(self.policies):
+            raise APIError(
+                400,
+                f"options.scorers must name exactly the policies {self.policies}; got {sorted(scorers)}",
+                param="options.scorers",
             )
-            job.enter("storing")
-            weights = dict(zip(self.policies, job.result.weights, strict=True))
-            # The weight set and the job's success are one transaction: a crash leaves both or neither.
-            source = {
-                "source": "fit",
-                "job_id": job.id,
-                "params": options.model_dump() | {"mode": job.batch.mode},
-                "data_hash": job.data_hash,
-                "job_result": self._summary(job),
-            }
-            if options.activate:
-                stored = await self.admin.apply_and_store(weights, **source)
-            else:
-                stored = await asyncio.to_thread(self.store.add, weights, **source)
-            job.result_set = stored.id
-            job.enter("succeeded")
-        except (Cancelled, asyncio.CancelledError):
-            job.enter("cancelled")
-            self.store.finish_job(job.id, "cancelled", result=self._summary(job))
-        except Exception as err:  # noqa: BLE001 - any failure ends the job, reported with its reason
-            logger.exception("fit job %s failed", job.id)
-            job.enter("failed")
-            job.error = f"{type(err).__name__}: {err}"
-            self.store.finish_job(job.id, "failed", error=job.error, result=self._summary(job))
-        finally:
-            self.running = None
+        for policy, spec in scorers.items():
+            try:
+                get_scorer(spec)
+            except ScorerError as err:
+                raise APIError(400, f"options.scorers.{policy}: {err}", param=f"options.scorers.{policy}") from None
+
+    async def execute(self, job: FitJob) -> None:
+        assert job.batch is not None
+        options = job.batch.options
+        scores = await self._scores(job)
+        job.enter("fitting")
+        job.result = await asyncio.to_thread(
+            fit_scores,
+            scores,
+            options.iterations,
+            options.step,
+            options.batch_size,
+            options.seed,
+            lambda it: self._on_iterate(job, it),
+        )
+        job.enter("storing")
+        weights = dict(zip(self.policies, job.result.weights, strict=True))
+        # The weight set and the job's success are one transaction: a crash leaves both or neither.
+        source = {
+            "source": "fit",
+            "job_id": job.id,
+            "params": options.model_dump() | {"mode": job.batch.mode},
+            "data_hash": job.data_hash,
+            "job_result": self.summary(job),
+        }
+        if options.activate:
+            stored = await self.admin.apply_and_store(weights, **source)
+        else:
+            stored = await asyncio.to_thread(self.store.add, weights, **source)
+        job.result_set = stored.id
 
     def _on_iterate(self, job: FitJob, iterate: Iterate) -> None:
-        if job.cancel.is_set():
-            raise Cancelled()
+        job.check_cancelled()
         job.iteration, job.latest = iterate.t, iterate
         job.trajectory.append(iterate)
 
     async def _scores(self, job: FitJob) -> np.ndarray:
-        """(prompts, responses, objectives) implicit rewards, or normalised explicit rewards."""
+        """(prompts, responses, objectives) implicit rewards, or normalised explicit rewards
+        (given with the batch, or the scorers' rewards of responses sampled from the reference)."""
         batch, options = job.batch, job.batch.options
         if batch.mode == "rewards":
             rewards = np.array([[[r[p] for p in self.policies] for r in item.rewards or []] for item in batch.items])
@@ -160,8 +138,7 @@ class FitJobs:
 
         async def bounded(make):
             async with limit:
-                if job.cancel.is_set():
-                    raise Cancelled()
+                job.check_cancelled()
                 result = await make()
                 job.samples_done += len(result)
                 return result
@@ -185,14 +162,30 @@ class FitJobs:
                     for ids, item in zip(prompts, batch.items, strict=True)
                 )
             )
+        if options.scorers is not None:
+            job.enter("rewarding")
+            rewards = await asyncio.to_thread(self._explicit_rewards, job, groups)
+            return normalised_rewards(rewards, options.beta or 1.0)
         rows = [[scored.implicit_rewards() for scored in group] for group in groups]
         return np.array(rows, dtype=np.float64)
+
+    def _explicit_rewards(self, job: FitJob, groups: list) -> np.ndarray:
+        """(prompts, responses, policies) rewards of the sampled responses by each policy's scorer."""
+        batch = job.batch
+        decode = self.admin.client.tokenizer.decode
+        prompts = [item.scorer_prompt(decode) for item in batch.items for _ in range(len(groups[0]))]
+        texts = [decode(scored.token_ids, skip_special_tokens=True) for group in groups for scored in group]
+        columns = []
+        for policy in self.policies:
+            job.check_cancelled()
+            columns.append(get_scorer(batch.options.scorers[policy])(prompts, texts))
+        return np.array(columns, dtype=np.float64).T.reshape(len(groups), len(groups[0]), len(self.policies))
 
     async def _score_all(self, prompt_ids: list[int], responses: list[str | list[int]]) -> list:
         scorer = self.admin.scorer
         return await asyncio.gather(*(scorer.score(prompt_ids, self.admin.response_ids(r)) for r in responses))
 
-    def _summary(self, job: FitJob) -> dict:
+    def summary(self, job: FitJob) -> dict:
         """What is stored with a finished job: its outcome and the (thinned) trajectory."""
         return {
             "policies": self.policies,
@@ -215,35 +208,23 @@ class FitJobs:
             },
         }
 
-    def cancel(self, job_id: str) -> dict:
-        job = self.jobs.get(job_id)
-        if job is None or job.task is None or job.task.done():
-            raise APIError(409 if job else 404, f"fit job {job_id} is not running", param="id")
-        job.cancel.set()
-        job.task.cancel()
-        return self.status(job_id)
+    def stored_status(self, stored: dict) -> dict:
+        result = stored["result"] or {}
+        return {
+            "id": stored["id"],
+            "phase": stored["status"],
+            "error": stored["error"],
+            "result_weight_set": stored["result_set"],
+            "params": stored["params"],
+            **{k: result.get(k) for k in ("weights", "objective", "expected_scores", "start")},
+        }
 
-    def status(self, job_id: str) -> dict:
-        job = self.jobs.get(job_id)
-        if job is None:  # finished before this server started: from the store
-            stored = self.store.job(job_id)
-            if stored is None:
-                raise APIError(404, f"fit job {job_id} does not exist", param="id")
-            result = stored["result"] or {}
-            return {
-                "id": job_id,
-                "phase": stored["status"],
-                "error": stored["error"],
-                "result_weight_set": stored["result_set"],
-                "params": stored["params"],
-                **{k: result.get(k) for k in ("weights", "objective", "expected_scores", "start")},
-            }
+    def live_status(self, job: FitJob) -> dict:
+        assert job.batch is not None
         latest = job.latest
         return {
-            "id": job.id,
-            "phase": job.phase,
+            **job.lifecycle(),
             "mode": job.batch.mode,
-            "error": job.error,
             "progress": {
                 "samples_done": job.samples_done,
                 "samples_total": job.samples_total,
@@ -260,19 +241,11 @@ class FitJobs:
             **self._outcome(job),
             "result_weight_set": job.result_set,
             "params": job.batch.options.model_dump(),
-            "elapsed_s": time.time() - job.started,
-            "timings_s": dict(job.timings),
         }
 
     def plot(self, job_id: str) -> bytes:
         job = self.jobs.get(job_id)
-        if job is not None:
-            points = thinned(job.trajectory)
-        else:
-            stored = self.store.job(job_id)
-            if stored is None:
-                raise APIError(404, f"fit job {job_id} does not exist", param="id")
-            points = (stored["result"] or {}).get("trajectory") or []
+        points = thinned(job.trajectory) if job is not None else (self.stored(job_id)["result"] or {}).get("trajectory")
         if not points:
             raise APIError(409, f"fit job {job_id} has no iterations yet", param="id")
         return trajectory_png(points, self.policies, f"MPO fit {job_id}")

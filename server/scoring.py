@@ -22,11 +22,12 @@ class Scored:
     """One response: its tokens and log pi_k(response | prompt) for every component."""
 
     token_ids: list[int]
-    logprobs: list[float]  # by component, reference first
+    logprobs: list[float]  # by component: reference, policies, baselines
+    policies: int  # how many of them are policies
 
     def implicit_rewards(self) -> list[float]:
         """s_k = log pi_k(y|x) - log pi_ref(y|x) for each policy."""
-        return [lp - self.logprobs[0] for lp in self.logprobs[1:]]
+        return [lp - self.logprobs[0] for lp in self.logprobs[1 : 1 + self.policies]]
 
 
 class EngineScorer:
@@ -44,7 +45,8 @@ class EngineScorer:
             taken = (await self.client.engine.collective_rpc("take_recorded", args=([key],)))[0].get(key, [])
         by_tokens = {tuple(r["token_ids"]): r for r in taken}
         completions = sorted(output.outputs, key=lambda c: c.index)
-        return [Scored(list(c.token_ids), by_tokens[tuple(c.token_ids)]["logprobs"]) for c in completions]
+        policies = len(self.client.mixture.manifest.policies)
+        return [Scored(list(c.token_ids), by_tokens[tuple(c.token_ids)]["logprobs"], policies) for c in completions]
 
     async def sample(self, prompt_ids: list[int], count: int, max_tokens: int, seed: int) -> list[Scored]:
         """`count` pure samples from the reference (temperature 1, no top-k/top-p), scored.

@@ -55,5 +55,10 @@ class Settings(BaseSettings):
         return self.data_dir / "merged"
 
     @property
+    def eval_dir(self) -> Path:
+        """Answers of finished eval jobs, one JSONL file each (server.evaljobs)."""
+        return self.weight_store.parent / "evals"
+
+    @property
     def demo_dir(self) -> Path:
         return self.data_dir / "demos" / self.demo

@@ -1,4 +1,5 @@
-"""The weight store: every weight set, manual or fitted, and every fit job, in one SQLite file.
+"""The weight store: every weight set, manual or fitted, every fit and eval job, and the Min of
+each evaluated weight set, in one SQLite file.
 
 Each change is one transaction, so an interrupted fit or a crash never leaves half-written
 weights: either a weight set (and its activation) is committed whole, or nothing is. The
@@ -29,8 +30,9 @@ CREATE TABLE IF NOT EXISTS active (
     weight_set INTEGER NOT NULL REFERENCES weight_sets(id),
     activated REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS fit_jobs (
+CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,             -- 'fit' or 'eval'
     mixture TEXT NOT NULL,
     created REAL NOT NULL,
     finished REAL,
@@ -39,8 +41,23 @@ CREATE TABLE IF NOT EXISTS fit_jobs (
     data_hash TEXT NOT NULL,
     error TEXT,
     result_set INTEGER REFERENCES weight_sets(id),
-    result TEXT                     -- JSON summary (weights, objective, trajectory)
+    result TEXT                     -- JSON summary (fit: weights, objective, trajectory. eval: the table)
 );
+CREATE TABLE IF NOT EXISTS weight_set_evals (
+    weight_set INTEGER NOT NULL REFERENCES weight_sets(id),
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    created REAL NOT NULL,
+    min_win_rate REAL NOT NULL,     -- the Min over objectives of this set in that eval
+    min_objective TEXT NOT NULL,
+    PRIMARY KEY (weight_set, job_id)
+);
+"""
+SCHEMA_VERSION = 2
+# Version 1 kept fit jobs alone in a table 'fit_jobs'; version 2 keeps every kind in 'jobs'.
+MIGRATE_1_TO_2 = """
+INSERT INTO jobs (id, kind, mixture, created, finished, status, params, data_hash, error, result_set, result)
+    SELECT id, 'fit', mixture, created, finished, status, params, data_hash, error, result_set, result FROM fit_jobs;
+DROP TABLE fit_jobs;
 """
 
 
@@ -89,7 +106,29 @@ class WeightStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.mixture = mixture
         with self._connect() as db:
-            db.executescript(SCHEMA)
+            self._migrate(db)
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Create the schema, or bring a store written by an older version up to date, in one
+        transaction (PRAGMA user_version holds the version). Statements are split at semicolons,
+        so the schema has none elsewhere."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if version < 2 and "fit_jobs" in tables:
+                for statement in MIGRATE_1_TO_2.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _connect(self):
@@ -145,7 +184,7 @@ class WeightStore:
                 self._activate(db, set_id)
             if job_result is not None:
                 db.execute(
-                    "UPDATE fit_jobs SET status = 'succeeded', finished = ?, result_set = ?, result = ? WHERE id = ?",
+                    "UPDATE jobs SET status = 'succeeded', finished = ?, result_set = ?, result = ? WHERE id = ?",
                     (now, set_id, json.dumps(job_result), job_id),
                 )
         stored = self.get(set_id)
@@ -187,14 +226,14 @@ class WeightStore:
             rows = db.execute("SELECT * FROM weight_sets WHERE mixture = ? ORDER BY id", (self.mixture,)).fetchall()
         return [_weight_set(r) for r in rows]
 
-    # Fit jobs -------------------------------------------------------------------------
+    # Jobs (fit and eval) -------------------------------------------------------------
 
-    def start_job(self, job_id: str, params: dict, data_hash: str) -> None:
+    def start_job(self, job_id: str, kind: str, params: dict, data_hash: str) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO fit_jobs (id, mixture, created, status, params, data_hash)"
-                " VALUES (?, ?, ?, 'running', ?, ?)",
-                (job_id, self.mixture, time.time(), json.dumps(params), data_hash),
+                "INSERT INTO jobs (id, kind, mixture, created, status, params, data_hash)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (job_id, kind, self.mixture, time.time(), json.dumps(params), data_hash),
             )
 
     def finish_job(
@@ -204,16 +243,28 @@ class WeightStore:
         error: str | None = None,
         result_set: int | None = None,
         result: dict | None = None,
+        evaluated_sets: dict[int, tuple[float, str]] | None = None,
     ) -> None:
+        """Record a job's outcome; with evaluated_sets ({weight set: (Min, its objective)}) an
+        eval's Min is kept with each weight set it evaluated, in the same transaction."""
+        now = time.time()
         with self._transaction() as db:
             db.execute(
-                "UPDATE fit_jobs SET status = ?, finished = ?, error = ?, result_set = ?, result = ? WHERE id = ?",
-                (status, time.time(), error, result_set, json.dumps(result) if result else None, job_id),
+                "UPDATE jobs SET status = ?, finished = ?, error = ?, result_set = ?, result = ? WHERE id = ?",
+                (status, now, error, result_set, json.dumps(result) if result else None, job_id),
             )
+            for set_id, (min_win_rate, objective) in (evaluated_sets or {}).items():
+                db.execute(
+                    "INSERT INTO weight_set_evals (weight_set, job_id, created, min_win_rate, min_objective)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (set_id, job_id, now, min_win_rate, objective),
+                )
 
-    def job(self, job_id: str) -> dict | None:
+    def job(self, job_id: str, kind: str) -> dict | None:
         with self._connect() as db:
-            row = db.execute("SELECT * FROM fit_jobs WHERE id = ? AND mixture = ?", (job_id, self.mixture)).fetchone()
+            row = db.execute(
+                "SELECT * FROM jobs WHERE id = ? AND kind = ? AND mixture = ?", (job_id, kind, self.mixture)
+            ).fetchone()
         if row is None:
             return None
         job = dict(row)
@@ -221,15 +272,33 @@ class WeightStore:
         job["result"] = json.loads(job["result"]) if job["result"] else None
         return job
 
+    def latest_evals(self) -> dict[int, dict]:
+        """{weight set: its latest eval's job id, Min and worst objective}."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT e.* FROM weight_set_evals e JOIN weight_sets w ON w.id = e.weight_set"
+                " WHERE w.mixture = ? ORDER BY e.created",
+                (self.mixture,),
+            ).fetchall()
+        return {
+            r["weight_set"]: {
+                "job_id": r["job_id"],
+                "min_win_rate": r["min_win_rate"],
+                "min_objective": r["min_objective"],
+                "created": r["created"],
+            }
+            for r in rows
+        }
+
     def fail_interrupted_jobs(self) -> list[str]:
         """Jobs still 'running' when the server starts were cut off by a stop or a crash."""
         with self._transaction() as db:
             ids = [
                 r["id"]
-                for r in db.execute("SELECT id FROM fit_jobs WHERE status = 'running' AND mixture = ?", (self.mixture,))
+                for r in db.execute("SELECT id FROM jobs WHERE status = 'running' AND mixture = ?", (self.mixture,))
             ]
             db.execute(
-                "UPDATE fit_jobs SET status = 'failed', finished = ?, error = 'the server stopped during the job'"
+                "UPDATE jobs SET status = 'failed', finished = ?, error = 'the server stopped during the job'"
                 " WHERE status = 'running' AND mixture = ?",
                 (time.time(), self.mixture),
             )

@@ -4,10 +4,12 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from server.errors import APIError
+from server.eval_protocol import EvalBatch, EvalOptions
 from server.fit_protocol import FitBatch, FitOptions, parse_jsonl
 
 bearer = HTTPBearer(auto_error=False)
@@ -78,20 +80,26 @@ async def sample(body: SampleRequest, request: Request) -> dict:
     return await request.app.state.services.admin.sample(body.prompts, body.n, body.max_tokens, body.seed)
 
 
-@router.post(
-    "/fit", status_code=202, summary="Start an MPO fit: JSON {items, options}, or multipart file (JSONL) + options"
-)
-async def start_fit(request: Request) -> dict:
+async def read_batch(
+    request: Request, batch: type[FitBatch] | type[EvalBatch], options: type[FitOptions] | type[EvalOptions]
+):
+    """A job's body: JSON {items, options}, or a multipart upload of a JSONL file (field 'file')
+    with the options as JSON (field 'options')."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise APIError(400, "multipart upload needs a JSONL file in the field 'file'", param="file")
-        options = FitOptions.model_validate_json(str(form.get("options") or "{}"))
-        batch = parse_jsonl((await upload.read()).decode("utf-8"), options)
-    else:
-        batch = FitBatch.model_validate_json(await request.body())
-    job = request.app.state.services.fits.start(batch)
+        parsed = options.model_validate_json(str(form.get("options") or "{}"))
+        return parse_jsonl((await upload.read()).decode("utf-8"), parsed, batch)
+    return batch.model_validate_json(await request.body())
+
+
+@router.post(
+    "/fit", status_code=202, summary="Start an MPO fit: JSON {items, options}, or multipart file (JSONL) + options"
+)
+async def start_fit(request: Request) -> dict:
+    job = request.app.state.services.fits.start(await read_batch(request, FitBatch, FitOptions))
     return request.app.state.services.fits.status(job.id)
 
 
@@ -108,3 +116,34 @@ async def cancel_fit(job_id: str, request: Request) -> dict:
 @router.get("/fit/{job_id}/plot.png", summary="lambda and per-objective estimates over the iterations")
 async def fit_plot(job_id: str, request: Request) -> Response:
     return Response(request.app.state.services.fits.plot(job_id), media_type="image/png")
+
+
+@router.post(
+    "/eval",
+    status_code=202,
+    summary="Start an evaluation of candidates on held-out prompts: JSON {items, options}, or multipart file + options",
+)
+async def start_eval(request: Request) -> dict:
+    job = request.app.state.services.evals.start(await read_batch(request, EvalBatch, EvalOptions))
+    return request.app.state.services.evals.status(job.id)
+
+
+@router.get("/eval/{job_id}", summary="An eval job's phase and progress; when done, the table's numbers")
+async def eval_status(job_id: str, request: Request) -> dict:
+    return request.app.state.services.evals.status(job_id)
+
+
+@router.delete("/eval/{job_id}", summary="Cancel a running eval job")
+async def cancel_eval(job_id: str, request: Request) -> dict:
+    return request.app.state.services.evals.cancel(job_id)
+
+
+@router.get("/eval/{job_id}/plot.png", summary="Win rates per objective and the mean rewards' Pareto front")
+async def eval_plot(job_id: str, request: Request) -> Response:
+    return Response(request.app.state.services.evals.plot(job_id), media_type="image/png")
+
+
+@router.get("/eval/{job_id}/answers.jsonl", summary="Every generated answer with its rewards, one JSON line each")
+async def eval_answers(job_id: str, request: Request) -> FileResponse:
+    path = request.app.state.services.evals.answers_path(job_id)
+    return FileResponse(path, media_type="application/x-ndjson", filename=f"eval-{job_id}.jsonl")

@@ -1,25 +1,14 @@
 """Pure logic of the demo builds: the report's statistics, degenerate answers, the SmolLM2
 demo's prompt splits, preference pairs and margins."""
 
-import math
-
 import pytest
 
-from demo.report import format_report, mean_interval, summarise_answers
+from demo.report import format_report, summarise_answers
 from demo.rewards import OBJECTIVES, is_degenerate
 from demo.smollm2.build import ObjectiveSetup, margin_failures, preference_pairs
 from demo.smollm2.lora_dpo import LoraDpoConfig
 from demo.smollm2.prompts import prompt_splits
 from demo.smollm2.sampling import Answer
-
-
-def test_mean_interval_is_the_normal_95_percent_interval():
-    stats = mean_interval([1.0, 2.0, 3.0, 4.0])
-    half = 1.959963984540054 * math.sqrt(5 / 3 / 4)  # sample variance 5/3, n = 4
-    assert stats == pytest.approx({"mean": 2.5, "low": 2.5 - half, "high": 2.5 + half, "n": 4})
-    assert mean_interval([7.0]) == {"mean": 7.0, "low": 7.0, "high": 7.0, "n": 1}
-    with pytest.raises(ValueError):
-        mean_interval([])
 
 
 def test_degenerate_answers():

@@ -3,6 +3,7 @@
 import io
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,6 +113,29 @@ def test_fit_with_reward_scores_is_the_explicit_reward_variant(admin):
     np.testing.assert_allclose(list(status["weights"].values()), expected.weights, atol=1e-9)
 
 
+def test_fit_on_scorer_rewards_of_reference_samples_is_the_explicit_variant(admin):
+    """options.scorers: the server samples from the reference and rewards the samples with the
+    named scorers; the same samples (same seeds, through /admin/sample) scored here give the
+    same fit."""
+    prompts = ["Life is", "The best way to", "Never trust"]
+    options = {"samples_per_prompt": 4, "max_tokens": 8, "iterations": 200, "step": 2.0, "batch_size": 2, "seed": 5}
+    scorers = {"alpha": "concise", "beta": f"python:{Path(__file__).parent / 'objectives.py'}:letters"}
+    status = run_fit(
+        admin, {"items": [{"prompt": p} for p in prompts], "options": options | {"scorers": scorers, "beta": 2.0}}
+    )
+    samples = admin.post("/admin/sample", json={"prompts": prompts, "n": 4, "max_tokens": 8, "seed": 5}).json()["data"]
+    rewards = np.array(
+        [
+            [[-len(s["text"].split()), sum(c.isalpha() for c in s["text"])] for s in group["samples"]]
+            for group in samples
+        ],
+        dtype=np.float64,
+    )
+    expected = fit_scores(normalised_rewards(rewards, 2.0), 200, 2.0, 2, seed=5)
+    np.testing.assert_allclose(list(status["weights"].values()), expected.weights, atol=1e-9)
+    assert status["params"]["scorers"] == scorers
+
+
 def test_jsonl_upload_store_activate_plot_and_history(admin, server):
     lines = "\n".join(json.dumps({"prompt": p}) for p in ["Life is", "The best", "Never", "My friend"])
     options = {"samples_per_prompt": 4, "max_tokens": 6, "iterations": 50, "batch_size": 2, "activate": True}
@@ -177,6 +201,18 @@ def test_second_fit_conflicts_and_a_fit_can_be_cancelled(admin):
         ({"items": [{"prompt": "a", "messages": [{"role": "user", "content": "a"}]}]}, "exactly one of"),
         ({"items": [{"responses": ["x"]}]}, "exactly one of"),
         ({"items": [{"prompt": "a"}], "options": {"surprise": 1}}, "surprise"),
+        (
+            {"items": [{"prompt": "a"}], "options": {"scorers": {"alpha": "concise", "beta": "concise"}}},
+            "beta is required",
+        ),
+        (
+            {"items": [{"prompt": "a"}], "options": {"scorers": {"alpha": "concise"}, "beta": 1}},
+            "must name exactly the policies",
+        ),
+        (
+            {"items": [{"prompt": "a"}], "options": {"scorers": {"alpha": "concise", "beta": "nope"}, "beta": 1}},
+            "options.scorers.beta: unknown scorer 'nope'",
+        ),
     ],
 )
 def test_bad_fit_requests_are_400(admin, body, fragment):

@@ -1,0 +1,67 @@
+"""The picture of an evaluation: win rate against the reference per objective (bars with 95%
+intervals) and, for two or more objectives, mean rewards of the first two with the Pareto front."""
+
+import io
+
+import matplotlib
+import numpy as np
+
+from evaluation.stats import pareto_front
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+
+def eval_png(result: dict, title: str) -> bytes:
+    objectives = list(result["objectives"])
+    candidates = result["candidates"]
+    names = [c["name"] for c in candidates]
+    scatter = len(objectives) >= 2
+    figure, axes = plt.subplots(1, 2 if scatter else 1, figsize=(13 if scatter else 7, 5), squeeze=False)
+    bars = axes[0][0]
+    width = 0.8 / len(objectives)
+    x = np.arange(len(candidates))
+    for k, objective in enumerate(objectives):
+        wins = [c["objectives"][objective]["win_rate"] for c in candidates]
+        means = np.array([100 * w["mean"] for w in wins])
+        errors = np.array([[100 * (w["mean"] - w["low"]) for w in wins], [100 * (w["high"] - w["mean"]) for w in wins]])
+        bars.bar(x + (k - (len(objectives) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=objective)
+    bars.axhline(50, color="grey", linestyle="--", linewidth=1)
+    bars.scatter(
+        x, [100 * c["min"]["win_rate"] for c in candidates], color="black", marker="_", s=400, label="Min", zorder=3
+    )
+    bars.set_xticks(x, names, rotation=30, ha="right")
+    bars.set_ylim(0, 100)
+    bars.set_ylabel(f"win rate vs {result['reference']} (%)")
+    bars.legend()
+    bars.set_title("win rate per objective (95% intervals)")
+    if scatter:
+        _pareto_scatter(axes[0][1], result, objectives[:2])
+    figure.suptitle(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _pareto_scatter(axis, result: dict, objectives: list[str]) -> None:
+    candidates = result["candidates"]
+    directions = [result["objectives"][o]["direction"] for o in objectives]
+    points = {c["name"]: [c["objectives"][o]["reward"]["mean"] for o in objectives] for c in candidates}
+    front = pareto_front(points, directions)
+    for name, (a, b) in points.items():
+        axis.scatter(a, b, color="tab:red" if name in front else "tab:blue", zorder=3)
+        axis.annotate(name, (a, b), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ordered = sorted((points[n] for n in front), key=lambda p: p[0])
+    if len(ordered) > 1:
+        axis.plot(
+            [p[0] for p in ordered], [p[1] for p in ordered], color="tab:red", linestyle="--", label="Pareto front"
+        )
+        axis.legend()
+    for setter, objective, direction in (
+        (axis.set_xlabel, objectives[0], directions[0]),
+        (axis.set_ylabel, objectives[1], directions[1]),
+    ):
+        setter(f"mean {objective} ({result['objectives'][objective]['units']}; {direction} is better)")
+    axis.set_title("mean rewards")

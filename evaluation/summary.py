@@ -1,0 +1,32 @@
+"""An evaluation's result from its rewards: per candidate and objective the mean reward and the
+win rate against the reference, then the Min over objectives. Pure Python."""
+
+from collections.abc import Mapping
+
+from evaluation.stats import Grouped, min_over_objectives, reward_summary, win_rate
+from scorers.base import Direction
+
+
+def summarise_candidates(
+    rewards: Mapping[str, Mapping[str, Grouped]],
+    reference: str,
+    directions: Mapping[str, Direction],
+) -> dict[str, dict]:
+    """rewards[candidate][objective][prompt][sample] -> {candidate: {"objectives": {objective:
+    {"reward", "win_rate"}}, "min": {"objective", "win_rate"}}}, in the candidates' order."""
+    if reference not in rewards:
+        raise ValueError(f"the reference {reference!r} must be among the candidates")
+    summary = {}
+    for name, by_objective in rewards.items():
+        objectives = {
+            objective: {
+                "reward": reward_summary(grouped),
+                "win_rate": win_rate(grouped, rewards[reference][objective], directions[objective]),
+            }
+            for objective, grouped in by_objective.items()
+        }
+        summary[name] = {
+            "objectives": objectives,
+            "min": min_over_objectives({o: v["win_rate"] for o, v in objectives.items()}),
+        }
+    return summary

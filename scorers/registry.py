@@ -1,0 +1,40 @@
+"""One registry of scorers by name. A name is a built-in (`sentiment`, `concise`) or a kind
+with a location (`reward_model:<folder>`, `python:<module>:<function>`). Scorers are cached
+by name: a reward model is loaded once per process."""
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from scorers.base import Prompt, Scorer, ScorerError
+from scorers.python import python_scorer
+from scorers.reward_model import reward_model_scorer
+from scorers.text import concise, sentiment
+
+
+def _responses_only(judge: Callable[[str], float]) -> Callable[[Sequence[Prompt], Sequence[str]], list[float]]:
+    def score_batch(prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        return [judge(r) for r in responses]
+
+    return score_batch
+
+
+BUILT_IN: dict[str, Callable[[], Scorer]] = {
+    "sentiment": lambda: Scorer("sentiment", "higher", "VADER compound in [-1, 1]", _responses_only(sentiment)),
+    "concise": lambda: Scorer("concise", "higher", "minus words", _responses_only(concise)),
+}
+WITH_LOCATION: dict[str, Callable[[str, str], Scorer]] = {
+    "reward_model": reward_model_scorer,
+    "python": python_scorer,
+}
+SCORER_NAMES = [*BUILT_IN, *(f"{kind}:<...>" for kind in WITH_LOCATION)]
+
+
+@lru_cache(maxsize=32)
+def get_scorer(spec: str) -> Scorer:
+    """The scorer a name asks for, or a ScorerError that names the problem."""
+    if spec in BUILT_IN:
+        return BUILT_IN[spec]()
+    kind, _, location = spec.partition(":")
+    if kind in WITH_LOCATION and location:
+        return WITH_LOCATION[kind](spec, location)
+    raise ScorerError(f"unknown scorer {spec!r}; known: {', '.join(SCORER_NAMES)}")

@@ -1,0 +1,139 @@
+"""The lifecycle every admin job shares (fits and evals): one running job per kind (a second
+gets 409), phases with the seconds spent in each, cancellation, and persistence.
+
+A job's start and its outcome are written to the weight store. Progress lives in memory while
+the job runs; a job cut off by a stop of the server is marked failed at the next start, and
+whatever it would have stored was never stored. A subclass says what a job does (`execute`,
+which stores its own success in one transaction) and what its status shows.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Generic, TypeVar
+
+from server.errors import APIError
+from weights.store import WeightStore
+
+logger = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class Job:
+    id: str
+    data_hash: str  # of the job's input, computed once
+    phase: str = "queued"
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each phase
+    cancel: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task | None = None
+    _since: float = field(default_factory=time.time)
+
+    def enter(self, phase: str) -> None:
+        now = time.time()
+        if self.phase != "queued":
+            self.timings[self.phase] = self.timings.get(self.phase, 0.0) + now - self._since
+        self.phase, self._since = phase, now
+
+    def check_cancelled(self) -> None:
+        """Raise Cancelled if the job was asked to stop (for work running in threads)."""
+        if self.cancel.is_set():
+            raise Cancelled()
+
+    def lifecycle(self) -> dict:
+        """The fields every job's status shows."""
+        return {
+            "id": self.id,
+            "phase": self.phase,
+            "error": self.error,
+            "elapsed_s": time.time() - self.started,
+            "timings_s": dict(self.timings),
+        }
+
+
+J = TypeVar("J", bound=Job)
+
+
+class JobRunner(ABC, Generic[J]):
+    kind: ClassVar[str]  # 'fit' or 'eval': the store's job kind and the word in messages
+
+    def __init__(self, store: WeightStore) -> None:
+        self.store = store
+        self.jobs: dict[str, J] = {}
+        self.running: J | None = None
+
+    def launch(self, job: J, params: dict) -> J:
+        if self.running is not None:
+            raise APIError(
+                409,
+                f"{self.kind} job {self.running.id} is still running; cancel it or wait",
+                code=f"{self.kind}_running",
+            )
+        self.store.start_job(job.id, self.kind, params, job.data_hash)
+        self.jobs[job.id] = self.running = job
+        job.task = asyncio.create_task(self._run(job))
+        return job
+
+    async def _run(self, job: J) -> None:
+        try:
+            await self.execute(job)
+            job.enter("succeeded")
+        except (Cancelled, asyncio.CancelledError):
+            job.enter("cancelled")
+            self.store.finish_job(job.id, "cancelled", result=self.summary(job))
+        except Exception as err:  # noqa: BLE001 - any failure ends the job, reported with its reason
+            logger.exception("%s job %s failed", self.kind, job.id)
+            job.enter("failed")
+            job.error = f"{type(err).__name__}: {err}"
+            self.store.finish_job(job.id, "failed", error=job.error, result=self.summary(job))
+        finally:
+            self.running = None
+
+    @abstractmethod
+    async def execute(self, job: J) -> None:
+        """Do the job and store its success (the outcome and whatever it produced, together)."""
+
+    @abstractmethod
+    def summary(self, job: J) -> dict:
+        """What is stored with a cancelled or failed job."""
+
+    @abstractmethod
+    def live_status(self, job: J) -> dict:
+        """The status of a job this server runs or ran."""
+
+    @abstractmethod
+    def stored_status(self, stored: dict) -> dict:
+        """The status of a job that ended before this server started (a row of the store)."""
+
+    def stored(self, job_id: str) -> dict:
+        stored = self.store.job(job_id, self.kind)
+        if stored is None:
+            raise APIError(404, f"{self.kind} job {job_id} does not exist", param="id")
+        return stored
+
+    def status(self, job_id: str) -> dict:
+        job = self.jobs.get(job_id)
+        return self.live_status(job) if job is not None else self.stored_status(self.stored(job_id))
+
+    def cancel(self, job_id: str) -> dict:
+        job = self.jobs.get(job_id)
+        if job is None or job.task is None or job.task.done():
+            if job is None:
+                self.stored(job_id)  # 404 if it never existed
+            raise APIError(409, f"{self.kind} job {job_id} is not running", param="id")
+        job.cancel.set()
+        job.task.cancel()
+        return self.status(job_id)
+
+    def stop(self) -> None:
+        """At shutdown: ask the running job to stop (its threads check the flag)."""
+        if self.running is not None:
+            self.running.cancel.set()

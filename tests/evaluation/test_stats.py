@@ -1,0 +1,75 @@
+"""Win rates, intervals and the Min on hand-made rewards."""
+
+import math
+
+import pytest
+
+from evaluation.stats import mean_interval, min_over_objectives, outcome, pareto_front, reward_summary, win_rate
+from evaluation.summary import summarise_candidates
+
+
+def test_mean_interval_is_the_normal_95_percent_interval():
+    stats = mean_interval([1.0, 2.0, 3.0, 4.0])
+    assert stats["mean"] == 2.5 and stats["n"] == 4
+    half = 1.959963984540054 * math.sqrt(5 / 3 / 4)
+    assert stats["low"] == pytest.approx(2.5 - half) and stats["high"] == pytest.approx(2.5 + half)
+    assert mean_interval([7.0]) == {"mean": 7.0, "low": 7.0, "high": 7.0, "n": 1}
+    with pytest.raises(ValueError):
+        mean_interval([])
+
+
+def test_ties_count_half_in_either_direction():
+    assert outcome(1.0, 1.0, "higher") == outcome(1.0, 1.0, "lower") == 0.5
+    assert outcome(2.0, 1.0, "higher") == 1.0 and outcome(2.0, 1.0, "lower") == 0.0
+    assert outcome(-3.0, -1.0, "lower") == 1.0
+
+
+def test_win_rate_pairs_same_prompt_and_sample():
+    candidate = [[1.0], [2.0], [3.0], [0.0]]
+    reference = [[0.0], [2.0], [4.0], [-1.0]]
+    # win, tie, loss, win: (1 + 0.5 + 0 + 1) / 4
+    assert win_rate(candidate, reference, "higher")["mean"] == pytest.approx(0.625)
+    assert win_rate(candidate, reference, "lower")["mean"] == pytest.approx(0.375)
+    assert win_rate(reference, reference, "higher") == {"mean": 0.5, "low": 0.5, "high": 0.5, "n": 4}
+
+
+def test_win_rate_interval_is_over_prompts_and_clipped():
+    # two samples per prompt: each prompt's outcomes are averaged first (n counts prompts)
+    rate = win_rate([[1, 0], [1, 1], [0, 0]], [[0, 1], [0, 0], [1, 1]], "higher")
+    assert rate["n"] == 3 and rate["mean"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert 0.0 <= rate["low"] < rate["mean"] < rate["high"] <= 1.0
+    always = win_rate([[1.0], [1.0]], [[0.0], [0.0]], "higher")
+    assert always["mean"] == always["high"] == 1.0
+    with pytest.raises(ValueError, match="same prompts"):
+        win_rate([[1.0]], [[1.0], [2.0]], "higher")
+
+
+def test_reward_summary_averages_samples_within_a_prompt():
+    summary = reward_summary([[1.0, 3.0], [4.0, 4.0]])
+    assert summary["mean"] == 3.0 and summary["n"] == 2
+
+
+def test_min_is_the_worst_objective():
+    assert min_over_objectives({"a": {"mean": 0.7}, "b": {"mean": 0.4}}) == {"objective": "b", "win_rate": 0.4}
+    assert min_over_objectives({"only": {"mean": 0.55}}) == {"objective": "only", "win_rate": 0.55}
+
+
+def test_summary_with_one_objective_and_unequal_directions():
+    rewards = {
+        "ref": {"short": [[10.0], [20.0]], "happy": [[0.0], [0.0]]},
+        "terse": {"short": [[5.0], [25.0]], "happy": [[-1.0], [1.0]]},
+    }
+    summary = summarise_candidates(rewards, "ref", {"short": "lower", "happy": "higher"})
+    assert summary["ref"]["min"]["win_rate"] == 0.5
+    assert summary["terse"]["objectives"]["short"]["win_rate"]["mean"] == 0.5  # shorter once, longer once
+    assert summary["terse"]["objectives"]["short"]["reward"]["mean"] == 15.0
+    one = summarise_candidates({k: {"short": v["short"]} for k, v in rewards.items()}, "ref", {"short": "lower"})
+    assert one["terse"]["min"] == {"objective": "short", "win_rate": 0.5}
+    with pytest.raises(ValueError, match="reference"):
+        summarise_candidates(rewards, "missing", {"short": "lower", "happy": "higher"})
+
+
+def test_pareto_front_respects_directions():
+    points = {"a": [1.0, 5.0], "b": [2.0, 4.0], "c": [0.5, 4.5], "d": [2.0, 4.0]}
+    assert pareto_front(points, ["higher", "higher"]) == ["a", "b", "d"]  # c is dominated by a
+    assert pareto_front(points, ["lower", "lower"]) == ["b", "c", "d"]
