@@ -1,15 +1,11 @@
 """The picture of an evaluation: win rate against the reference per objective (bars with 95%
 intervals) and, for two or more objectives, mean rewards of the first two with the Pareto front."""
 
-import io
-
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 from evaluation.stats import pareto_front
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from weights.plot import png_bytes  # also selects matplotlib's Agg backend
 
 
 def eval_png(result: dict, title: str) -> bytes:
@@ -38,11 +34,7 @@ def eval_png(result: dict, title: str) -> bytes:
     if scatter:
         _pareto_scatter(axes[0][1], result, objectives[:2])
     figure.suptitle(title)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return png_bytes(figure)
 
 
 def _pareto_scatter(axis, result: dict, objectives: list[str]) -> None:

@@ -9,7 +9,7 @@ def format_table(result: dict) -> str:
     width = max(12, *(len(c["name"]) + 1 for c in candidates))
     header = f"{'candidate':<{width}}"
     header += "".join(f"{'win ' + o:>{max(16, len(o) + 6)}}" for o in objectives) + f"{'Min':>8}"
-    header += "".join(f"{'mean ' + o:>{max(22, len(o) + 7)}}" for o in objectives) + f"{'tokens':>8}{'tok/s':>8}"
+    header += "".join(f"{'mean ' + o:>{max(22, len(o) + 7)}}" for o in objectives) + f"{'tok/ans':>8}{'tok/s':>8}"
     lines = [header]
     for candidate in candidates:
         line = f"{candidate['name']:<{width}}"
@@ -25,6 +25,7 @@ def format_table(result: dict) -> str:
         lines.append(line)
     lines.append(
         f"win rates in % against {result['reference']!r} (ties half) ± half the 95% interval; "
-        f"Min = the worst objective's win rate; {result['prompts']} prompts x {result['samples_per_prompt']} samples"
+        f"Min = the worst objective's win rate; tok/ans = mean tokens an answer; "
+        f"{result['prompts']} prompts x {result['samples_per_prompt']} samples"
     )
     return "\n".join(lines)

@@ -33,6 +33,11 @@ def trajectory_png(trajectory: list[dict], names: list[str], title: str) -> byte
     bottom.set_ylabel("F(lambda) (estimate)")
     bottom.set_xlabel("iteration")
     top.set_title(title)
+    return png_bytes(figure)
+
+
+def png_bytes(figure) -> bytes:
+    """The figure as PNG bytes; the figure is closed (plots are made per request)."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

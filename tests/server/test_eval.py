@@ -5,13 +5,13 @@ input is a 4xx that names it."""
 
 import io
 import json
-import time
 
 import httpx
 import pytest
 
 from evaluation.summary import summarise_candidates
 from scorers import get_scorer
+from tests.jobs import wait_for_job
 from tests.scorers.reward_models import build_reward_model
 from tests.server_process import ADMIN_TOKEN
 
@@ -19,13 +19,7 @@ PROMPTS = ["Life is", "The best way to", "Never trust a computer", "My friend sa
 
 
 def wait_for(admin, job_id: str, timeout: float = 600) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = admin.get(f"/admin/eval/{job_id}").json()
-        if status["phase"] in ("succeeded", "failed", "cancelled"):
-            return status
-        time.sleep(0.5)
-    raise TimeoutError(f"eval {job_id} still {status['phase']}")
+    return wait_for_job(admin, "eval", job_id, timeout)
 
 
 def run_eval(admin, options: dict, prompts=PROMPTS) -> dict:

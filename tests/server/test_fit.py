@@ -2,7 +2,6 @@
 
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +11,12 @@ from scipy.optimize import minimize
 from transformers import AutoTokenizer
 
 from demo.tiny.pretrain import read_corpus
+from tests.jobs import wait_for_job
 from weights.solver import fit_scores, normalised_rewards
 
 
 def wait_for(admin, job_id: str, timeout: float = 600) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = admin.get(f"/admin/fit/{job_id}").json()
-        if status["phase"] in ("succeeded", "failed", "cancelled"):
-            return status
-        time.sleep(0.5)
-    raise TimeoutError(f"fit {job_id} still {status['phase']}")
+    return wait_for_job(admin, "fit", job_id, timeout)
 
 
 def run_fit(admin, body: dict) -> dict:
