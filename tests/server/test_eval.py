@@ -81,11 +81,12 @@ def test_result_is_recomputed_from_the_downloaded_answers(admin, evaluated, rewa
     }
     lines = answers(admin, status["id"])
     assert len(lines) == 5 * 4 * 2
-    # every reward in the file is the scorer's reward of that answer
+    # every reward in the file is the scorer's reward of that answer (a reward model batched differently
+    # here, in another process, agrees to float noise)
     for objective, spec in options["objectives"].items():
         scorer = get_scorer(spec)
         assert [line["rewards"][objective] for line in lines] == pytest.approx(
-            scorer([line["prompt"] for line in lines], [line["response"] for line in lines]), abs=1e-5
+            scorer([line["prompt"] for line in lines], [line["response"] for line in lines]), abs=1e-4
         )
     rewards = {
         name: {
