@@ -5,7 +5,6 @@ persistence) is server.jobs'; a fit's weights are stored with its success in one
 """
 
 import asyncio
-import logging
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +19,6 @@ from server.jobs import Job, JobRunner
 from weights.plot import trajectory_png
 from weights.solver import FitResult, Iterate, fit_scores, normalised_rewards
 
-logger = logging.getLogger(__name__)
 MAX_STORED_POINTS = 500  # trajectory points kept with a finished job (for its plot)
 
 
