@@ -52,6 +52,7 @@ class EvalJob(Job):
     scorers: dict[str, Scorer] = field(default_factory=dict)
     reference: str = ""
     prompt_ids: list[list[int]] = field(default_factory=list)
+    prompts: list = field(default_factory=list)  # as the scorers see them (text or chat), by prompt
     # phases: queued, generating, scoring, storing, succeeded, failed, cancelled
     responses_done: int = 0
     responses_total: int = 0
@@ -97,6 +98,7 @@ class EvalJobs(JobRunner[EvalJob]):
             scorers=scorers,
             reference=reference,
             prompt_ids=prompt_ids,
+            prompts=[item.scorer_prompt(client.tokenizer.decode) for item in batch.items],
         )
         job.responses_total = len(candidates) * len(prompt_ids) * options.samples_per_prompt
         return self.launch(job, options.model_dump())
@@ -192,9 +194,8 @@ class EvalJobs(JobRunner[EvalJob]):
 
     def _rewards(self, job: EvalJob, answers: dict[str, list[list[Answer]]]) -> dict[str, dict[str, list[list[float]]]]:
         """rewards[candidate][objective][prompt][sample], each scorer batched over all answers."""
-        decode = self.admin.client.tokenizer.decode
         m = job.batch.options.samples_per_prompt
-        prompts = [item.scorer_prompt(decode) for item in job.batch.items for _ in range(m)]
+        prompts = [prompt for prompt in job.prompts for _ in range(m)]
         rewards: dict[str, dict[str, list[list[float]]]] = {}
         for name, groups in answers.items():
             texts = [a.text for group in groups for a in group]
@@ -239,19 +240,18 @@ class EvalJobs(JobRunner[EvalJob]):
 
     def _write_answers(self, job: EvalJob, answers, rewards) -> Path:
         """Every answer with its rewards, one JSON line each; written whole or not at all."""
-        decode = self.admin.client.tokenizer.decode
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{job.id}.jsonl"
         staging = path.with_suffix(".jsonl.tmp")
         with staging.open("w") as out:
             for name, groups in answers.items():
-                for p, (item, group) in enumerate(zip(job.batch.items, groups, strict=True)):
+                for p, (prompt, group) in enumerate(zip(job.prompts, groups, strict=True)):
                     for j, a in enumerate(group):
                         line = {
                             "candidate": name,
                             "prompt_index": p,
                             "sample": j,
-                            "prompt": item.scorer_prompt(decode),
+                            "prompt": prompt,
                             "response": a.text,
                             "tokens": a.tokens,
                             "finish_reason": a.finish_reason,
