@@ -44,8 +44,11 @@ class Outcome:
         return list(np.diff(self.chunk_times))
 
 
-async def stream_one(client: httpx.AsyncClient, model: str, request: Request, start: float) -> Outcome:
+async def stream_one(
+    client: httpx.AsyncClient, model: str, request: Request, start: float, extra: dict | None = None
+) -> Outcome:
     body = {
+        **(extra or {}),
         "model": model,
         "prompt": request.prompt,
         "max_tokens": request.max_tokens,
@@ -76,18 +79,20 @@ def _client(url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, timeout=600, limits=httpx.Limits(max_connections=None))
 
 
-async def _open_loop(url: str, model: str, requests: list[Request]) -> list[Outcome]:
+async def _open_loop(url: str, model: str, requests: list[Request], extra: dict | None) -> list[Outcome]:
     async with _client(url) as client:
         start = time.perf_counter()
 
         async def at_arrival(request: Request) -> Outcome:
             await asyncio.sleep(max(0.0, request.arrival - (time.perf_counter() - start)))
-            return await stream_one(client, model, request, start)
+            return await stream_one(client, model, request, start, extra)
 
         return list(await asyncio.gather(*map(at_arrival, requests)))
 
 
-async def _closed_loop(url: str, model: str, requests: list[Request], concurrency: int) -> list[Outcome]:
+async def _closed_loop(
+    url: str, model: str, requests: list[Request], concurrency: int, extra: dict | None
+) -> list[Outcome]:
     async with _client(url) as client:
         start = time.perf_counter()
         queue = list(reversed(requests))
@@ -96,7 +101,7 @@ async def _closed_loop(url: str, model: str, requests: list[Request], concurrenc
         async def user() -> None:
             while queue:
                 request = queue.pop()
-                outcome = await stream_one(client, model, request, start)
+                outcome = await stream_one(client, model, request, start, extra)
                 outcome.arrival = outcome.sent  # a closed loop sends as soon as a user is free
                 outcomes.append(outcome)
 
@@ -104,14 +109,18 @@ async def _closed_loop(url: str, model: str, requests: list[Request], concurrenc
         return outcomes
 
 
-def open_loop(url: str, model: str, requests: list[Request]) -> list[Outcome]:
-    """Each request is sent at its arrival time, whether or not earlier ones are done."""
-    return asyncio.run(_open_loop(url, model, requests))
+def open_loop(url: str, model: str, requests: list[Request], extra: dict | None = None) -> list[Outcome]:
+    """Each request is sent at its arrival time, whether or not earlier ones are done.
+    `extra`: body fields added to every request."""
+    return asyncio.run(_open_loop(url, model, requests, extra))
 
 
-def closed_loop(url: str, model: str, requests: list[Request], concurrency: int) -> list[Outcome]:
-    """`concurrency` users, each sending its next request when the last one finished."""
-    return asyncio.run(_closed_loop(url, model, requests, concurrency))
+def closed_loop(
+    url: str, model: str, requests: list[Request], concurrency: int, extra: dict | None = None
+) -> list[Outcome]:
+    """`concurrency` users, each sending its next request when the last one finished.
+    `extra`: body fields added to every request."""
+    return asyncio.run(_closed_loop(url, model, requests, concurrency, extra))
 
 
 def percentiles(values: list[float], scale: float = 1.0) -> dict:

@@ -3,8 +3,10 @@
     .venv/bin/python -m bench.run [--subjects tiny smollm2] [--out bench-results]
 
 For each subject, side by side in one run:
-1.  decode throughput of vLLM serving one policy and the mixture of all components (batch 1,
-    8, 32), with the ratio to the ideal (single-model throughput / number of components);
+1.  decode throughput (batch 1, 8, 32) of vLLM serving one policy as a plain model, and of
+    the mixture engine serving a one-policy request, the default mixture of the policies and
+    fit traffic (every component), each against its ideal: single-model throughput / the
+    number of components its requests run; medians of rounds with their spread;
 2a. the per-step transformers loop (one KV cache per component, mixing log-probs each step);
 2b. a Poisson serving workload: mpo-serve (continuous batching) vs the loop in static batches;
 3.  mpo-serve's HTTP layer vs `vllm serve` on the same model folder, same streaming load;
@@ -16,9 +18,10 @@ import argparse
 import json
 from pathlib import Path
 
+from bench.rates import figure
 from bench.report import chart, goals, print_tables
 from bench.serving import measure_serving
-from bench.throughput import in_subprocess, measure_decode
+from bench.throughput import components_run, in_subprocess, measure_decode
 from mixer.manifest import load_manifest
 
 BATCHES = [1, 8, 32]
@@ -42,34 +45,40 @@ def weights_bytes(paths: list[Path]) -> int:
     return sum(f.stat().st_size for p in paths for f in p.glob("*.safetensors"))
 
 
-def run_subject(name: str, manifest_path: Path, data_dir: Path, new_tokens: int) -> dict:
+def ratios(numerator: list[float], denominator: list[float], scale: float = 1.0) -> dict:
+    """Round-by-round ratios (both measured in the same round) as a figure."""
+    return figure([scale * n / d for n, d in zip(numerator, denominator, strict=True)]).to_dict()
+
+
+def decode_rows(decode: dict, divisors: dict[str, int]) -> list[dict]:
+    """Per batch: every runner's figure, each mixture kind against its ideal, and the served
+    default mixture against the loop on the same policies."""
+    rows = []
+    for batch in BATCHES:
+        row: dict = {"batch": batch, **{name: decode[name][batch] for name in decode}}
+        single = decode["single"][batch]["rounds"]
+        for kind, divisor in divisors.items():
+            if kind != "single":
+                row[f"{kind}_vs_ideal"] = ratios(decode[kind][batch]["rounds"], single, divisor)
+        row["served_vs_loop"] = ratios(decode["two_policy"][batch]["rounds"], decode["loop_mixture"][batch]["rounds"])
+        rows.append(row)
+    return rows
+
+
+def run_subject(name: str, manifest_path: Path, data_dir: Path) -> dict:
     manifest = load_manifest(manifest_path)
     components = manifest.components
     print(f"[{name}] {len(components)} components; vLLM single and mixture, transformers loop", flush=True)
-    decode = in_subprocess(measure_decode, str(manifest_path), BATCHES, new_tokens)
-    single, mixture = decode["vllm_single"], decode["vllm_mixture"]
-    loop_single, loop_mixture = decode["loop_single"], decode["loop_mixture"]
-    rows = []
-    for batch in BATCHES:
-        ideal = single[batch] / len(components)
-        rows.append(
-            {
-                "batch": batch,
-                "vllm_single": single[batch],
-                "vllm_mixture": mixture[batch],
-                "mixture_vs_ideal": mixture[batch] / ideal,
-                "loop_single": loop_single[batch],
-                "loop_mixture": loop_mixture[batch],
-                "served_mixture_vs_loop": mixture[batch] / loop_mixture[batch],
-            }
-        )
+    decode = in_subprocess(measure_decode, str(manifest_path), BATCHES)
+    divisors = components_run(manifest)
+    rows = decode_rows(decode, divisors)
     budget = weights_bytes([c.path for c in components]) + manifest.kv_cache_gib * 2**30
     print(f"[{name}] serving: Poisson workload and HTTP layer", flush=True)
-    serving = measure_serving(manifest_path, data_dir, mixture[32])
+    serving = measure_serving(manifest_path, data_dir, decode["two_policy"][32]["median"])
     return {
         "subject": name,
         "components": len(components),
-        "new_tokens": new_tokens,
+        "components_run": divisors,
         "rows": rows,
         "memory": {
             "server_rss_bytes": serving["mpo_rss_bytes"],
@@ -84,15 +93,12 @@ def run_subject(name: str, manifest_path: Path, data_dir: Path, new_tokens: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subjects", nargs="+", default=["tiny", "smollm2"])
-    parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--data", type=Path, default=Path.home() / ".cache" / "mpo-serve" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.data.mkdir(parents=True, exist_ok=True)
-    results = [
-        run_subject(name, subject_manifest(name, args.data), args.data, args.new_tokens) for name in args.subjects
-    ]
+    results = [run_subject(name, subject_manifest(name, args.data), args.data) for name in args.subjects]
     print_tables(results)
     verdict = goals(results)
     print("\n".join(verdict))

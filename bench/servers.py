@@ -1,6 +1,7 @@
 """HTTP servers in subprocesses: mpo-serve itself, or vLLM's own OpenAI server on the same
 generated mixture model folder (for the HTTP-layer comparison). Tests use it too."""
 
+import json
 import os
 import signal
 import socket
@@ -107,6 +108,8 @@ def cli_flags(kwargs: dict) -> list[str]:
             flags.append("--no-" + key.replace("_", "-"))
         elif isinstance(value, list):
             flags += [flag, *map(str, value)]
+        elif isinstance(value, dict):
+            flags += [flag, json.dumps(value)]
         else:
             flags += [flag, str(value)]
     return flags

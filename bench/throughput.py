@@ -1,14 +1,21 @@
-"""Decode throughput: vLLM serving one policy vs the mixture of all components, and the
-per-step transformers loop a researcher would otherwise write.
+"""Decode throughput of what the engine serves, against its own ideal, and the per-step
+transformers loop a researcher would otherwise write.
 
-All of them run in one spawned process per subject, on the same prompts:
-B prompts of equal length, greedy, `ignore_eos`, N new tokens. Decode throughput is
-B * (N - 1) / (t(N) - t(1)): the time for one token (prefill and set-up) is measured
-separately and taken off, so only decoding counts. Each time is the best of two runs, the
-four subjects timed in turns.
+Runners, all in one spawned process per subject and timed in turns on the same prompts
+(B prompts of equal length, greedy, `ignore_eos`):
+  single        vLLM serving the first policy as a plain model: the unit of the ideals;
+  one_policy    the mixture engine, requests weighting one policy (runs 1 component);
+  two_policy    the mixture engine, the default weights over the policies (runs the policies);
+  all           the mixture engine, fit traffic: recording requests sampled from the
+                reference, which read every component (runs all of them);
+  loop_single   the transformers loop on one policy;
+  loop_mixture  the transformers loop on the policies with the default weights.
+Ideal = single / components the requests run. Rates are slopes over several lengths,
+repeated in rounds (bench.rates says why and how).
 """
 
 import gc
+import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -16,11 +23,21 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+from bench.rates import decode_rates, figure
 from mixer.manifest import Manifest, load_manifest
+from mixer.needed import RECORD_ARG, WEIGHTS_ARG
 
 PROMPT_TOKENS = 16
 SETTLE_S = 0.5
-RUNNERS = ["vllm_single", "vllm_mixture", "loop_single", "loop_mixture"]
+LENGTHS = [8, 24, 40]  # output tokens timed in each round
+ROUNDS = 3
+RUNNERS = ["single", "one_policy", "two_policy", "all", "loop_single", "loop_mixture"]
+
+
+def components_run(manifest: Manifest) -> dict[str, int]:
+    """How many components each runner's requests run: the divisor of its ideal."""
+    policies = len(manifest.policies)
+    return {"single": 1, "one_policy": 1, "two_policy": policies, "all": len(manifest.components)}
 
 
 def corpus_token_runs(tokenizer_dir: Path, count: int, tokens: int) -> list[list[int]]:
@@ -42,20 +59,15 @@ def prompts_for(tokenizer_dir: Path, batch: int) -> list[list[int]]:
     return corpus_token_runs(tokenizer_dir, batch, PROMPT_TOKENS)
 
 
-def decode_rate(batch: int, new_tokens: int, first: float, full: float) -> float:
-    """Decode tokens/s: B (N - 1) / (t(N) - t(1))."""
-    return batch * (new_tokens - 1) / (full - first)
-
-
-def best_time(generate: Callable[[int], object], tokens: int, best: float) -> float:
-    """min(best, the time of one generate(tokens) call).
+def timed(generate: Callable[[int], object], tokens: int) -> float:
+    """Seconds of one generate(tokens) call.
 
     OpenMP threads spin for a while after their work is done; the runner that ran just
     before (another process) would steal the cores from a short timed call. Let them settle."""
     time.sleep(SETTLE_S)
     start = time.perf_counter()
     generate(tokens)
-    return min(best, time.perf_counter() - start)
+    return time.perf_counter() - start
 
 
 def vllm_engine(manifest: Manifest, manifest_path: Path, single: bool, max_num_seqs: int):
@@ -75,7 +87,34 @@ def vllm_engine(manifest: Manifest, manifest_path: Path, single: bool, max_num_s
     return LLM(**engine_kwargs(manifest, folder, settings))
 
 
-def vllm_generate(engine, prompts: list[list[int]], tokens: int) -> None:
+class MixtureRequests:
+    """Generates on the mixture engine with one kind of request: fixed weights, or recording
+    requests from the reference (fit traffic), whose recordings are collected and dropped."""
+
+    keys = itertools.count()
+
+    def __init__(self, engine, weights: list[float], record: bool = False) -> None:
+        self.engine, self.weights, self.record = engine, weights, record
+
+    def __call__(self, prompts: list[list[int]], tokens: int) -> None:
+        from vllm import SamplingParams
+
+        keys = [f"bench-{next(self.keys)}" for _ in prompts] if self.record else [None] * len(prompts)
+        params = [
+            SamplingParams(
+                max_tokens=tokens,
+                temperature=0,
+                ignore_eos=True,
+                extra_args={WEIGHTS_ARG: self.weights, **({RECORD_ARG: key} if key else {})},
+            )
+            for key in keys
+        ]
+        self.engine.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+        if self.record:
+            self.engine.collective_rpc("take_recorded", args=(keys,))
+
+
+def plain_generate(engine, prompts: list[list[int]], tokens: int) -> None:
     from vllm import SamplingParams
 
     engine.generate(
@@ -85,43 +124,47 @@ def vllm_generate(engine, prompts: list[list[int]], tokens: int) -> None:
     )
 
 
-def measure_decode(manifest_path: str, batches: list[int], new_tokens: int, rounds: int = 2) -> dict:
-    """Decode tokens/s of vLLM single / mixture and the loop single / mixture, per batch size.
+def measure_decode(manifest_path: str, batches: list[int], lengths: list[int] = LENGTHS, rounds: int = ROUNDS) -> dict:
+    """Per runner and batch size: every round's decode tokens/s and their median and spread.
 
-    All four live in this one process (the engines' workers in their own) and are timed in
-    turns, `rounds` times, keeping each one's best: a shared machine that slows down for a
-    minute then slows all four, not just whichever ran during that minute."""
+    All runners live in this one process (the engines' workers in their own) and are timed
+    in turns within each round: a shared machine that slows down for a minute then slows all
+    of them, and the ratios taken within a round stay fair."""
     from bench.loop import load_models, mixed_greedy
 
     manifest = load_manifest(manifest_path)
-    engines = [vllm_engine(manifest, Path(manifest_path), single, max(batches)) for single in (True, False)]
+    single_engine, mixture_engine = (
+        vllm_engine(manifest, Path(manifest_path), single, max(batches)) for single in (True, False)
+    )
+    policies = [manifest.components.index(p) for p in manifest.policies]
     models = load_models([str(c.path) for c in manifest.components])
+    policy_models = [models[i] for i in policies]
+    default = manifest.weight_vector()
+    one_hot = [1.0 if i == policies[0] else 0.0 for i in range(len(manifest.components))]
+    reference = [1.0] + [0.0] * (len(manifest.components) - 1)
     tokenizer_dir = Path(manifest.components[1].path)
     results: dict = {name: {} for name in RUNNERS}
     for batch in batches:
         prompts = prompts_for(tokenizer_dir, batch)
-        generators = dict(
-            zip(
-                RUNNERS,
-                [
-                    partial(vllm_generate, engines[0], prompts),
-                    partial(vllm_generate, engines[1], prompts),
-                    partial(mixed_greedy, models[1:2], [1.0], prompts),
-                    partial(mixed_greedy, models, manifest.weight_vector(), prompts),
-                ],
-                strict=True,
-            )
-        )
-        for generate in generators.values():
+        runners: dict[str, Callable[[int], object]] = {
+            "single": partial(plain_generate, single_engine, prompts),
+            "one_policy": partial(MixtureRequests(mixture_engine, one_hot), prompts),
+            "two_policy": partial(MixtureRequests(mixture_engine, default), prompts),
+            "all": partial(MixtureRequests(mixture_engine, reference, record=True), prompts),
+            "loop_single": partial(mixed_greedy, policy_models[:1], [1.0], prompts),
+            "loop_mixture": partial(mixed_greedy, policy_models, [default[i] for i in policies], prompts),
+        }
+        for generate in runners.values():
             generate(2)  # warm-up
-        best = {name: [float("inf"), float("inf")] for name in RUNNERS}
+        times: dict[str, list[list[float]]] = {name: [] for name in RUNNERS}
         for _ in range(rounds):
-            for name, generate in generators.items():
-                best[name] = [best_time(generate, 1, best[name][0]), best_time(generate, new_tokens, best[name][1])]
-        for name, (first, full) in best.items():
-            results[name][batch] = decode_rate(batch, new_tokens, first, full)
+            for name, generate in runners.items():
+                times[name].append([timed(generate, n) for n in lengths])
+        for name in RUNNERS:
+            rates = decode_rates(batch, lengths, times[name])
+            results[name][batch] = {"rounds": rates, **figure(rates).to_dict()}
         gc.collect()
-    for engine in engines:  # stop the engines' processes now: a pool worker cannot exit while they run
+    for engine in (single_engine, mixture_engine):  # a pool worker cannot exit while they run
         engine.llm_engine.engine_core.shutdown()
     return results
 

@@ -24,6 +24,8 @@ def mix_logprobs(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     masked token): 0 * -inf would be NaN, so zero weights are skipped explicitly.
     """
     weights = weights.to(device=logprobs.device, dtype=torch.float32)
+    if logprobs.shape[0] == 1 and bool((weights == 1).all()):
+        return logprobs[0]  # one component at full weight: already normalised log-probs
     if weights.dim() == 1:
         weights = weights.unsqueeze(0).expand(logprobs.shape[1], -1)  # (B, C)
     active = weights != 0  # (B, C)
@@ -32,3 +34,11 @@ def mix_logprobs(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         active.t().unsqueeze(-1), logprobs * weights.t().unsqueeze(-1), torch.zeros((), device=logprobs.device)
     )
     return torch.log_softmax(scaled.sum(dim=0), dim=-1)
+
+
+def normalised(weights: list[float]) -> list[float]:
+    """Weights divided by their sum. The mixture is not scale-invariant (scaling acts as a
+    temperature), so every vector is normalised; one that already sums to 1 is left
+    bit-identical, so that equal vectors give bit-identical mixtures."""
+    total = float(sum(weights))
+    return [float(w) for w in weights] if abs(total - 1.0) < 1e-6 else [float(w) / total for w in weights]

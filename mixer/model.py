@@ -2,9 +2,10 @@
 
 Each component (reference first, then the policies) is a complete vLLM model built from its
 own checkpoint under its own prefix, so each has its own KV cache layers while one scheduler,
-one block table and prefix caching serve all of them. compute_logits returns the mixture's
-log-probs for the engine's default weights; per-request weights are applied afterwards by
-mixer.processor.MixtureLogitsProcessor from the per-component log-probs kept in STEP.
+one block table and prefix caching serve all of them. A step runs only the components its
+requests need (planned into STEP by mixer.processor), and compute_logits returns each row's
+mixture log-probs for its own request's weights, before vLLM's sampler applies masks, bias
+and penalties.
 """
 
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from vllm.model_executor.models.utils import AutoWeightsLoader, init_vllm_regist
 from vllm.transformers_utils.config import get_config
 
 from mixer.manifest import MIXTURE_CONFIG_KEY
-from mixer.math import component_logprobs, mix_logprobs
+from mixer.math import component_logprobs, mix_logprobs, normalised
 from mixer.step_state import STEP
 
 
@@ -62,24 +63,44 @@ class LogLinearMixtureForCausalLM(nn.Module):
         intermediate_tensors=None,
         inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Run every component on the same tokens: (T,) -> (T, sum of hidden sizes)."""
-        return torch.cat([c(input_ids, positions, None, None) for c in self.components()], dim=-1)
+        """Run the step's components on the same tokens: (T,) -> (T, their hidden sizes summed).
+
+        Only the components some scheduled request needs (STEP.active, planned by
+        mixer.processor); the others neither compute nor write KV at this step (mixer.needed
+        says why that is safe)."""
+        run = list(range(len(self.component_names))) if STEP.active is None else STEP.active
+        STEP.forwarded = run
+        components = self.components()
+        return torch.cat([components[i](input_ids, positions, None, None) for i in run], dim=-1)
 
     def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """Default-weight mixture log-probs (B, V), fp32; keeps the per-component ones."""
-        parts = hidden_states.split(self.hidden_sizes, dim=-1)
-        logits = torch.stack(
-            [c.compute_logits(h)[..., : self.vocab_size] for c, h in zip(self.components(), parts, strict=True)]
-        )  # (C, B, V)
+        """Each row's mixture log-probs (B, V), fp32, for its request's own weights; keeps the
+        per-component ones for the processor's recording rows."""
+        run = STEP.forwarded if STEP.forwarded is not None else list(range(len(self.component_names)))
+        parts = hidden_states.split([self.hidden_sizes[i] for i in run], dim=-1)
+        components = self.components()
+        per_component = [
+            components[i].compute_logits(h)[..., : self.vocab_size] for i, h in zip(run, parts, strict=True)
+        ]
+        logits = per_component[0].unsqueeze(0) if len(run) == 1 else torch.stack(per_component)  # (A, B, V)
         logprobs = component_logprobs(logits)
-        if STEP.prompt_weights is not None:  # one request's prompt log-probs (mixer.worker)
-            return mix_logprobs(logprobs, torch.tensor(STEP.prompt_weights) / sum(STEP.prompt_weights))
-        mixture = mix_logprobs(logprobs, self.default_weights)
-        # Refreshed every step: the buffer the processor compares with is the live one.
-        STEP.default_weights = self.default_weights
+        weights = self.row_weights(hidden_states.shape[0])  # (B, C)
+        skipped = [i for i in range(len(self.component_names)) if i not in run]
+        if skipped and bool((weights[:, skipped] != 0).any()):
+            raise RuntimeError(f"a row weights components {skipped} that this step did not run")
         STEP.component_logprobs = logprobs
-        STEP.default_mixture = mixture
-        return mixture
+        return mix_logprobs(logprobs, weights[:, run])
+
+    def row_weights(self, rows: int) -> torch.Tensor:
+        """(rows, C) weights: one request's while its prompt log-probs are computed, the planned
+        step's rows, or the default weights for every row in vLLM's warm-up runs."""
+        if STEP.prompt_weights is not None:  # one request's prompt log-probs (mixer.worker)
+            return torch.tensor([normalised(STEP.prompt_weights)]).expand(rows, -1)
+        if STEP.row_weights is None or STEP.default_rows is None:
+            return self.default_weights.unsqueeze(0).expand(rows, -1)
+        if STEP.row_weights.shape[0] != rows:
+            raise RuntimeError(f"the step was planned for {STEP.row_weights.shape[0]} rows, the sampler has {rows}")
+        return torch.where(STEP.default_rows.unsqueeze(1), self.default_weights, STEP.row_weights)
 
     def set_default_weights(self, weights: list[float]) -> None:
         """Replace the default weights in place (the buffer the next step reads)."""

@@ -1,14 +1,18 @@
-"""Per-request mixture weights, recording and forced tokens, as a vLLM V1 logits processor.
+"""The step's plan from its requests, recording and forced tokens, as a vLLM V1 logits processor.
 
-The model returns the mixture for the engine's default weights. A request may carry its own
-weights over all components in SamplingParams.extra_args["mpo_weights"]; where they differ
-from the current defaults, this processor adds (own mixture - default mixture) to its row.
-Adding the difference, rather than overwriting, keeps what vLLM already applied to the row
-(allowed tokens, bad words, min_tokens, logit_bias), and penalties come after. It must not
-be argmax-invariant.
+vLLM tells its logits processors about every change to the batch (requests added, removed,
+moved) before the step's forward pass, so this processor is where the mixture learns which
+requests a step serves, in the order of the sampling rows. From that it plans the step
+(STEP.active: the union of the components the rows need, mixer.needed; STEP.row_weights:
+each row's weights), which the model then uses to run only those components and to return
+each row's own mixture.
 
-A request with extra_args["mpo_record"] also has its per-component log-probs recorded
-(mixer.recording), and with extra_args["mpo_force"] its tokens are forced, one per step.
+A request carries its weights over all components in SamplingParams.extra_args
+["mpo_weights"] (the server always sets them, taken when it admits the request); one
+without follows the engine's live default weights and needs every component. A request with
+extra_args["mpo_record"] also has its per-component log-probs recorded (mixer.recording),
+and with extra_args["mpo_force"] its tokens are forced, one per step. Forcing changes the
+logits, so the processor is not argmax-invariant.
 """
 
 import math
@@ -20,35 +24,23 @@ from vllm.config import VllmConfig
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-from mixer.math import mix_logprobs
-from mixer.recording import FORCE_ARG, RECORD_ARG, RECORDER
+from mixer.manifest import MIXTURE_CONFIG_KEY
+from mixer.math import normalised
+from mixer.needed import FORCE_ARG, RECORD_ARG, WEIGHTS_ARG, needed_components
+from mixer.recording import RECORDER
 from mixer.step_state import STEP
-
-WEIGHTS_ARG = "mpo_weights"
-
-
-def request_weights(params: SamplingParams) -> list[float] | None:
-    """The request's weights over all components, or None for the default mixture."""
-    extra = params.extra_args or {}
-    return extra.get(WEIGHTS_ARG)
 
 
 @dataclass(frozen=True)
 class RowState:
-    weights: list[float]  # normalised, over all components
+    weights: list[float] | None  # normalised, over all components; None: the live defaults
+    needed: tuple[int, ...]  # the components the request reads
     record: str | None  # recording key
     output: list[int]  # the request's output token ids (vLLM's running list)
 
 
-def _normalised(weights: list[float]) -> list[float]:
-    total = float(sum(weights))
-    # The mixture is not scale-invariant (scaling acts as a temperature): normalise, but
-    # leave weights that already sum to 1 bit-identical to the defaults they may equal.
-    return [float(w) for w in weights] if abs(total - 1.0) < 1e-6 else [float(w) / total for w in weights]
-
-
 class MixtureLogitsProcessor(LogitsProcessor):
-    """Replaces a row's default mixture with the mixture for that request's weights."""
+    """Plans each step from its rows; records and forces the recording rows."""
 
     @classmethod
     def validate_params(cls, params: SamplingParams) -> None:
@@ -69,45 +61,60 @@ class MixtureLogitsProcessor(LogitsProcessor):
             raise ValueError(f"{FORCE_ARG} must be a non-empty list of token ids on a recording request")
 
     def __init__(self, vllm_config: VllmConfig, device: torch.device, is_pin_memory: bool) -> None:
-        self.device = device
+        spec = getattr(vllm_config.model_config.hf_config, MIXTURE_CONFIG_KEY)
+        self.components = len(spec["components"])
         self.rows: dict[int, RowState] = {}
-        self._index: torch.Tensor | None = None  # (R,) rows with their own weights
-        self._weights: torch.Tensor | None = None  # (R, C)
+        self.batch_size = 0
         self._recording: list[tuple[int, RowState]] = []
 
     def is_argmax_invariant(self) -> bool:
         return False
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
-        def new_state(params: SamplingParams, _prompt, output: list[int]) -> RowState | None:
+        def new_state(params: SamplingParams, _prompt, output: list[int]) -> RowState:
             extra = params.extra_args or {}
             weights = extra.get(WEIGHTS_ARG)
-            if weights is None:
-                return None
             record = extra.get(RECORD_ARG)
             if record is not None:
-                RECORDER.start(record, output, extra.get(FORCE_ARG), len(weights))
-            return RowState(_normalised(weights), record, output)
+                RECORDER.start(record, output, extra.get(FORCE_ARG), self.components)
+            return RowState(
+                None if weights is None else normalised(weights),
+                needed_components(extra, self.components),
+                record,
+                output,
+            )
 
-        if process_dict_updates(self.rows, batch_update, new_state) or self._index is None:
-            rows = sorted(self.rows)
-            self._index = torch.tensor(rows, dtype=torch.long, device=self.device)
-            self._weights = torch.tensor([self.rows[r].weights for r in rows], dtype=torch.float32, device=self.device)
-            self._recording = [(r, self.rows[r]) for r in rows if self.rows[r].record is not None]
+        changed = process_dict_updates(self.rows, batch_update, new_state)
+        if batch_update is not None and batch_update.batch_size != self.batch_size:
+            self.batch_size, changed = batch_update.batch_size, True
+        if changed:
+            self.plan()
+
+    def plan(self) -> None:
+        """STEP's plan for the current rows, kept until the batch changes. An empty batch
+        leaves no plan: vLLM's own runs between requests then run everything."""
+        if self.batch_size == 0:
+            STEP.active = STEP.row_weights = STEP.default_rows = None
+            self._recording = []
+            return
+        rows = [self.rows.get(i) for i in range(self.batch_size)]
+        everything = tuple(range(self.components))
+        active = set().union(*(everything if row is None else row.needed for row in rows))
+        uniform = [1.0 / self.components] * self.components  # placeholder where defaults apply
+        STEP.active = sorted(active) if len(active) < self.components else None
+        STEP.row_weights = torch.tensor(
+            [uniform if row is None or row.weights is None else row.weights for row in rows], dtype=torch.float32
+        ).reshape(len(rows), self.components)
+        STEP.default_rows = torch.tensor([row is None or row.weights is None for row in rows], dtype=torch.bool)
+        self._recording = [(i, row) for i, row in enumerate(rows) if row is not None and row.record is not None]
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
-        if not self.rows:
+        if not self._recording:
             return logits
-        logprobs, default = STEP.component_logprobs, STEP.default_mixture
-        if logprobs is None or default is None or logprobs.shape[1] != logits.shape[0]:
-            raise RuntimeError("per-request mixture weights need the mixture model's log-probs of this step")
-        assert self._index is not None and self._weights is not None
-        # Rows whose weights equal the current defaults already hold their mixture.
-        differs = (self._weights != STEP.default_weights).any(dim=1)
-        if bool(differs.any()):
-            index, weights = self._index[differs], self._weights[differs]
-            own = mix_logprobs(logprobs[:, index], weights)  # (R, V)
-            logits[index] += own - default[index]
+        logprobs = STEP.component_logprobs
+        # A recording request needs every component (mixer.needed), so its step ran them all.
+        if logprobs is None or logprobs.shape[1] != logits.shape[0] or logprobs.shape[0] != self.components:
+            raise RuntimeError("recording needs every component's log-probs of this step")
         for row, state in self._recording:
             forced = RECORDER.observe(state.record, state.output, logprobs[:, row])
             if forced is not None:

@@ -1,8 +1,8 @@
 """Sequence log-probs of every component, recorded while the engine decodes.
 
 Fitting MPO weights needs log pi_k(y|x) for each sampled or supplied response y and every
-component k. All components run at every step anyway, so nothing is computed twice: at each
-step the logits processor hands this module the step's per-component log-probs of a
+component k. A recording request makes its steps run every component (mixer.needed), so
+nothing is computed twice: at each step the logits processor hands this module the step's per-component log-probs of a
 recording request's row; once the token chosen at that step is known (it is appended to the
 request's output list by the next step, or by the time the request has finished), its
 log-probs are added to the request's running sums. For supplied responses the processor
@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-
-RECORD_ARG = "mpo_record"  # extra_args key: a unique recording key (str)
-FORCE_ARG = "mpo_force"  # extra_args key: token ids to force, in order (list[int])
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""What the mixture model hands to the logits processor within one engine step.
+"""What the worker, the mixture model and the logits processor share within one engine step.
 
-Both live in the same worker process and run in sequence: the model's compute_logits for
-the step's sampling rows, then the sampler with its logits processors. A module-level holder
-is the simplest channel that needs no change to vLLM's model runner.
+All live in the same worker process and run in sequence: the logits processor learns of the
+step's requests (update_state, before the forward pass) and plans the step, the model's
+forward and compute_logits run the planned components, then the sampler runs the logits
+processors (apply) for recording and forced tokens. A module-level holder is the
+simplest channel that needs no change to vLLM's model runner.
 """
 
 from dataclasses import dataclass
@@ -12,13 +14,22 @@ import torch
 
 @dataclass
 class StepState:
-    """Per-component log-probs (C, B, V) and their default-weight mixture (B, V) of the
-    most recent compute_logits call, the engine's default weights (C,), and, while one
-    request's prompt log-probs are computed, that request's weights."""
+    """Planned by the logits processor (mixer.processor) whenever the batch changes:
+    active: the components (indices, reference first) the step runs; None for all, also
+    before the first request (vLLM's warm-up and profiling runs).
+    row_weights: (B, C) normalised weights of each scheduled request, in the order of the
+    sampling rows compute_logits gets; default_rows: (B,) the rows that follow the engine's
+    live default weights instead. None before the first request.
+    forwarded: the components whose hidden states the last forward returned, in order.
+    component_logprobs: (len(forwarded), B, V) log-probs of the last compute_logits call,
+    kept for the processor's recording rows.
+    prompt_weights: while one request's prompt log-probs are computed, its weights."""
 
+    active: list[int] | None = None
+    row_weights: torch.Tensor | None = None
+    default_rows: torch.Tensor | None = None
+    forwarded: list[int] | None = None
     component_logprobs: torch.Tensor | None = None
-    default_mixture: torch.Tensor | None = None
-    default_weights: torch.Tensor | None = None
     prompt_weights: list[float] | None = None
 
 

@@ -5,7 +5,7 @@ worker process that owns the model and can change it between steps.
 """
 
 from mixer import seeded_prefill
-from mixer.processor import request_weights
+from mixer.needed import WEIGHTS_ARG
 from mixer.recording import RECORDER
 from mixer.step_state import STEP
 
@@ -15,7 +15,7 @@ class MixtureWorkerExtension:
 
     def set_default_weights(self, weights: list[float]) -> list[float]:
         """Make `weights` (over all components, reference first) the engine's default."""
-        model = self.model_runner.model  # type: ignore[attr-defined]
+        model = self.model_runner.get_model()  # type: ignore[attr-defined]
         model.set_default_weights(weights)
         return model.default_weights.tolist()
 
@@ -24,7 +24,7 @@ class MixtureWorkerExtension:
         return RECORDER.take(keys)
 
     def get_default_weights(self) -> list[float]:
-        return self.model_runner.model.default_weights.tolist()  # type: ignore[attr-defined]
+        return self.model_runner.get_model().default_weights.tolist()  # type: ignore[attr-defined]
 
     def install_seeded_prefill_fix(self) -> bool:
         """Seeded requests survive chunked prefill on CPU (mixer/seeded_prefill.py)."""
@@ -33,12 +33,13 @@ class MixtureWorkerExtension:
     def install_request_prompt_logprobs(self) -> bool:
         """Score each request's prompt under that request's own weights.
 
-        vLLM computes prompt log-probs (echo) straight from compute_logits, without logits
-        processors, so they would use the default weights. The runner's method handles the
+        vLLM computes prompt log-probs (echo) straight from compute_logits, whose rows are
+        then prompt positions, not the step's requests. The runner's method handles the
         requests one by one; here it is called once per request with only that request
         pending and the request's weights in STEP, which compute_logits then uses.
         """
         runner = self.model_runner  # type: ignore[attr-defined]
+        model = runner.get_model()
         original = runner._get_prompt_logprobs_dict
         if getattr(original, "_mixture_aware", False):
             return False
@@ -50,7 +51,8 @@ class MixtureWorkerExtension:
                 for req_id, count in list(pending.items()):
                     single = {req_id: count}
                     runner.num_prompt_logprobs = single
-                    STEP.prompt_weights = request_weights(runner.requests[req_id].sampling_params)
+                    weights = (runner.requests[req_id].sampling_params.extra_args or {}).get(WEIGHTS_ARG)
+                    STEP.prompt_weights = weights if weights is not None else model.default_weights.tolist()
                     results.update(original(hidden_states, num_scheduled_tokens))
                     if req_id not in single:  # its prompt is complete
                         del pending[req_id]

@@ -66,6 +66,10 @@ def engine_kwargs(manifest: Manifest, folder: Path, settings: Settings, *, mixtu
         "kv_cache_memory_bytes": int(manifest.kv_cache_gib * 2**30) if cuda_available() else None,
     }
     if mixture:
+        if not settings.enforce_eager and cuda_available():
+            # A step runs only the components its requests need: per-component piecewise graphs
+            # follow that, a graph of the whole model would replay the captured set.
+            kwargs["compilation_config"] = {"cudagraph_mode": "PIECEWISE"}
         kwargs |= {
             "served_model_name": [manifest.name],
             # Returned log-probs must include the per-request mixture applied by our processor.

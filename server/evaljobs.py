@@ -21,7 +21,7 @@ from vllm.sampling_params import RequestOutputKind
 
 from evaluation.plot import eval_png
 from evaluation.summary import summarise_candidates
-from mixer.processor import WEIGHTS_ARG
+from mixer.needed import WEIGHTS_ARG
 from scorers import Scorer, ScorerError, get_scorer
 from server.admin import AdminService
 from server.errors import APIError

@@ -12,6 +12,7 @@ from fastapi import Request
 from vllm import SamplingParams
 from vllm.outputs import RequestOutput
 
+from mixer.needed import cache_salt, needed_components
 from server.errors import APIError
 from server.mixture import MixtureState
 
@@ -72,9 +73,18 @@ class EngineClient:
     async def generate(
         self, prompt_ids: list[int], params: SamplingParams, request_id: str
     ) -> AsyncIterator[RequestOutput]:
-        """Outputs of one request; cancelling the iteration aborts it in the engine."""
+        """Outputs of one request; cancelling the iteration aborts it in the engine.
+
+        The prompt is salted by the components the request needs (mixer.needed.cache_salt):
+        a step skips the components no scheduled request needs, so a cached block's KV is
+        valid only for requests that need what its writer needed."""
+        prompt: dict[str, Any] = {"prompt_token_ids": prompt_ids}
+        count = len(self.mixture.component_names)
+        salt = cache_salt(needed_components(params.extra_args, count), count)
+        if salt is not None:
+            prompt["cache_salt"] = salt
         try:
-            async for output in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request_id):
+            async for output in self.engine.generate(prompt, params, request_id):
                 yield output
         except ValueError as err:  # vLLM's input validation (VLLMValidationError is one)
             raise APIError(400, str(err)) from None

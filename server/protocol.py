@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from mixer.processor import WEIGHTS_ARG
+from mixer.needed import WEIGHTS_ARG
 
 logger = logging.getLogger(__name__)
 

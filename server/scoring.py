@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from mixer.processor import WEIGHTS_ARG
-from mixer.recording import FORCE_ARG, RECORD_ARG
+from mixer.needed import FORCE_ARG, RECORD_ARG, WEIGHTS_ARG
 from server.generation import EngineClient
 
 

@@ -54,3 +54,10 @@ def test_zero_weight_component_with_masked_tokens_does_not_poison():
     mixed = mix_logprobs(logprobs, torch.tensor([0.0, 1.0]))
     assert torch.isfinite(mixed).all()
     torch.testing.assert_close(mixed, logprobs[1])
+
+
+def test_a_single_component_run_at_full_weight_is_its_own_log_probs():
+    logprobs = component_logprobs(torch.randn(1, 4, 11))
+    expected = torch.stack([naive_mix(logprobs[:, row], [1.0]) for row in range(4)])
+    torch.testing.assert_close(mix_logprobs(logprobs, torch.ones(4, 1)), expected)
+    torch.testing.assert_close(mix_logprobs(logprobs, torch.ones(1)), expected)
