@@ -42,7 +42,7 @@ def prompts(tokenizer) -> list[list[int]]:
 
 
 def served_body(prompt: list[int], model: str, weights: dict | None, **extra) -> dict:
-    body = completion_body(prompt, model=model, max_tokens=16, **extra)
+    body = completion_body(prompt, **{"model": model, "max_tokens": 16, **extra})
     if weights is not None:
         body["mixture"] = {"weights": weights}
     return body
