@@ -61,7 +61,8 @@ def decode_rates(batch: int, lengths: list[int], rounds: list[list[float]]) -> l
     return rates
 
 
-def format_figure(value: Figure, digits: int = 1) -> str:
-    """'123.4 ±3%' or '123.4 ±25%?' where the spread is too wide to judge."""
-    flag = "" if value.reliable else "?"
+def format_figure(value: Figure, digits: int = 1, reliable: bool | None = None) -> str:
+    """'123.4 ±3%' or '123.4 ±25%?' where the spread is too wide to judge (`reliable`
+    overrides the figure's own verdict, for figures combined from several)."""
+    flag = "" if (value.reliable if reliable is None else reliable) else "?"
     return f"{value.median:.{digits}f} ±{100 * value.spread / 2:.0f}%{flag}"

@@ -17,8 +17,13 @@ KINDS = ["one_policy", "two_policy", "all"]
 
 
 def _worst(rows: list[dict], key: str) -> dict:
-    """The row figure with the lowest median over the judged batches."""
-    return min((r[key] for r in rows if r["batch"] in JUDGED_BATCHES), key=lambda f: f["median"])
+    """The judged batches' figures combined so that a goal holds only if it holds for each:
+    the lowest median, the lowest low, the lowest high; reliable if every one is."""
+    figures = [r[key] for r in rows if r["batch"] in JUDGED_BATCHES]
+    worst = {part: min(f[part] for f in figures) for part in ("median", "low", "high")}
+    worst["reliable"] = all(f["reliable"] for f in figures)
+    worst["spread"] = max(f["spread"] for f in figures)
+    return worst
 
 
 def derived(result: dict) -> dict:
@@ -40,14 +45,20 @@ def derived(result: dict) -> dict:
 
 
 def _fig(value: dict, digits: int = 2) -> str:
-    return format_figure(Figure(value["median"], value["low"], value["high"]), digits)
+    return format_figure(Figure(value["median"], value["low"], value["high"]), digits, value["reliable"])
 
 
 def _verdict(value: dict, goal: float) -> str:
-    """met / MISSED, or unjudged where the rounds disagree by more than the spread limit."""
-    if not value["reliable"]:
-        return "unjudged (spread)"
-    return "met" if value["median"] >= goal else "MISSED"
+    """met / MISSED on the median of a figure whose rounds agree; for one whose spread is over
+    the limit, only what every round says (all above the goal: met, all below: MISSED), else
+    unjudged."""
+    if value["reliable"]:
+        return "met" if value["median"] >= goal else "MISSED"
+    if value["low"] >= goal:
+        return "met (every round)"
+    if value["high"] < goal:
+        return "MISSED (every round)"
+    return "unjudged (spread)"
 
 
 def goals(results: list[dict]) -> list[str]:
@@ -188,6 +199,7 @@ def chart(results: list[dict], path: Path) -> None:
         targets = [GOALS[n] for n in names] + [GOALS["workload_requests_ratio"]]
         axis.scatter([*labels, "workload req/s"], targets, color="tab:red", marker="_", s=900, label="goal", zorder=3)
         axis.set_ylabel("ratio")
+        axis.tick_params(axis="x", labelrotation=20)
         axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
