@@ -2,10 +2,10 @@
 
 Fitting MPO weights needs log pi_k(y|x) for each sampled or supplied response y and every
 component k. A recording request makes its steps run every component (mixer.needed), so
-nothing is computed twice: at each step the logits processor hands this module the step's per-component log-probs of a
-recording request's row; once the token chosen at that step is known (it is appended to the
-request's output list by the next step, or by the time the request has finished), its
-log-probs are added to the request's running sums. For supplied responses the processor
+nothing is computed twice: at each step the logits processor hands this module the step's
+per-component log-probs of a recording request's row; once the token chosen at that step
+is known (it is appended to the request's output list by the next step, or by the time the
+request has finished), its log-probs are added to the request's running sums. For supplied responses the processor
 also forces the next token, so the same mechanism scores them (forced decoding).
 
 Lives in the worker process; the server collects finished sums through the worker
