@@ -8,6 +8,7 @@ import httpx
 import pytest
 from transformers import AutoTokenizer
 
+from tests.jobs import wait_for_job
 from tests.server.test_exactness import completion_body, token_ids
 from tests.server.test_scoring import assert_scores_match
 
@@ -64,10 +65,17 @@ def check_echo(oracle, prompt, expected: dict, choice: dict) -> None:
 @pytest.mark.parametrize("cases", [POLICIES_ONLY, ALPHA_ONLY, EVERYTHING], ids=["policies", "alpha", "everything"])
 def test_rows_equal_the_loop_in_batches_that_skip_components(admin, server, oracle, prompts, tokenizer, cases):
     """One batch of every case on every prompt, plus an echo row that needs only alpha; the
-    'everything' batch also has fit sampling (all components, recorded) running in it."""
+    'everything' batch also has a fit job and fit sampling (all components, recorded) running
+    in it."""
     echo = served_body(prompts[2], "alpha", None, echo=True, max_tokens=0)
     fit = cases is EVERYTHING
     sample_body = {"prompts": PROMPT_TEXTS[:1], "n": 3, "max_tokens": 12, "seed": 11}
+
+    fit_job = None
+    if fit:  # started first, so that its sampling shares the batches below
+        items = [{"prompt": text} for text in PROMPT_TEXTS]
+        options = {"samples_per_prompt": 16, "max_tokens": 24, "iterations": 50, "seed": 4}
+        fit_job = admin.post("/admin/fit", json={"items": items, "options": options}).json()["id"]
 
     async def run_all():
         async with httpx.AsyncClient(base_url=server.url, timeout=120, headers=admin.headers) as client:
@@ -89,6 +97,7 @@ def test_rows_equal_the_loop_in_batches_that_skip_components(admin, server, orac
     if fit:
         for sample in next(responses).json()["data"][0]["samples"]:
             assert_scores_match(oracle, prompts[0], sample)
+        assert wait_for_job(admin, "fit", fit_job)["phase"] == "succeeded"
 
 
 def test_prefix_cache_blocks_are_not_shared_across_needed_sets(admin, http, oracle, tokenizer):
