@@ -18,7 +18,7 @@ from server.evaljobs import EvalJobs
 from server.fitjobs import FitJobs
 from server.generation import EngineClient
 from server.mixture import MixtureState
-from server.routes import admin, health, metrics, openai
+from server.routes import admin, health, metrics, openai, tokenize
 from server.settings import Settings
 from weights.store import WeightStore
 
@@ -103,4 +103,5 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(tokenize.router)
     return app

@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 
 from server.generation import EngineClient, chat_logprobs, new_id
-from server.protocol import ChatCompletionRequest
+from server.protocol import ChatCompletionRequest, template_messages
 from server.responses import Envelope, usage
 
 
@@ -13,10 +13,7 @@ class ChatHandler:
 
     def _prepare(self, request: ChatCompletionRequest):
         resolved = self.client.mixture.resolve(request.model, request.mixture.weights if request.mixture else None)
-        messages = [
-            {"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in request.messages
-        ]
-        prompt_ids = self.client.tokenize_chat(messages)
+        prompt_ids = self.client.tokenize_chat(template_messages(request.messages))
         max_tokens = self.client.check_length(prompt_ids, request.requested_max_tokens)
         params = request.sampling_params(max_tokens, resolved.vector, request.num_logprobs)
         return resolved.model, prompt_ids, params

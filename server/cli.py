@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     build_parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The job clients show one progress bar; a log line per HTTP poll would break it up.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "serve":
         serve(args)
     elif args.command == "fit":

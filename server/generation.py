@@ -32,21 +32,35 @@ class EngineClient:
     mixture: MixtureState
     max_model_len: int
 
-    def tokenize_chat(self, messages: list[dict[str, str]]) -> list[int]:
+    def tokenize_chat(
+        self,
+        messages: list[dict[str, str]],
+        add_generation_prompt: bool = True,
+        continue_final_message: bool = False,
+        add_special_tokens: bool = False,
+    ) -> list[int]:
         try:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                messages,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+                continue_final_message=continue_final_message,
+            )
         except Exception as err:  # jinja errors: the template refused these messages
             raise APIError(400, f"the chat template could not render these messages: {err}", param="messages") from None
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
 
-    def tokenize_prompt(self, prompt: str | list[int]) -> list[int]:
+    def tokenize_prompt(self, prompt: str | list[int], add_special_tokens: bool = True) -> list[int]:
         if isinstance(prompt, str):
-            return self.tokenizer(prompt)["input_ids"]
+            return self.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+        return self.check_token_ids(prompt, "prompt")
+
+    def check_token_ids(self, tokens: list[int], param: str) -> list[int]:
         vocab = len(self.tokenizer)
-        bad = [t for t in prompt if not 0 <= t < vocab]
+        bad = [t for t in tokens if not 0 <= t < vocab]
         if bad:
-            raise APIError(400, f"token id {bad[0]} is out of range [0, {vocab})", param="prompt")
-        return list(prompt)
+            raise APIError(400, f"token id {bad[0]} is out of range [0, {vocab})", param=param)
+        return list(tokens)
 
     def check_length(self, prompt_ids: list[int], max_tokens: int | None) -> int:
         """The max_tokens to use: the request's, or all the room the context leaves."""

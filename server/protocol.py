@@ -131,6 +131,11 @@ class ChatMessage(OpenAIBody):
         return "".join(part.text for part in self.content)
 
 
+def template_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
+    """Messages as the chat template takes them ('developer' is the newer name of 'system')."""
+    return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in messages]
+
+
 class ChatCompletionRequest(SamplingFields):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_tokens: int | None = Field(None, ge=1)
@@ -191,3 +196,34 @@ class CompletionRequest(SamplingFields):
         if all(isinstance(p, int) for p in self.prompt):
             return [list(self.prompt)]  # type: ignore[arg-type]
         return list(self.prompt)  # type: ignore[arg-type]
+
+
+class TokenizeCompletionRequest(OpenAIBody):
+    """POST /tokenize with a prompt, in vLLM's shape."""
+
+    model: str | None = None
+    prompt: str
+    add_special_tokens: bool = True
+    return_token_strs: bool | None = False
+
+
+class TokenizeChatRequest(OpenAIBody):
+    """POST /tokenize with messages, rendered by the chat template, in vLLM's shape."""
+
+    model: str | None = None
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    add_generation_prompt: bool = True
+    continue_final_message: bool = False
+    add_special_tokens: bool = False
+    return_token_strs: bool | None = False
+
+    @model_validator(mode="after")
+    def _one_ending(self) -> "TokenizeChatRequest":
+        if self.add_generation_prompt and self.continue_final_message:
+            raise ValueError("add_generation_prompt and continue_final_message cannot both be true")
+        return self
+
+
+class DetokenizeRequest(OpenAIBody):
+    model: str | None = None
+    tokens: list[int]

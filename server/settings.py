@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = Field(None, description="Bearer token for /admin; unset: admin is refused (401).")
+    api_keys: str | None = Field(
+        None, description="Comma-separated keys, one of which /v1 requests must send as a bearer token; unset: open."
+    )
     max_num_seqs: int = Field(64, gt=0, description="Most requests decoded together (continuous batching).")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     max_logprobs: int = Field(20, ge=0, description="Most top log-probs a request may ask for.")
@@ -44,6 +47,20 @@ class Settings(BaseSettings):
         if token.lower() in PLACEHOLDER_TOKENS or len(token) < 8:
             raise ValueError("MPO_ADMIN_TOKEN must be a real secret of at least 8 characters, not a placeholder")
         return token
+
+    @field_validator("api_keys")
+    @classmethod
+    def _real_keys(cls, keys: str | None) -> str | None:
+        if keys is None or not keys.strip():
+            return None
+        if any(not key.strip() for key in keys.split(",")):
+            raise ValueError("MPO_API_KEYS must be keys separated by commas, none of them empty")
+        return keys
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """The accepted /v1 keys; empty when /v1 is open."""
+        return [key.strip() for key in self.api_keys.split(",")] if self.api_keys else []
 
     @property
     def weight_store(self) -> Path:

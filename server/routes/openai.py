@@ -1,12 +1,36 @@
 """OpenAI-compatible routes: thin, they validate, delegate to the handlers, and return."""
 
-from fastapi import APIRouter, Request
+import hmac
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from server.errors import APIError
 from server.generation import cancel_on_disconnect
 from server.protocol import ChatCompletionRequest, CompletionRequest
 from server.sse import sse_response
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+bearer = HTTPBearer(auto_error=False)
+
+
+def require_api_key(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    """With MPO_API_KEYS set, /v1 needs one of them as a bearer token (as vLLM's --api-key).
+    Every key is compared, in constant time, so timing tells nothing about which was close."""
+    keys = request.app.state.settings.api_key_list
+    if not keys:
+        return
+    if credentials is None:
+        raise APIError(401, "missing API key: send it as 'Authorization: Bearer <key>'", code="invalid_api_key")
+    sent = credentials.credentials.encode()
+    matches = [hmac.compare_digest(sent, key.encode()) for key in keys]
+    if not any(matches):
+        raise APIError(401, "incorrect API key", code="invalid_api_key")
+
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
 
 
 async def respond(request: Request, handler, body: ChatCompletionRequest | CompletionRequest):
@@ -31,9 +55,8 @@ async def models(request: Request) -> dict:
     services = request.app.state.services
     mixture, created = services.client.mixture, services.started
     entries = [{"id": mixture.name, "root": mixture.name, "mpo_role": "mixture"}]
-    for component in mixture.manifest.components:
-        role = "reference" if component is mixture.manifest.reference else "policy"
-        entries.append({"id": component.name, "root": str(component.path), "mpo_role": role})
+    for component in mixture.manifest.components:  # no file-system paths: ids only
+        entries.append({"id": component.name, "root": component.name, "mpo_role": mixture.manifest.role(component)})
     for weight_set in services.admin.store.history():
         entries.append({"id": f"{mixture.name}@{weight_set.id}", "root": mixture.name, "mpo_role": "weight_set"})
     return {

@@ -15,3 +15,11 @@ def test_empty_values_mean_unset(monkeypatch):
     monkeypatch.setenv("MPO_MANIFEST", "")
     settings = Settings()
     assert settings.admin_token is None and settings.manifest is None
+
+
+def test_api_keys_are_a_comma_separated_list_without_empty_keys():
+    assert Settings(api_keys=None).api_key_list == []
+    assert Settings(api_keys="  ").api_key_list == []
+    assert Settings(api_keys="key-a, key-b").api_key_list == ["key-a", "key-b"]
+    with pytest.raises(ValueError, match="MPO_API_KEYS"):
+        Settings(api_keys="key-a,,key-b")
