@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from mixer.manifest import Manifest
 from server.admin import AdminService
@@ -17,6 +18,7 @@ from server.errors import error_response, install_error_handlers
 from server.evaljobs import EvalJobs
 from server.fitjobs import FitJobs
 from server.generation import EngineClient
+from server.metrics import MixtureCollector
 from server.mixture import MixtureState
 from server.routes import admin, health, metrics, openai, tokenize
 from server.settings import Settings
@@ -86,8 +88,13 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
             active = await services.admin.restore_active()
             logger.info("active weight set %s: %s", active.id, active.weights)
             app.state.services = services
+            collector = MixtureCollector(services)
+            REGISTRY.register(collector)
             logger.info("serving %s with components %s", manifest.name, [c.name for c in manifest.components])
-            yield
+            try:
+                yield
+            finally:
+                REGISTRY.unregister(collector)
         finally:
             services = getattr(app.state, "services", None)
             if services is not None:

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 
 from server.generation import EngineClient, chat_logprobs, new_id
+from server.metrics import REQUESTS
 from server.protocol import ChatCompletionRequest, template_messages
 from server.responses import Envelope, usage
 
@@ -13,6 +14,7 @@ class ChatHandler:
 
     def _prepare(self, request: ChatCompletionRequest):
         resolved = self.client.mixture.resolve(request.model, request.mixture.weights if request.mixture else None)
+        REQUESTS.labels(resolved.kind).inc()
         prompt_ids = self.client.tokenize_chat(template_messages(request.messages))
         max_tokens = self.client.check_length(prompt_ids, request.requested_max_tokens)
         params = request.sampling_params(max_tokens, resolved.vector, request.num_logprobs)

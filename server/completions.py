@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from vllm.outputs import RequestOutput
 
 from server.generation import EngineClient, completion_logprobs, merge, new_id
+from server.metrics import REQUESTS
 from server.protocol import CompletionRequest
 from server.responses import Envelope, usage
 
@@ -15,6 +16,7 @@ class CompletionHandler:
 
     def _prepare(self, request: CompletionRequest):
         resolved = self.client.mixture.resolve(request.model, request.mixture.weights if request.mixture else None)
+        REQUESTS.labels(resolved.kind).inc()
         prompts = [self.client.tokenize_prompt(p) for p in request.prompts()]
         # The engine always generates at least one token; echo with max_tokens=0 drops it.
         max_tokens = max(1, request.max_tokens)

@@ -15,6 +15,7 @@ class ResolvedMixture:
 
     model: str  # the model id echoed in the response
     vector: list[float]
+    kind: str  # how the weights were chosen: mixture_default, explicit_weights, weight_set, component
 
 
 class MixtureState:
@@ -72,8 +73,10 @@ class MixtureState:
         Every request carries its weights explicitly, taken when it is admitted, so a later
         change of the defaults never alters a response half-way."""
         if model == self.name:
-            chosen = self.default_weights if weights is None else self.validate_weights(weights, "mixture.weights")
-            return ResolvedMixture(model, self.vector(chosen))
+            if weights is None:
+                return ResolvedMixture(model, self.vector(self.default_weights), "mixture_default")
+            chosen = self.validate_weights(weights, "mixture.weights")
+            return ResolvedMixture(model, self.vector(chosen), "explicit_weights")
         set_id = self.stored_set_id(model)
         if set_id is not None and (stored := self.stored_weights(set_id)) is not None:
             if weights is not None:
@@ -81,7 +84,7 @@ class MixtureState:
                     400, f"model {model!r} is a stored weight set; per-request weights need model {self.name!r}"
                 )
             self.check_fits(set_id, stored)
-            return ResolvedMixture(model, self.vector(stored))
+            return ResolvedMixture(model, self.vector(stored), "weight_set")
         if model in self.component_names:
             if weights is not None:
                 raise APIError(
@@ -89,7 +92,7 @@ class MixtureState:
                     f"model {model!r} is a single component; per-request weights need model {self.name!r}",
                     param="mixture",
                 )
-            return ResolvedMixture(model, self.one_hot(model))
+            return ResolvedMixture(model, self.one_hot(model), "component")
         raise APIError(
             404,
             f"the model {model!r} does not exist; available: {self.model_ids()}",

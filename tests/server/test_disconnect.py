@@ -10,7 +10,7 @@ BODY = {"model": "test-mix", "prompt": "Life is", "max_tokens": 480, "ignore_eos
 
 
 def unfinished(http) -> int:
-    return int(re.search(r"^mpo_requests_unfinished (\d+)$", http.get("/metrics").text, re.M).group(1))
+    return int(float(re.search(r"^mpo_requests_unfinished (\S+)$", http.get("/metrics").text, re.M).group(1)))
 
 
 def wait_until_idle(http, seconds: float) -> float:

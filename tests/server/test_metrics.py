@@ -1,0 +1,66 @@
+"""/metrics has vLLM's own metrics and the mixture's, and load moves them."""
+
+import threading
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def scrape(http) -> dict[tuple[str, tuple], float]:
+    """Every sample of a scrape, keyed by (name, sorted labels)."""
+    response = http.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def total(samples: dict, name: str, **labels) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, sample_labels), v in samples.items() if n == name and wanted <= set(sample_labels))
+
+
+def test_vllm_and_mpo_metrics_move_with_requests(http, admin):
+    before = scrape(http)
+    for name in ("vllm:time_to_first_token_seconds_count", "vllm:generation_tokens_total", "mpo_default_weight"):
+        assert any(n == name for n, _ in before), name
+    bodies = [
+        {"model": "alpha", "prompt": "Life is", "max_tokens": 4},
+        {"model": "test-mix", "prompt": "Life is", "max_tokens": 4},
+        {"model": "test-mix", "prompt": "Life is", "max_tokens": 4, "mixture": {"weights": {"beta": 1}}},
+    ]
+    for body in bodies:
+        assert http.post("/v1/completions", json=body).status_code == 200
+    after = scrape(http)
+    assert total(after, "vllm:time_to_first_token_seconds_count") >= total(
+        before, "vllm:time_to_first_token_seconds_count"
+    ) + len(bodies)
+    assert total(after, "vllm:generation_tokens_total") >= total(before, "vllm:generation_tokens_total") + 12
+    for kind in ("component", "mixture_default", "explicit_weights"):
+        assert total(after, "mpo_requests_total", kind=kind) == total(before, "mpo_requests_total", kind=kind) + 1
+    assert total(after, "mpo_default_weight", policy="alpha") == 0.5
+    active = admin.get("/admin/weights/history").json()["data"]
+    assert total(after, "mpo_active_weight_set") == next(s["id"] for s in active if s["active"])
+
+
+def test_a_scrape_during_load_sees_it(http, server):
+    """A long streaming request is running while we scrape: the running gauges show it."""
+    started = threading.Event()
+
+    def stream() -> None:
+        body = {"model": "test-mix", "prompt": "Life is", "max_tokens": 400, "ignore_eos": True, "stream": True}
+        with httpx.stream("POST", f"{server.url}/v1/completions", json=body, timeout=120) as response:
+            for _ in response.iter_lines():
+                started.set()
+
+    worker = threading.Thread(target=stream)
+    worker.start()
+    assert started.wait(60)
+    during = scrape(http)
+    worker.join()
+    assert total(during, "mpo_requests_unfinished") >= 1
+    assert total(during, "vllm:num_requests_running") >= 1
+    after = scrape(http)
+    assert total(after, "vllm:num_requests_running") == 0
