@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from vllm import SamplingParams
-from vllm.sampling_params import RequestOutputKind
+from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
 from mixer.needed import WEIGHTS_ARG
 
@@ -37,6 +37,56 @@ class MixtureSpec(OpenAIBody):
     )
 
 
+class JsonSchemaFormat(OpenAIBody):
+    name: str | None = None
+    description: str | None = None
+    schema_: dict | None = Field(None, alias="schema", description="The JSON Schema the output must validate against.")
+    strict: bool | None = None
+
+
+class ResponseFormat(OpenAIBody):
+    """OpenAI's response_format: free text, any JSON object, or JSON valid under a schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> "ResponseFormat":
+        if self.type == "json_schema" and (self.json_schema is None or self.json_schema.schema_ is None):
+            raise ValueError("response_format of type json_schema needs json_schema.schema")
+        return self
+
+
+class StructuredOutputs(OpenAIBody):
+    """vLLM's structured_outputs extension: exactly one constraint."""
+
+    json_: dict | str | None = Field(None, alias="json", description="A JSON schema.")
+    regex: str | None = None
+    choice: list[str] | None = Field(None, min_length=1)
+    grammar: str | None = Field(None, description="An EBNF (GBNF) grammar.")
+    json_object: bool | None = None
+
+    def constraint(self) -> dict:
+        """The one constraint given, keyed by vLLM's StructuredOutputsParams field name."""
+        given = {
+            "json": self.json_,
+            "regex": self.regex,
+            "choice": self.choice,
+            "grammar": self.grammar,
+            "json_object": self.json_object,
+        }
+        return {k: v for k, v in given.items() if v is not None}
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "StructuredOutputs":
+        if len(given := self.constraint()) != 1:
+            raise ValueError(
+                "structured_outputs takes exactly one of json, regex, choice, grammar, json_object; "
+                f"got {sorted(given)}"
+            )
+        return self
+
+
 class SamplingFields(OpenAIBody):
     """Fields that chat and completions share."""
 
@@ -58,6 +108,37 @@ class SamplingFields(OpenAIBody):
     min_tokens: int = Field(0, ge=0)
     stop_token_ids: list[int] | None = None
     mixture: MixtureSpec | None = Field(None, description="mpo-serve extension: per-request mixture weights.")
+    response_format: ResponseFormat | None = Field(None, description="json_object or json_schema: constrained output.")
+    structured_outputs: StructuredOutputs | None = Field(
+        None, description="vLLM's extension: output constrained by a JSON schema, regex, choice or grammar."
+    )
+    tools: list[dict] | None = Field(None, description="Not served: a request with tools is refused (400).")
+    tool_choice: str | dict | None = None
+
+    @model_validator(mode="after")
+    def _served_features_only(self):
+        if self.tools:
+            raise ValueError(
+                "tools are not supported: this server has no tool-call parser for the mixture's chat template"
+            )
+        if self.tool_choice not in (None, "none"):
+            raise ValueError("tool_choice needs tools, which are not supported")
+        constrained = self.response_format is not None and self.response_format.type != "text"
+        if constrained and self.structured_outputs is not None:
+            raise ValueError("give either response_format or structured_outputs, not both")
+        return self
+
+    def structured_outputs_params(self) -> StructuredOutputsParams | None:
+        """vLLM's constraint for this request, from response_format or structured_outputs."""
+        if self.structured_outputs is not None:
+            return StructuredOutputsParams(**self.structured_outputs.constraint())
+        if self.response_format is None or self.response_format.type == "text":
+            return None
+        if self.response_format.type == "json_object":
+            return StructuredOutputsParams(json_object=True)
+        assert self.response_format.json_schema is not None
+        return StructuredOutputsParams(json=self.response_format.json_schema.schema_)
+
     return_tokens_as_token_ids: bool = Field(False, description="Name tokens in logprobs as 'token_id:N' (as vLLM).")
 
     @field_validator("logit_bias")
@@ -109,6 +190,7 @@ class SamplingFields(OpenAIBody):
             prompt_logprobs=prompt_logprobs,
             output_kind=RequestOutputKind.DELTA if self.stream else RequestOutputKind.FINAL_ONLY,
             extra_args={WEIGHTS_ARG: weights},
+            structured_outputs=self.structured_outputs_params(),
             **{k: v for k, v in optional.items() if v is not None},
         )
 
