@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from vllm.exceptions import VLLMClientError, VLLMNotFoundError, VLLMValidationError
 
 from mixer.manifest import ManifestError
 from weights.simplex import WeightsError
@@ -65,6 +66,10 @@ def to_api_error(exc: Exception) -> APIError:
         return exc
     if isinstance(exc, ValidationError):
         return APIError(400, describe_validation_error(exc))
+    if isinstance(exc, VLLMClientError):  # vLLM's own verdict that the request is at fault
+        status = 404 if isinstance(exc, VLLMNotFoundError) else 400
+        param = getattr(exc, "parameter", None) if isinstance(exc, VLLMValidationError) else None
+        return APIError(status, str(exc), param=param)
     if isinstance(exc, (ValueError, WeightsError, ManifestError, TypeError)):
         return APIError(400, str(exc))
     logger.exception("internal error", exc_info=exc)

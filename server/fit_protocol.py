@@ -23,7 +23,7 @@ class FitOptions(BaseModel):
     iterations: int = Field(500, ge=1, le=1_000_000, description="Mirror-descent iterations T.")
     step: float = Field(1.0, gt=0, description="Step constant c: eta = c / sqrt(T).")
     batch_size: int = Field(16, ge=1, description="Prompts per minibatch.")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**31, description="Seeds of the samples are seed + their index.")
     activate: bool = Field(False, description="Make the fitted weights the default when done.")
     beta: float | None = Field(None, gt=0, description="KL strength, for explicit rewards (given or from scorers).")
     scorers: dict[str, str] | None = Field(

@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from vllm import SamplingParams
+from vllm.exceptions import VLLMClientError
 from vllm.outputs import RequestOutput
 
 from mixer.needed import cache_salt, needed_components
-from server.errors import APIError
+from server.errors import APIError, to_api_error
 from server.mixture import MixtureState
 
 T = TypeVar("T")
@@ -100,8 +101,8 @@ class EngineClient:
         try:
             async for output in self.engine.generate(prompt, params, request_id):
                 yield output
-        except ValueError as err:  # vLLM's input validation (VLLMValidationError is one)
-            raise APIError(400, str(err)) from None
+        except (ValueError, VLLMClientError) as err:  # vLLM's input validation
+            raise to_api_error(err) from None
 
     async def final(self, prompt_ids: list[int], params: SamplingParams, request_id: str) -> RequestOutput:
         """The last output: with FINAL_ONLY output kind, the one complete result."""

@@ -60,6 +60,8 @@ INSERT INTO jobs (id, kind, mixture, created, finished, status, params, data_has
 DROP TABLE fit_jobs;
 """
 
+MAX_ID = 2**63 - 1  # the largest SQLite integer, hence the largest weight-set id
+
 
 @dataclass(frozen=True)
 class WeightSet:
@@ -207,6 +209,8 @@ class WeightStore:
         return weight_set
 
     def get(self, set_id: int) -> WeightSet | None:
+        if not 0 < set_id <= MAX_ID:  # SQLite's integers stop there; no such set exists
+            return None
         with self._connect() as db:
             row = db.execute(
                 "SELECT * FROM weight_sets WHERE id = ? AND mixture = ?", (set_id, self.mixture)

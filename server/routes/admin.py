@@ -3,7 +3,7 @@
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from server.errors import APIError
 from server.eval_protocol import EvalBatch, EvalOptions
 from server.fit_protocol import FitBatch, FitOptions, parse_jsonl
+from weights.store import MAX_ID
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -43,7 +44,7 @@ class SampleRequest(BaseModel):
     prompts: list[str | list[int]] = Field(min_length=1, max_length=4096)
     n: int = Field(4, ge=1, le=256, description="Samples per prompt, from the reference (temperature 1).")
     max_tokens: int = Field(64, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**31, description="Seeds of the samples are seed + their index.")
 
 
 class WeightsUpdate(BaseModel):
@@ -66,7 +67,7 @@ async def weights_history(request: Request) -> dict:
 
 
 @router.post("/weights/{set_id}/activate", summary="Make a stored weight set the default (rollback)")
-async def activate_weights(set_id: int, request: Request) -> dict:
+async def activate_weights(set_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request) -> dict:
     return await request.app.state.services.admin.activate(set_id)
 
 
