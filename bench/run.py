@@ -18,6 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bench import throughput
 from bench.rates import figure
 from bench.report import chart, goals, print_tables
 from bench.serving import measure_serving
@@ -98,6 +99,9 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.data.mkdir(parents=True, exist_ok=True)
+    throughput.ENGINE_LOG = args.out / "engine.log"
+    throughput.ENGINE_LOG.write_text("")
+    print(f"engine logs go to {throughput.ENGINE_LOG}", flush=True)
     results = [run_subject(name, subject_manifest(name, args.data), args.data) for name in args.subjects]
     print_tables(results)
     verdict = goals(results)

@@ -16,6 +16,7 @@ repeated in rounds (bench.rates says why and how).
 
 import gc
 import itertools
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -169,14 +170,22 @@ def measure_decode(manifest_path: str, batches: list[int], lengths: list[int] = 
     return results
 
 
-def _reporting(function, *args):
+ENGINE_LOG = Path("bench-engine.log")  # set by bench.run to a file in its --out folder
+
+
+def _reporting(log: Path, function, *args):
+    """In the measuring process: its output (vLLM's logs, and those of the engine processes it
+    starts, which inherit the descriptors) goes to `log`, not to the bench's tables."""
+    with log.open("a") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
     try:
         return function(*args)
     except Exception as err:  # noqa: BLE001 - not every exception pickles back to the parent
-        raise RuntimeError(f"{type(err).__name__}: {err}") from None
+        raise RuntimeError(f"{type(err).__name__}: {err} (log: {log})") from None
 
 
 def in_subprocess(function, *args):
     """Run one measurement in a fresh spawned process (vLLM engines do not share a process well)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_reporting, function, *args).result()
+        return pool.submit(_reporting, ENGINE_LOG.absolute(), function, *args).result()
