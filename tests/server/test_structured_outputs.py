@@ -45,51 +45,27 @@ def test_json_schema_chat_output_validates(client, model, weights):
     jsonschema.validate(json.loads(completion.choices[0].message.content), SCHEMA)
 
 
+def complete(client, model: str, weights: dict | None, prompt: str, constraint: dict, **sampling) -> str:
+    """The text of one completion under `constraint` (body fields), for `model` and `weights`."""
+    sampling = {"max_tokens": 200, "temperature": 0, **sampling}
+    completion = client.completions.create(
+        model=model, prompt=prompt, extra_body={**constraint, **extra(weights)}, **sampling
+    )
+    return completion.choices[0].text
+
+
 @pytest.mark.parametrize("model,weights", TARGETS[:2])
 def test_json_object_and_schema_in_completions(client, model, weights):
-    text = (
-        client.completions.create(
-            model=model,
-            prompt="Life is",
-            max_tokens=200,
-            temperature=0,
-            extra_body={
-                "response_format": {"type": "json_schema", "json_schema": {"schema": SCHEMA}},
-                **extra(weights),
-            },
-        )
-        .choices[0]
-        .text
-    )
-    jsonschema.validate(json.loads(text), SCHEMA)
-    text = (
-        client.completions.create(
-            model=model,
-            prompt="Life is",
-            max_tokens=200,
-            temperature=0,
-            extra_body={"response_format": {"type": "json_object"}, **extra(weights)},
-        )
-        .choices[0]
-        .text
-    )
-    assert isinstance(json.loads(text), dict)
+    schema_format = {"response_format": {"type": "json_schema", "json_schema": {"schema": SCHEMA}}}
+    jsonschema.validate(json.loads(complete(client, model, weights, "Life is", schema_format)), SCHEMA)
+    object_format = {"response_format": {"type": "json_object"}}
+    assert isinstance(json.loads(complete(client, model, weights, "Life is", object_format)), dict)
 
 
 @pytest.mark.parametrize("model,weights", TARGETS)
 def test_regex_and_choice_are_obeyed(client, model, weights):
-    text = (
-        client.completions.create(
-            model=model,
-            prompt="The year is",
-            max_tokens=20,
-            temperature=1.0,
-            seed=3,
-            extra_body={"structured_outputs": {"regex": "(19|20)[0-9]{2}"}, **extra(weights)},
-        )
-        .choices[0]
-        .text
-    )
+    year = {"structured_outputs": {"regex": "(19|20)[0-9]{2}"}}
+    text = complete(client, model, weights, "The year is", year, max_tokens=20, temperature=1.0, seed=3)
     assert re.fullmatch(r"(19|20)[0-9]{2}", text), text
     choices = ["sunny", "rainy", "foggy"]
     text = (
