@@ -114,6 +114,7 @@ class SamplingFields(OpenAIBody):
     )
     tools: list[dict] | None = Field(None, description="Not served: a request with tools is refused (400).")
     tool_choice: str | dict | None = None
+    return_tokens_as_token_ids: bool = Field(False, description="Name tokens in logprobs as 'token_id:N' (as vLLM).")
 
     @model_validator(mode="after")
     def _served_features_only(self):
@@ -138,8 +139,6 @@ class SamplingFields(OpenAIBody):
             return StructuredOutputsParams(json_object=True)
         assert self.response_format.json_schema is not None
         return StructuredOutputsParams(json=self.response_format.json_schema.schema_)
-
-    return_tokens_as_token_ids: bool = Field(False, description="Name tokens in logprobs as 'token_id:N' (as vLLM).")
 
     @field_validator("logit_bias")
     @classmethod
