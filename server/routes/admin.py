@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from server.errors import APIError
 from server.eval_protocol import EvalBatch, EvalOptions
 from server.fit_protocol import FitBatch, FitOptions, parse_jsonl
+from server.generation import cancel_on_disconnect
 from weights.store import MAX_ID
 
 bearer = HTTPBearer(auto_error=False)
@@ -73,12 +74,14 @@ async def activate_weights(set_id: Annotated[int, Path(ge=1, le=MAX_ID)], reques
 
 @router.post("/score", summary="log pi_k(response | prompt) for every component, and implicit rewards")
 async def score(body: ScoreRequest, request: Request) -> dict:
-    return await request.app.state.services.admin.score([(item.prompt, item.response) for item in body.items])
+    items = [(item.prompt, item.response) for item in body.items]
+    return await cancel_on_disconnect(request, request.app.state.services.admin.score(items))
 
 
 @router.post("/sample", summary="Samples from the reference policy with every component's log-probs")
 async def sample(body: SampleRequest, request: Request) -> dict:
-    return await request.app.state.services.admin.sample(body.prompts, body.n, body.max_tokens, body.seed)
+    work = request.app.state.services.admin.sample(body.prompts, body.n, body.max_tokens, body.seed)
+    return await cancel_on_disconnect(request, work)
 
 
 async def read_batch(
