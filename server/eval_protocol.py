@@ -6,7 +6,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.fit_protocol import PromptItem
+from server.fit_protocol import JobSeed, PromptItem
 
 
 class WeightsCandidate(BaseModel):
@@ -37,7 +37,7 @@ class EvalOptions(BaseModel):
     max_tokens: int = Field(128, ge=1)
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
-    seed: int = Field(0, ge=0, le=2**31)
+    seed: JobSeed = 0
 
 
 class EvalBatch(BaseModel):

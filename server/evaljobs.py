@@ -284,13 +284,7 @@ class EvalJobs(JobRunner[EvalJob]):
 
     def stored_status(self, stored: dict) -> dict:
         result = stored["result"] if stored["status"] == "succeeded" else None
-        return {
-            "id": stored["id"],
-            "phase": stored["status"],
-            "error": stored["error"],
-            "params": stored["params"],
-            "result": result,
-        }
+        return {**self.stored_lifecycle(stored), "result": result}
 
     def _finished_result(self, job_id: str) -> dict:
         status = self.status(job_id)

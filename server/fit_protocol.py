@@ -10,9 +10,12 @@
 
 import hashlib
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Seeds of a job's samples are seed + their index: bounded so that every one is a valid seed.
+JobSeed = Annotated[int, Field(ge=0, le=2**31, description="Seeds of the samples are seed + their index.")]
 
 
 class FitOptions(BaseModel):
@@ -23,7 +26,7 @@ class FitOptions(BaseModel):
     iterations: int = Field(500, ge=1, le=1_000_000, description="Mirror-descent iterations T.")
     step: float = Field(1.0, gt=0, description="Step constant c: eta = c / sqrt(T).")
     batch_size: int = Field(16, ge=1, description="Prompts per minibatch.")
-    seed: int = Field(0, ge=0, le=2**31, description="Seeds of the samples are seed + their index.")
+    seed: JobSeed = 0
     activate: bool = Field(False, description="Make the fitted weights the default when done.")
     beta: float | None = Field(None, gt=0, description="KL strength, for explicit rewards (given or from scorers).")
     scorers: dict[str, str] | None = Field(

@@ -209,11 +209,8 @@ class FitJobs(JobRunner[FitJob]):
     def stored_status(self, stored: dict) -> dict:
         result = stored["result"] or {}
         return {
-            "id": stored["id"],
-            "phase": stored["status"],
-            "error": stored["error"],
+            **self.stored_lifecycle(stored),
             "result_weight_set": stored["result_set"],
-            "params": stored["params"],
             **{k: result.get(k) for k in ("weights", "objective", "expected_scores", "start")},
         }
 

@@ -113,6 +113,11 @@ class JobRunner(ABC, Generic[J]):
     def stored_status(self, stored: dict) -> dict:
         """The status of a job that ended before this server started (a row of the store)."""
 
+    @staticmethod
+    def stored_lifecycle(stored: dict) -> dict:
+        """The fields every stored job's status shows."""
+        return {"id": stored["id"], "phase": stored["status"], "error": stored["error"], "params": stored["params"]}
+
     def stored(self, job_id: str) -> dict:
         stored = self.store.job(job_id, self.kind)
         if stored is None:

@@ -63,6 +63,13 @@ DROP TABLE fit_jobs;
 MAX_ID = 2**63 - 1  # the largest SQLite integer, hence the largest weight-set id
 
 
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
+    """Each statement of `script` inside the caller's transaction (executescript would commit)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 @dataclass(frozen=True)
 class WeightSet:
     id: int
@@ -119,13 +126,9 @@ class WeightStore:
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            _execute_script(db, SCHEMA)
             if version < 2 and "fit_jobs" in tables:
-                for statement in MIGRATE_1_TO_2.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                _execute_script(db, MIGRATE_1_TO_2)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:

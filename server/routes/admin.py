@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from server.errors import APIError
 from server.eval_protocol import EvalBatch, EvalOptions
-from server.fit_protocol import FitBatch, FitOptions, parse_jsonl
+from server.fit_protocol import FitBatch, FitOptions, JobSeed, parse_jsonl
 from server.generation import cancel_on_disconnect
 from weights.store import MAX_ID
 
@@ -45,7 +45,7 @@ class SampleRequest(BaseModel):
     prompts: list[str | list[int]] = Field(min_length=1, max_length=4096)
     n: int = Field(4, ge=1, le=256, description="Samples per prompt, from the reference (temperature 1).")
     max_tokens: int = Field(64, ge=1)
-    seed: int = Field(0, ge=0, le=2**31, description="Seeds of the samples are seed + their index.")
+    seed: JobSeed = 0
 
 
 class WeightsUpdate(BaseModel):

@@ -4,16 +4,15 @@ evaluation harnesses probe (lm-eval's `tokenizer_backend=remote` needs all three
 
 from fastapi import APIRouter, Request
 
-from server.errors import APIError
 from server.protocol import DetokenizeRequest, TokenizeChatRequest, TokenizeCompletionRequest, template_messages
 
 router = APIRouter(tags=["tokenizer"])
 
 
 def _check_model(request: Request, model: str | None) -> None:
-    mixture = request.app.state.services.client.mixture
-    if model is not None and model not in mixture.model_ids() and mixture.stored_set_id(model) is None:
-        raise APIError(404, f"the model {model!r} does not exist; available: {mixture.model_ids()}", "model")
+    """An optional model must be one the server serves (404 otherwise, as in /v1)."""
+    if model is not None:
+        request.app.state.services.client.mixture.resolve(model, None)
 
 
 @router.post("/tokenize", summary="Token ids of a prompt, or of messages rendered by the chat template")
