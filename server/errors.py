@@ -53,11 +53,14 @@ def error_response(status: int, message: str, param: str | None = None, code: st
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
+def _reason(msg: str) -> str:
+    """A pydantic error message without pydantic's 'Value error, ' boilerplate."""
+    return msg.removeprefix("Value error, ")
+
+
 def describe_validation_error(err: ValidationError) -> str:
     """'field.path: reason; ...' from a pydantic error, without pydantic's boilerplate."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
-    )
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {_reason(e['msg'])}" for e in err.errors())
 
 
 def to_api_error(exc: Exception) -> APIError:
@@ -86,7 +89,8 @@ def install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
         location = [str(p) for p in first.get("loc", ()) if p != "body"]
         param = ".".join(location) or None
-        message = f"{param}: {first['msg']}" if param else str(first["msg"])
+        reason = _reason(str(first["msg"]))
+        message = f"{param}: {reason}" if param else reason
         return error_response(400, message, param)
 
     @app.exception_handler(StarletteHTTPException)
