@@ -22,25 +22,48 @@ class AdminService:
         self.store = store
         self.scorer = EngineScorer(client)
         self._lock = asyncio.Lock()
+        self.version: int | None = None  # of the active set this replica applied last
         client.mixture.stored_weights = self._stored_weights
 
     def _stored_weights(self, set_id: int) -> dict[str, float] | None:
         weight_set = self.store.get(set_id)
         return None if weight_set is None else weight_set.weights
 
-    async def restore_active(self) -> WeightSet:
-        """At start-up: re-apply the active weight set, or store the manifest's defaults as
-        the first one. A stored set that no longer fits the manifest's policies is skipped."""
+    async def restore_active(self, replica: str) -> WeightSet:
+        """At start-up, before the server reports healthy: fail the jobs this replica ran
+        before it stopped, then apply the active weight set, or store the manifest's defaults
+        as the first one. A stored set that no longer fits the manifest's policies is not
+        applied (the manifest's weights are stored and activated instead)."""
         mixture = self.client.mixture
-        for job in self.store.fail_interrupted_jobs():
-            logger.warning("fit job %s was interrupted by a stop of the server: marked failed", job)
-        active = self.store.active()
-        if active is not None and mixture.fits(active.weights):
+        for job in await asyncio.to_thread(self.store.fail_jobs, owner=replica):
+            logger.warning("job %s was interrupted by a stop of this server: marked failed", job)
+        async with self._lock:
+            state = await asyncio.to_thread(self.store.active_state)
+            if state is not None and not mixture.fits(state[1].weights):
+                logger.warning("active weight set %s names other policies than the manifest: not applied", state[1].id)
+            active, _ = await asyncio.to_thread(self.store.ensure_active, mixture.manifest.weights, mixture.fits)
             await self._apply(active.weights)
-            return active
-        if active is not None:
-            logger.warning("active weight set %s names other policies than the manifest: not applied", active.id)
-        return self.store.add(dict(mixture.manifest.weights), "manifest", activate=True)
+            state = await asyncio.to_thread(self.store.active_state)
+            self.version = state[0] if state is not None else None
+        return active
+
+    async def follow_active(self) -> None:
+        """Apply the active weight set if it changed in the store since this replica applied it
+        (a change made through any replica, this one included)."""
+        state = await asyncio.to_thread(self.store.active_state)
+        if state is None or state[0] == self.version:
+            return
+        async with self._lock:
+            state = await asyncio.to_thread(self.store.active_state)
+            if state is None or state[0] == self.version:
+                return
+            version, active = state
+            if self.client.mixture.fits(active.weights):
+                await self._apply(active.weights)
+                logger.info("applied weight set %s (active set version %s)", active.id, version)
+            else:
+                logger.warning("active weight set %s names other policies than the manifest: not applied", active.id)
+            self.version = version
 
     async def _apply(self, weights: dict[str, float]) -> None:
         mixture = self.client.mixture

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from mixer.manifest import Manifest
 from server.admin import AdminService
 from server.chat import ChatHandler
+from server.cluster import ReplicaSync
 from server.completions import CompletionHandler
 from server.engine import prepare_engine, start_engine
 from server.errors import error_response, install_error_handlers
@@ -37,6 +38,7 @@ class Services:
     admin: AdminService
     fits: FitJobs
     evals: EvalJobs
+    sync: ReplicaSync
     started: int
 
 
@@ -46,9 +48,10 @@ def build_services(engine, manifest, folder: Path, store: WeightStore, settings:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     client = EngineClient(engine, tokenizer, MixtureState(manifest), manifest.max_model_len or 0)
     admin = AdminService(client, store)
-    fits = FitJobs(admin, concurrency=settings.max_num_seqs)
-    evals = EvalJobs(admin, concurrency=settings.max_num_seqs, folder=settings.eval_dir)
-    return Services(client, ChatHandler(client), CompletionHandler(client), admin, fits, evals, int(time.time()))
+    fits = FitJobs(admin, concurrency=settings.max_num_seqs, replica=settings.replica)
+    evals = EvalJobs(admin, concurrency=settings.max_num_seqs, folder=settings.eval_dir, replica=settings.replica)
+    sync = ReplicaSync(admin, [fits, evals], lease_s=settings.job_lease_s)
+    return Services(client, ChatHandler(client), CompletionHandler(client), admin, fits, evals, sync, int(time.time()))
 
 
 class BodySizeLimit:
@@ -85,8 +88,10 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
             services = build_services(
                 engine, manifest, folder, WeightStore(settings.weight_store, manifest.name), settings
             )
-            active = await services.admin.restore_active()
+            # The active set is applied before the server answers /health (lifespan runs first).
+            active = await services.admin.restore_active(settings.replica)
             logger.info("active weight set %s: %s", active.id, active.weights)
+            services.sync.start()
             app.state.services = services
             collector = MixtureCollector(services)
             REGISTRY.register(collector)
@@ -98,8 +103,10 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
         finally:
             services = getattr(app.state, "services", None)
             if services is not None:
+                await services.sync.stop()
                 services.fits.stop()
                 services.evals.stop()
+                services.admin.store.close()
             engine.shutdown()
 
     app = FastAPI(title="mpo-serve", version="0.1.0", lifespan=lifespan)

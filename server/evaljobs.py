@@ -64,8 +64,8 @@ class EvalJob(Job):
 class EvalJobs(JobRunner[EvalJob]):
     kind = "eval"
 
-    def __init__(self, admin: AdminService, concurrency: int, folder: Path) -> None:
-        super().__init__(admin.store)
+    def __init__(self, admin: AdminService, concurrency: int, folder: Path, replica: str) -> None:
+        super().__init__(admin.store, replica)
         self.admin = admin
         self.concurrency = concurrency  # the engine's batch size (max_num_seqs)
         self.folder = folder  # where answers are kept, <job>.jsonl

@@ -46,8 +46,8 @@ def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[
 class FitJobs(JobRunner[FitJob]):
     kind = "fit"
 
-    def __init__(self, admin: AdminService, concurrency: int) -> None:
-        super().__init__(admin.store)
+    def __init__(self, admin: AdminService, concurrency: int, replica: str) -> None:
+        super().__init__(admin.store, replica)
         self.admin = admin
         self.concurrency = concurrency  # the engine's batch size (max_num_seqs)
 

@@ -1,10 +1,12 @@
-"""The lifecycle every admin job shares (fits and evals): one running job per kind (a second
-gets 409), phases with the seconds spent in each, cancellation, and persistence.
+"""The lifecycle every admin job shares (fits and evals): one running job per kind and
+mixture across all replicas (a second gets 409), phases with the seconds spent in each,
+cancellation, and persistence.
 
-A job's start and its outcome are written to the weight store. Progress lives in memory while
-the job runs; a job cut off by a stop of the server is marked failed at the next start, and
-whatever it would have stored was never stored. A subclass says what a job does (`execute`,
-which stores its own success in one transaction) and what its status shows.
+A job's start and its outcome are written to the weight store, and so is its progress, with
+each heartbeat (server.cluster), so any replica can show it or ask for its cancellation. A job
+cut off by a stop of its replica is marked failed when its lease runs out (or when the replica
+starts again), and whatever it would have stored was never stored. A subclass says what a job
+does (`execute`, which stores its own success in one transaction) and what its status shows.
 """
 
 import asyncio
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
 from server.errors import APIError
-from weights.store import WeightStore
+from weights.store import JobConflict, JobLost, WeightStore
 
 logger = logging.getLogger(__name__)
 
@@ -65,19 +67,22 @@ J = TypeVar("J", bound=Job)
 class JobRunner(ABC, Generic[J]):
     kind: ClassVar[str]  # 'fit' or 'eval': the store's job kind and the word in messages
 
-    def __init__(self, store: WeightStore) -> None:
+    def __init__(self, store: WeightStore, replica: str) -> None:
         self.store = store
+        self.replica = replica  # this server's name in the store: the owner of its jobs
         self.jobs: dict[str, J] = {}
         self.running: J | None = None
 
     def launch(self, job: J, params: dict) -> J:
-        if self.running is not None:
+        try:
+            self.store.start_job(job.id, self.kind, params, job.data_hash, owner=self.replica)
+        except JobConflict as running:
+            where = "" if running.owner in (None, self.replica) else f" on replica {running.owner}"
             raise APIError(
                 409,
-                f"{self.kind} job {self.running.id} is still running; cancel it or wait",
+                f"{self.kind} job {running.job_id} is still running{where}; cancel it or wait",
                 code=f"{self.kind}_running",
-            )
-        self.store.start_job(job.id, self.kind, params, job.data_hash)
+            ) from None
         self.jobs[job.id] = self.running = job
         job.task = asyncio.create_task(self._run(job))
         return job
@@ -88,14 +93,33 @@ class JobRunner(ABC, Generic[J]):
             job.enter("succeeded")
         except (Cancelled, asyncio.CancelledError):
             job.enter("cancelled")
-            self.store.finish_job(job.id, "cancelled", result=self.summary(job))
+            self._record_end(job, "cancelled")
         except Exception as err:  # noqa: BLE001 - any failure ends the job, reported with its reason
             logger.exception("%s job %s failed", self.kind, job.id)
             job.enter("failed")
-            job.error = f"{type(err).__name__}: {err}"
-            self.store.finish_job(job.id, "failed", error=job.error, result=self.summary(job))
+            job.error = job.error or f"{type(err).__name__}: {err}"
+            self._record_end(job, "failed")
         finally:
             self.running = None
+
+    def _record_end(self, job: J, status: str) -> None:
+        try:
+            self.store.finish_job(job.id, status, error=job.error, result=self.summary(job))
+        except JobLost:
+            logger.warning("%s job %s had already been marked failed (its lease ran out)", self.kind, job.id)
+
+    async def heartbeat(self) -> None:
+        """Renew the running job's lease and publish its status; act on a cancel requested
+        through another replica; stop a job whose lease ran out (it can store nothing now)."""
+        job = self.running
+        if job is None or job.task is None or job.task.done():
+            return
+        cancel = await asyncio.to_thread(self.store.heartbeat, job.id, self.live_status(job))
+        if cancel is None:
+            job.error = "its lease ran out (no heartbeat reached the store in time); nothing was stored"
+        if cancel is None or cancel:
+            job.cancel.set()
+            job.task.cancel()
 
     @abstractmethod
     async def execute(self, job: J) -> None:
@@ -125,17 +149,24 @@ class JobRunner(ABC, Generic[J]):
         return stored
 
     def status(self, job_id: str) -> dict:
+        """Live status of this replica's job; a job running on another replica shows the status
+        its replica published with its last heartbeat; an ended job shows what was stored."""
         job = self.jobs.get(job_id)
-        return self.live_status(job) if job is not None else self.stored_status(self.stored(job_id))
+        if job is not None:
+            return self.live_status(job) | {"replica": self.replica}
+        stored = self.stored(job_id)
+        if stored["status"] == "running" and stored["progress"]:
+            return stored["progress"] | {"replica": stored["owner"], "cancel_requested": stored["cancel_requested"]}
+        return self.stored_status(stored) | {"replica": stored["owner"]}
 
     def cancel(self, job_id: str) -> dict:
         job = self.jobs.get(job_id)
-        if job is None or job.task is None or job.task.done():
-            if job is None:
-                self.stored(job_id)  # 404 if it never existed
+        if job is not None and job.task is not None and not job.task.done():
+            job.cancel.set()
+            job.task.cancel()
+        elif not self.store.request_cancel(job_id):  # running on another replica: its heartbeat acts on this
+            self.stored(job_id)  # 404 if it never existed
             raise APIError(409, f"{self.kind} job {job_id} is not running", param="id")
-        job.cancel.set()
-        job.task.cancel()
         return self.status(job_id)
 
     def stop(self) -> None:

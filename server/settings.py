@@ -1,5 +1,6 @@
 """One settings object, read from the environment (prefix MPO_) or a .env file."""
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,15 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=default_data_dir, description="Demo models and generated model folders.")
     store_path: Path | None = Field(None, description="SQLite weight store; default: <data_dir>/weights.sqlite.")
+    store_url: str | None = Field(
+        None, description="A database URL (postgresql://user:pass@host/db) shared by replicas; overrides store_path."
+    )
+    replica_name: str | None = Field(
+        None, description="This server's name in the shared store (job owner); default: <hostname>:<port>."
+    )
+    job_lease_s: float = Field(
+        10.0, gt=0, description="A running job whose replica sent no heartbeat for this long is marked failed."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = Field(None, description="Bearer token for /admin; unset: admin is refused (401).")
@@ -34,9 +44,10 @@ class Settings(BaseSettings):
     enforce_eager: bool = Field(True, description="Skip torch.compile (CPU gains little, start-up is faster).")
     seed: int = 0
 
-    @field_validator("manifest", mode="before")
+    @field_validator("manifest", "store_url", "replica_name", mode="before")
     @classmethod
-    def _empty_means_demo(cls, value: object) -> object:
+    def _empty_means_unset(cls, value: object) -> object:
+        """An empty variable (compose passes unset ones as "") is unset: the demo, SQLite, ..."""
         return None if value == "" else value
 
     @field_validator("admin_token")
@@ -63,8 +74,13 @@ class Settings(BaseSettings):
         return [key.strip() for key in self.api_keys.split(",")] if self.api_keys else []
 
     @property
-    def weight_store(self) -> Path:
-        return self.store_path or self.data_dir / "weights.sqlite"
+    def weight_store(self) -> str | Path:
+        """Where the weight store is: a database URL, or a SQLite file."""
+        return self.store_url or self.store_path or self.data_dir / "weights.sqlite"
+
+    @property
+    def replica(self) -> str:
+        return self.replica_name or f"{socket.gethostname()}:{self.port}"
 
     @property
     def merged_dir(self) -> Path:
@@ -74,7 +90,9 @@ class Settings(BaseSettings):
     @property
     def eval_dir(self) -> Path:
         """Answers of finished eval jobs, one JSONL file each (server.evaljobs)."""
-        return self.weight_store.parent / "evals"
+        if self.store_url:
+            return self.data_dir / "evals"
+        return Path(self.weight_store).parent / "evals"
 
     @property
     def demo_dir(self) -> Path:

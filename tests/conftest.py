@@ -39,3 +39,13 @@ def admin(server):
 def http(server):
     with httpx.Client(base_url=server.url, timeout=120) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests.postgres)."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()

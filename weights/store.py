@@ -1,73 +1,47 @@
 """The weight store: every weight set, manual or fitted, every fit and eval job, and the Min of
-each evaluated weight set, in one SQLite file.
+each evaluated weight set. SQLite (one file, the default) or PostgreSQL (shared by replicas),
+through one code path in SQLAlchemy Core; the schema is versioned by Alembic and brought up to
+date when a store is opened.
 
 Each change is one transaction, so an interrupted fit or a crash never leaves half-written
-weights: either a weight set (and its activation) is committed whole, or nothing is. The
-active set is re-applied when the server starts; jobs still marked running then were
-interrupted and are marked failed.
+weights: either a weight set (and its activation) is committed whole, or nothing is.
+
+Replicas share the store. The active set carries a version counter that each replica polls
+(server.cluster). A running job belongs to one replica (`owner`) and holds a lease it renews
+with heartbeats; at most one job of a kind runs per mixture (a unique index, so the rule holds
+across processes); a job whose lease ran out is failed by whichever replica sees it first, and
+its owner can no longer store a result for it.
 """
 
 import json
-import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS weight_sets (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    mixture TEXT NOT NULL,
-    created REAL NOT NULL,
-    weights TEXT NOT NULL,          -- JSON {policy: weight}
-    source TEXT NOT NULL,           -- 'manifest', 'manual' or 'fit'
-    job_id TEXT,                    -- the fit job that produced it
-    params TEXT,                    -- JSON fit parameters
-    data_hash TEXT                  -- sha256 of the fit's batch
-);
-CREATE TABLE IF NOT EXISTS active (
-    mixture TEXT PRIMARY KEY,
-    weight_set INTEGER NOT NULL REFERENCES weight_sets(id),
-    activated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,             -- 'fit' or 'eval'
-    mixture TEXT NOT NULL,
-    created REAL NOT NULL,
-    finished REAL,
-    status TEXT NOT NULL,           -- 'running', 'succeeded', 'failed', 'cancelled'
-    params TEXT NOT NULL,
-    data_hash TEXT NOT NULL,
-    error TEXT,
-    result_set INTEGER REFERENCES weight_sets(id),
-    result TEXT                     -- JSON summary (fit: weights, objective, trajectory. eval: the table)
-);
-CREATE TABLE IF NOT EXISTS weight_set_evals (
-    weight_set INTEGER NOT NULL REFERENCES weight_sets(id),
-    job_id TEXT NOT NULL REFERENCES jobs(id),
-    created REAL NOT NULL,
-    min_win_rate REAL NOT NULL,     -- the Min over objectives of this set in that eval
-    min_objective TEXT NOT NULL,
-    PRIMARY KEY (weight_set, job_id)
-);
-"""
-SCHEMA_VERSION = 2
-# Version 1 kept fit jobs alone in a table 'fit_jobs'; version 2 keeps every kind in 'jobs'.
-MIGRATE_1_TO_2 = """
-INSERT INTO jobs (id, kind, mixture, created, finished, status, params, data_hash, error, result_set, result)
-    SELECT id, 'fit', mixture, created, finished, status, params, data_hash, error, result_set, result FROM fit_jobs;
-DROP TABLE fit_jobs;
-"""
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
-MAX_ID = 2**63 - 1  # the largest SQLite integer, hence the largest weight-set id
+from weights.schema import active, jobs, weight_set_evals, weight_sets
+
+MAX_ID = 2**63 - 1  # the largest 64-bit integer (SQLite and PostgreSQL), hence the largest weight-set id
+HEAD = "0003"  # the newest migration (weights/migrations/versions)
+MIGRATION_LOCK = 727_011  # PostgreSQL advisory lock key: one replica migrates at a time
 
 
-def _execute_script(db: sqlite3.Connection, script: str) -> None:
-    """Each statement of `script` inside the caller's transaction (executescript would commit)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
+class JobConflict(Exception):
+    """Another job of the same kind is running for this mixture (on any replica)."""
+
+    def __init__(self, job_id: str, owner: str | None) -> None:
+        super().__init__(f"job {job_id} is still running (on {owner})")
+        self.job_id, self.owner = job_id, owner
+
+
+class JobLost(Exception):
+    """The job is no longer running: its lease ran out (or it was ended) before it stored."""
 
 
 @dataclass(frozen=True)
@@ -96,66 +70,105 @@ class WeightSet:
         return body
 
 
-def _weight_set(row: sqlite3.Row) -> WeightSet:
+def _weight_set(row) -> WeightSet:
     return WeightSet(
-        row["id"],
-        row["mixture"],
-        row["created"],
-        json.loads(row["weights"]),
-        row["source"],
-        row["job_id"],
-        json.loads(row["params"]) if row["params"] else None,
-        row["data_hash"],
+        row.id,
+        row.mixture,
+        row.created,
+        json.loads(row.weights),
+        row.source,
+        row.job_id,
+        json.loads(row.params) if row.params else None,
+        row.data_hash,
     )
 
 
+def _dumps(value: dict | None) -> str | None:
+    return json.dumps(value) if value is not None else None
+
+
+def store_url(location: str | Path) -> str:
+    """A SQLAlchemy URL: a path is a SQLite file; postgresql:// URLs get the psycopg driver."""
+    text = str(location)
+    if "://" not in text:
+        return f"sqlite:///{Path(text).expanduser()}"
+    for prefix in ("postgresql://", "postgres://"):
+        if text.startswith(prefix):
+            return "postgresql+psycopg://" + text[len(prefix) :]
+    return text
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """SQLite with real transactions: BEGIN IMMEDIATE takes the write lock at the start, so a
+    read-then-write (e.g. claiming a job) cannot interleave with another process's."""
+    path = Path(sa.make_url(url).database or "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi, _record) -> None:
+        dbapi.isolation_level = None  # the driver's own transaction handling off; "begin" below
+        dbapi.execute("PRAGMA journal_mode=WAL")
+        dbapi.execute("PRAGMA synchronous=FULL")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_engine(location: str | Path) -> Engine:
+    url = store_url(location)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    # pre_ping: a connection the database dropped (restart, idle timeout) is replaced, not used
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+
+
+def _alembic(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("weights") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate_to(connection: Connection, revision: str = "head") -> None:
+    """Bring the store up to `revision` (the newest schema by default) inside the caller's
+    transaction.
+
+    Stores from before Alembic (SQLite, versioned by PRAGMA user_version) have no
+    alembic_version table: one with a 'fit_jobs' table is at revision 0001, one with 'jobs' at
+    0002; they are stamped so, then upgraded."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    config = _alembic(connection)
+    tables = set(sa.inspect(connection).get_table_names())
+    if "alembic_version" not in tables and "weight_sets" in tables:
+        command.stamp(config, "0001" if "fit_jobs" in tables else "0002")
+    command.upgrade(config, revision)
+
+
 class WeightStore:
-    def __init__(self, path: str | Path, mixture: str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    """The store of one mixture (several mixtures may share a database)."""
+
+    def __init__(self, location: str | Path, mixture: str) -> None:
+        self.engine = open_engine(location)
         self.mixture = mixture
-        with self._connect() as db:
-            self._migrate(db)
+        with self.engine.begin() as connection:
+            migrate_to(connection)
 
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        """Create the schema, or bring a store written by an older version up to date, in one
-        transaction (PRAGMA user_version holds the version). Statements are split at semicolons,
-        so the schema has none elsewhere."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            _execute_script(db, SCHEMA)
-            if version < 2 and "fit_jobs" in tables:
-                _execute_script(db, MIGRATE_1_TO_2)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
-    @contextmanager
-    def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        try:
-            yield db
-        finally:
-            db.close()
+    def close(self) -> None:
+        self.engine.dispose()
 
-    @contextmanager
-    def _transaction(self):
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+    def _upsert(self, table: sa.Table):
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # Weight sets -------------------------------------------------------------------------
 
     def add(
         self,
@@ -168,80 +181,144 @@ class WeightStore:
         job_result: dict | None = None,
     ) -> WeightSet:
         """Store a weight set; in the same transaction, make it active if asked, and with
-        job_result mark its fit job succeeded."""
+        job_result mark its fit job succeeded (JobLost, and nothing stored, if that job is no
+        longer running)."""
         now = time.time()
-        with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO weight_sets (mixture, created, weights, source, job_id, params, data_hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.mixture,
-                    now,
-                    json.dumps(weights),
-                    source,
-                    job_id,
-                    json.dumps(params) if params else None,
-                    data_hash,
-                ),
-            )
-            set_id = cursor.lastrowid
+        with self.engine.begin() as db:
+            set_id = self._insert(db, weights, source, job_id, params, data_hash)
             if activate:
                 self._activate(db, set_id)
             if job_result is not None:
-                db.execute(
-                    "UPDATE jobs SET status = 'succeeded', finished = ?, result_set = ?, result = ? WHERE id = ?",
-                    (now, set_id, json.dumps(job_result), job_id),
-                )
+                self._end_job(db, job_id, "succeeded", now, result_set=set_id, result=_dumps(job_result))
         stored = self.get(set_id)
         assert stored is not None
         return stored
 
-    def _activate(self, db: sqlite3.Connection, set_id: int) -> None:
-        db.execute(
-            "INSERT INTO active (mixture, weight_set, activated) VALUES (?, ?, ?)"
-            " ON CONFLICT(mixture) DO UPDATE SET weight_set = excluded.weight_set, activated = excluded.activated",
-            (self.mixture, set_id, time.time()),
+    def _insert(self, db: Connection, weights, source, job_id=None, params=None, data_hash=None) -> int:
+        return db.execute(
+            weight_sets.insert()
+            .values(
+                mixture=self.mixture,
+                created=time.time(),
+                weights=json.dumps(weights),
+                source=source,
+                job_id=job_id,
+                params=_dumps(params) if params else None,
+                data_hash=data_hash,
+            )
+            .returning(weight_sets.c.id)
+        ).scalar_one()
+
+    def _activate(self, db: Connection, set_id: int) -> int:
+        """Make `set_id` active; returns the new version of the active set."""
+        now = time.time()
+        statement = self._upsert(active).values(mixture=self.mixture, weight_set=set_id, activated=now, version=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=[active.c.mixture],
+            set_={"weight_set": set_id, "activated": now, "version": active.c.version + 1},
         )
+        return db.execute(statement.returning(active.c.version)).scalar_one()
 
     def activate(self, set_id: int) -> WeightSet:
         weight_set = self.get(set_id)
         if weight_set is None:
             raise KeyError(set_id)
-        with self._transaction() as db:
+        with self.engine.begin() as db:
             self._activate(db, set_id)
         return weight_set
 
+    def ensure_active(self, weights: dict[str, float], fits) -> tuple[WeightSet, bool]:
+        """The active set if there is one and `fits(weights)` accepts it; else `weights` stored
+        as a 'manifest' set and activated. One transaction, so replicas that start together
+        store the manifest's weights once. Returns the set and whether it was stored now."""
+        with self.engine.begin() as db:
+            if self.dialect == "postgresql":
+                db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            row = db.execute(self._active_query()).first()
+            if row is not None and fits(json.loads(row.weights)):
+                return _weight_set(row), False
+            set_id = self._insert(db, weights, "manifest")
+            self._activate(db, set_id)
+        stored = self.get(set_id)
+        assert stored is not None
+        return stored, True
+
+    def _active_query(self):
+        return (
+            sa.select(weight_sets, active.c.version)
+            .join(active, active.c.weight_set == weight_sets.c.id)
+            .where(active.c.mixture == self.mixture)
+        )
+
     def get(self, set_id: int) -> WeightSet | None:
-        if not 0 < set_id <= MAX_ID:  # SQLite's integers stop there; no such set exists
+        if not 0 < set_id <= MAX_ID:  # 64-bit integers stop there; no such set exists
             return None
-        with self._connect() as db:
+        with self.engine.begin() as db:
             row = db.execute(
-                "SELECT * FROM weight_sets WHERE id = ? AND mixture = ?", (set_id, self.mixture)
-            ).fetchone()
+                sa.select(weight_sets).where(weight_sets.c.id == set_id, weight_sets.c.mixture == self.mixture)
+            ).first()
         return _weight_set(row) if row else None
 
     def active(self) -> WeightSet | None:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT w.* FROM active a JOIN weight_sets w ON w.id = a.weight_set WHERE a.mixture = ?",
-                (self.mixture,),
-            ).fetchone()
-        return _weight_set(row) if row else None
+        state = self.active_state()
+        return state[1] if state else None
+
+    def active_state(self) -> tuple[int, WeightSet] | None:
+        """(version, active set): what replicas poll."""
+        with self.engine.begin() as db:
+            row = db.execute(self._active_query()).first()
+        return (row.version, _weight_set(row)) if row else None
 
     def history(self) -> list[WeightSet]:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM weight_sets WHERE mixture = ? ORDER BY id", (self.mixture,)).fetchall()
+        with self.engine.begin() as db:
+            rows = db.execute(
+                sa.select(weight_sets).where(weight_sets.c.mixture == self.mixture).order_by(weight_sets.c.id)
+            ).all()
         return [_weight_set(r) for r in rows]
 
     # Jobs (fit and eval) -------------------------------------------------------------
 
-    def start_job(self, job_id: str, kind: str, params: dict, data_hash: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO jobs (id, kind, mixture, created, status, params, data_hash)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                (job_id, kind, self.mixture, time.time(), json.dumps(params), data_hash),
-            )
+    def start_job(self, job_id: str, kind: str, params: dict, data_hash: str, owner: str | None = None) -> None:
+        """Record a running job owned by `owner`; JobConflict if one of its kind already runs."""
+        now = time.time()
+        try:
+            with self.engine.begin() as db:
+                db.execute(
+                    jobs.insert().values(
+                        id=job_id,
+                        kind=kind,
+                        mixture=self.mixture,
+                        created=now,
+                        status="running",
+                        params=json.dumps(params),
+                        data_hash=data_hash,
+                        owner=owner,
+                        heartbeat=now,
+                    )
+                )
+        except sa.exc.IntegrityError:
+            running = self.running_job(kind)
+            if running is None:  # it ended in between; the caller may try again
+                raise JobConflict("(just ended)", None) from None
+            raise JobConflict(running["id"], running["owner"]) from None
+
+    def running_job(self, kind: str) -> dict | None:
+        with self.engine.begin() as db:
+            row = db.execute(
+                sa.select(jobs.c.id, jobs.c.owner).where(
+                    jobs.c.mixture == self.mixture, jobs.c.kind == kind, jobs.c.status == "running"
+                )
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def _end_job(self, db: Connection, job_id: str | None, status: str, now: float, **values) -> None:
+        ended = db.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status == "running")
+            .values(status=status, finished=now, progress=None, **values)
+        )
+        if ended.rowcount != 1:
+            raise JobLost(f"job {job_id} is no longer running (its lease ran out); nothing was stored")
 
     def finish_job(
         self,
@@ -252,61 +329,93 @@ class WeightStore:
         result: dict | None = None,
         evaluated_sets: dict[int, tuple[float, str]] | None = None,
     ) -> None:
-        """Record a job's outcome; with evaluated_sets ({weight set: (Min, its objective)}) an
-        eval's Min is kept with each weight set it evaluated, in the same transaction."""
+        """Record a running job's outcome (JobLost if it is no longer running); with
+        evaluated_sets ({weight set: (Min, its objective)}) an eval's Min is kept with each
+        weight set it evaluated, in the same transaction."""
         now = time.time()
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE jobs SET status = ?, finished = ?, error = ?, result_set = ?, result = ? WHERE id = ?",
-                (status, now, error, result_set, json.dumps(result) if result else None, job_id),
-            )
+        with self.engine.begin() as db:
+            self._end_job(db, job_id, status, now, error=error, result_set=result_set, result=_dumps(result or None))
             for set_id, (min_win_rate, objective) in (evaluated_sets or {}).items():
                 db.execute(
-                    "INSERT INTO weight_set_evals (weight_set, job_id, created, min_win_rate, min_objective)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (set_id, job_id, now, min_win_rate, objective),
+                    weight_set_evals.insert().values(
+                        weight_set=set_id,
+                        job_id=job_id,
+                        created=now,
+                        min_win_rate=min_win_rate,
+                        min_objective=objective,
+                    )
                 )
 
-    def job(self, job_id: str, kind: str) -> dict | None:
-        with self._connect() as db:
+    def heartbeat(self, job_id: str, progress: dict) -> bool | None:
+        """Renew a running job's lease and publish its progress. Returns whether a cancel was
+        requested, or None when the job is no longer running (its lease ran out)."""
+        with self.engine.begin() as db:
             row = db.execute(
-                "SELECT * FROM jobs WHERE id = ? AND kind = ? AND mixture = ?", (job_id, kind, self.mixture)
-            ).fetchone()
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == "running")
+                .values(heartbeat=time.time(), progress=json.dumps(progress))
+                .returning(jobs.c.cancel_requested)
+            ).first()
+        return None if row is None else bool(row.cancel_requested)
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Ask the replica running a job to cancel it; False if it is not running."""
+        with self.engine.begin() as db:
+            done = db.execute(
+                jobs.update().where(jobs.c.id == job_id, jobs.c.status == "running").values(cancel_requested=True)
+            )
+        return done.rowcount == 1
+
+    def job(self, job_id: str, kind: str) -> dict | None:
+        with self.engine.begin() as db:
+            row = db.execute(
+                sa.select(jobs).where(jobs.c.id == job_id, jobs.c.kind == kind, jobs.c.mixture == self.mixture)
+            ).first()
         if row is None:
             return None
-        job = dict(row)
-        job["params"] = json.loads(job["params"])
-        job["result"] = json.loads(job["result"]) if job["result"] else None
+        job = dict(row._mapping)
+        for key in ("params", "result", "progress"):
+            job[key] = json.loads(job[key]) if job[key] else None
+        job["cancel_requested"] = bool(job["cancel_requested"])
         return job
 
     def latest_evals(self) -> dict[int, dict]:
         """{weight set: its latest eval's job id, Min and worst objective}."""
-        with self._connect() as db:
+        with self.engine.begin() as db:
             rows = db.execute(
-                "SELECT e.* FROM weight_set_evals e JOIN weight_sets w ON w.id = e.weight_set"
-                " WHERE w.mixture = ? ORDER BY e.created",
-                (self.mixture,),
-            ).fetchall()
+                sa.select(weight_set_evals)
+                .join(weight_sets, weight_sets.c.id == weight_set_evals.c.weight_set)
+                .where(weight_sets.c.mixture == self.mixture)
+                .order_by(weight_set_evals.c.created)
+            ).all()
         return {
-            r["weight_set"]: {
-                "job_id": r["job_id"],
-                "min_win_rate": r["min_win_rate"],
-                "min_objective": r["min_objective"],
-                "created": r["created"],
+            r.weight_set: {
+                "job_id": r.job_id,
+                "min_win_rate": r.min_win_rate,
+                "min_objective": r.min_objective,
+                "created": r.created,
             }
             for r in rows
         }
 
-    def fail_interrupted_jobs(self) -> list[str]:
-        """Jobs still 'running' when the server starts were cut off by a stop or a crash."""
-        with self._transaction() as db:
-            ids = [
-                r["id"]
-                for r in db.execute("SELECT id FROM jobs WHERE status = 'running' AND mixture = ?", (self.mixture,))
-            ]
-            db.execute(
-                "UPDATE jobs SET status = 'failed', finished = ?, error = 'the server stopped during the job'"
-                " WHERE status = 'running' AND mixture = ?",
-                (time.time(), self.mixture),
-            )
+    def fail_jobs(self, owner: str | None = None, lease_s: float | None = None) -> list[str]:
+        """Fail running jobs that have no live replica: those of `owner` (a replica starting
+        again under its old name), and those whose heartbeat is older than `lease_s`."""
+        now = time.time()
+        conditions = []
+        if owner is not None:
+            conditions.append(jobs.c.owner == owner)
+        if lease_s is not None:
+            conditions.append(sa.or_(jobs.c.heartbeat.is_(None), jobs.c.heartbeat < now - lease_s))
+        if not conditions:
+            return []
+        which = sa.and_(jobs.c.status == "running", jobs.c.mixture == self.mixture, sa.or_(*conditions))
+        with self.engine.begin() as db:
+            ids = list(db.execute(sa.select(jobs.c.id).where(which).order_by(jobs.c.created)).scalars())
+            if ids:
+                db.execute(
+                    jobs.update()
+                    .where(jobs.c.id.in_(ids), jobs.c.status == "running")
+                    .values(status="failed", finished=now, progress=None, error="the replica running it stopped")
+                )
         return ids

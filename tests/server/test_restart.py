@@ -22,7 +22,10 @@ def greedy(client: httpx.Client, weights: dict | None) -> dict:
 
 def test_killing_the_server_during_a_fit_loses_nothing(test_manifest, tmp_path):
     chosen = {"alpha": 0.8, "beta": 0.2}
-    first = ServerProcess(test_manifest, tmp_path, tmp_path / "first.log")
+    # The same replica name in both lives: the second fails its own interrupted job at once
+    # (another replica's job would fail when its lease runs out; tests/server/test_replicas.py).
+    same_replica = {"MPO_REPLICA_NAME": "restart-test"}
+    first = ServerProcess(test_manifest, tmp_path, tmp_path / "first.log", env=same_replica)
     try:
         first.wait_ready()
         with admin_client(first) as admin:
@@ -41,7 +44,7 @@ def test_killing_the_server_during_a_fit_loses_nothing(test_manifest, tmp_path):
     finally:
         first.stop()
 
-    second = ServerProcess(test_manifest, tmp_path, tmp_path / "second.log")
+    second = ServerProcess(test_manifest, tmp_path, tmp_path / "second.log", env=same_replica)
     try:
         second.wait_ready()
         with admin_client(second) as admin:
