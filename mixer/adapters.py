@@ -13,7 +13,9 @@ module it targets is absent, a layer it was trained for does not exist, a shape 
 
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -83,20 +85,35 @@ def merge_adapter(
     target = merged_folder(cache_root, adapter, reference)
     if (target / SOURCE_FILE).is_file():
         return target
-    staging = target.with_name(target.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = staging_folder(target)
     merged, dtype = _merge_with_peft(name, adapter, reference)
     merged.to(dtype).save_pretrained(staging)
     for file in tokenizer_files:  # the merged policy tokenises exactly as the reference
         if (reference / file).is_file():
             shutil.copy(reference / file, staging / file)
     (staging / SOURCE_FILE).write_text(json.dumps({"adapter": str(adapter), "reference": str(reference)}, indent=2))
-    if target.exists():  # merged meanwhile by another process: keep that one
-        shutil.rmtree(staging)
-    else:
-        staging.rename(target)
+    publish_folder(staging, target)
     _remove_stale_merges(cache_root, adapter, reference, keep=target)
     return target
+
+
+def staging_folder(target: Path) -> Path:
+    """A folder beside `target` that only this process writes (replicas sharing a data volume
+    may build the same folder at the same time)."""
+    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    shutil.rmtree(staging, ignore_errors=True)
+    return staging
+
+
+def publish_folder(staging: Path, target: Path) -> None:
+    """Move a finished staging folder to `target` in one rename; if another process published
+    it first, keep theirs."""
+    try:
+        staging.rename(target)
+    except OSError:
+        if not target.is_dir():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _merge_with_peft(name: str, adapter: Path, reference: Path):
@@ -140,7 +157,7 @@ def _remove_stale_merges(cache_root: Path, adapter: Path, reference: Path, keep:
     """Earlier merges of the same adapter folder into the same reference (since changed)."""
     for folder in cache_root.iterdir():
         source = folder / SOURCE_FILE
-        if folder == keep or not source.is_file():
+        if folder == keep or ".tmp-" in folder.name or not source.is_file():
             continue
         recorded = json.loads(source.read_text())
         if recorded == {"adapter": str(adapter), "reference": str(reference)}:

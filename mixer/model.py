@@ -102,12 +102,6 @@ class LogLinearMixtureForCausalLM(nn.Module):
             raise RuntimeError(f"the step was planned for {STEP.row_weights.shape[0]} rows, the sampler has {rows}")
         return torch.where(STEP.default_rows.unsqueeze(1), self.default_weights, STEP.row_weights)
 
-    def set_default_weights(self, weights: list[float]) -> None:
-        """Replace the default weights in place (the buffer the next step reads)."""
-        if len(weights) != len(self.component_names):
-            raise ValueError(f"expected {len(self.component_names)} weights, got {len(weights)}")
-        self.default_weights.copy_(torch.tensor(weights, dtype=torch.float32))
-
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> set[str]:
         """Route '<component>.<name>' tensors to each component; the marker file is skipped."""
         loader = AutoWeightsLoader(self, ignore_unexpected_prefixes=["mpo_mixture."])

@@ -2,8 +2,8 @@
 
 A request needs the components its weights do not zero, except that a recording request
 (fit sampling and scoring: mixer.recording) reads every component's log-probs, and a request
-without weights follows the engine's live defaults, which may change under it: both need
-all. The front end and the worker compute the same set from the same SamplingParams
+without weights (mpo-serve never sends one) takes the engine's defaults, the manifest's
+weights: both need all. The front end and the worker compute the same set from the same SamplingParams
 extra_args: the worker to run the union over a step's requests, the front end to salt the
 prefix cache (see cache_salt).
 """

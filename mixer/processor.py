@@ -9,7 +9,7 @@ each row's own mixture.
 
 A request carries its weights over all components in SamplingParams.extra_args
 ["mpo_weights"] (the server always sets them, taken when it admits the request); one
-without follows the engine's live default weights and needs every component. A request with
+without (only vLLM's own warm-up runs) takes the manifest's weights and needs every component. A request with
 extra_args["mpo_record"] also has its per-component log-probs recorded (mixer.recording),
 and with extra_args["mpo_force"] its tokens are forced, one per step. Forcing changes the
 logits, so the processor is not argmax-invariant.

@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from mixer.adapters import files_digest
+from mixer.adapters import files_digest, publish_folder, staging_folder
 
 SOURCE_FILE = "mpo_soup.json"
 
@@ -57,8 +57,7 @@ def build_soup(
     stored = json.loads((reference / "config.json").read_text())
     dtype = getattr(torch, stored.get("dtype") or stored.get("torch_dtype") or "float32")
     model = _lora_soup(used, adapters, reference) if from_adapters else _parameter_average(name, used, checkpoints)
-    staging = target.with_name(target.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = staging_folder(target)
     model.to(dtype).save_pretrained(staging)
     for file in tokenizer_files:  # the soup tokenises exactly as the reference
         if (reference / file).is_file():
@@ -67,10 +66,7 @@ def build_soup(
     (staging / SOURCE_FILE).write_text(
         json.dumps(recipe | {"sources": {k: str(v) for k, v in sources.items()}}, indent=2)
     )
-    if target.exists():  # built meanwhile by another process: keep that one
-        shutil.rmtree(staging)
-    else:
-        staging.rename(target)
+    publish_folder(staging, target)
     return target
 
 

@@ -18,8 +18,8 @@ class StepState:
     active: the components (indices, reference first) the step runs; None for all, also
     before the first request (vLLM's warm-up and profiling runs).
     row_weights: (B, C) normalised weights of each scheduled request, in the order of the
-    sampling rows compute_logits gets; default_rows: (B,) the rows that follow the engine's
-    live default weights instead. None before the first request.
+    sampling rows compute_logits gets; default_rows: (B,) the rows of requests without weights,
+    which take the manifest's weights instead. None before the first request.
     forwarded: the components whose hidden states the last forward returned, in order.
     component_logprobs: (len(forwarded), B, V) log-probs of the last compute_logits call,
     kept for the processor's recording rows.

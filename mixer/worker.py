@@ -13,18 +13,9 @@ from mixer.step_state import STEP
 class MixtureWorkerExtension:
     """Methods the server calls with `engine.collective_rpc(name, args=...)`."""
 
-    def set_default_weights(self, weights: list[float]) -> list[float]:
-        """Make `weights` (over all components, reference first) the engine's default."""
-        model = self.model_runner.get_model()  # type: ignore[attr-defined]
-        model.set_default_weights(weights)
-        return model.default_weights.tolist()
-
     def take_recorded(self, keys: list[str]) -> dict[str, list[dict]]:
         """Per-component sequence log-probs and token ids of finished recording requests."""
         return RECORDER.take(keys)
-
-    def get_default_weights(self) -> list[float]:
-        return self.model_runner.get_model().default_weights.tolist()  # type: ignore[attr-defined]
 
     def install_seeded_prefill_fix(self) -> bool:
         """Seeded requests survive chunked prefill on CPU (mixer/seeded_prefill.py)."""

@@ -42,7 +42,7 @@ class AdminService:
             if state is not None and not mixture.fits(state[1].weights):
                 logger.warning("active weight set %s names other policies than the manifest: not applied", state[1].id)
             active, _ = await asyncio.to_thread(self.store.ensure_active, mixture.manifest.weights, mixture.fits)
-            await self._apply(active.weights)
+            self._apply(active.weights)
             state = await asyncio.to_thread(self.store.active_state)
             self.version = state[0] if state is not None else None
         return active
@@ -59,27 +59,29 @@ class AdminService:
                 return
             version, active = state
             if self.client.mixture.fits(active.weights):
-                await self._apply(active.weights)
+                self._apply(active.weights)
                 logger.info("applied weight set %s (active set version %s)", active.id, version)
             else:
                 logger.warning("active weight set %s names other policies than the manifest: not applied", active.id)
             self.version = version
 
-    async def _apply(self, weights: dict[str, float]) -> None:
-        mixture = self.client.mixture
-        await self.client.engine.collective_rpc("set_default_weights", args=(mixture.vector(weights),))
-        mixture.default_weights = dict(weights)
+    def _apply(self, weights: dict[str, float]) -> None:
+        """Make `weights` the defaults: every request admitted from now on carries them as its
+        own weight vector (server.mixture), so nothing needs to reach the engine. (It used to
+        be told too, by collective_rpc; on an idle CPU engine that round trip held the next
+        step up for about a second, at every change on every replica.)"""
+        self.client.mixture.default_weights = dict(weights)
 
     async def _apply_then(self, weights: dict[str, float], commit: Callable[[], T]) -> T:
-        """Make `weights` the engine's default, then record that in the store with `commit`;
-        if the store fails, the engine goes back to the previous weights."""
+        """Make `weights` the default, then record that in the store with `commit`; if the
+        store fails, the previous weights come back."""
         async with self._lock:
             previous = dict(self.client.mixture.default_weights)
-            await self._apply(weights)
+            self._apply(weights)
             try:
                 return await asyncio.to_thread(commit)
             except BaseException:
-                await self._apply(previous)
+                self._apply(previous)
                 raise
 
     async def apply_and_store(self, weights: dict[str, float], **source) -> WeightSet:

@@ -76,6 +76,27 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
+class ReplicaHeader:
+    """Every response says which replica answered (X-MPO-Replica), so an operator behind a load
+    balancer can tell where a request went. A plain ASGI middleware, as BodySizeLimit."""
+
+    def __init__(self, app, replica: str) -> None:
+        self.app = app
+        self.header = (b"x-mpo-replica", replica.encode("latin-1", "replace"))
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
 def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
     """The app over a loaded manifest (mixer.manifest.load_manifest, adapters merged)."""
 
@@ -112,6 +133,7 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
     app = FastAPI(title="mpo-serve", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(ReplicaHeader, replica=settings.replica)
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(admin.router)

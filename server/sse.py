@@ -26,4 +26,8 @@ async def _framed(chunks: AsyncIterator[dict]) -> AsyncIterator[str]:
 
 
 def sse_response(chunks: AsyncIterator[dict]) -> StreamingResponse:
-    return StreamingResponse(_framed(chunks), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        _framed(chunks),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,226 @@
+"""Replicas sharing one weight store in a real PostgreSQL (tests.postgres), and the project's
+nginx configuration in front of them (tests.nginx): weights follow within a second, one fit
+at a time cluster-wide, a dead replica's job fails when its lease runs out and stores nothing,
+and the load balancer keeps serving when a replica dies."""
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from tests.jobs import wait_for_job
+from tests.nginx import NginxProxy
+from tests.server.test_restart import admin_client, greedy
+from tests.server_process import ServerProcess
+
+LEASE_S = 3
+LONG_FIT = {
+    "items": [{"prompt": "Life is"}] * 64,
+    "options": {"samples_per_prompt": 64, "max_tokens": 100, "activate": True},
+}
+SHORT_FIT = {
+    "items": [{"prompt": "Life is"}, {"prompt": "The sea"}],
+    "options": {"samples_per_prompt": 4, "max_tokens": 4, "iterations": 20},
+}
+
+
+class Cluster:
+    def __init__(self, manifest, folder, store_url: str) -> None:
+        self.manifest, self.folder, self.store_url = manifest, folder, store_url
+        self.replicas = {name: self.start(name) for name in ("replica-a", "replica-b")}
+        for replica in self.replicas.values():
+            replica.wait_ready()
+
+    def start(self, name: str) -> ServerProcess:
+        data = self.folder / name
+        data.mkdir(exist_ok=True)
+        env = {"MPO_STORE_URL": self.store_url, "MPO_REPLICA_NAME": name, "MPO_JOB_LEASE_S": str(LEASE_S)}
+        return ServerProcess(self.manifest, data, self.folder / f"{name}-{time.time():.0f}.log", env=env)
+
+    def restart(self, name: str) -> ServerProcess:
+        self.replicas[name].stop()
+        self.replicas[name] = self.start(name)
+        self.replicas[name].wait_ready()
+        return self.replicas[name]
+
+    @property
+    def a(self) -> ServerProcess:
+        return self.replicas["replica-a"]
+
+    @property
+    def b(self) -> ServerProcess:
+        return self.replicas["replica-b"]
+
+    def stop(self) -> None:
+        for replica in self.replicas.values():
+            replica.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(test_manifest, postgres, tmp_path_factory):
+    started = Cluster(test_manifest, tmp_path_factory.mktemp("replicas"), postgres.url())
+    yield started
+    started.stop()
+
+
+def wait_until(check, timeout: float, what: str):
+    """The first truthy result of check(), which must have been asked for within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        asked = time.monotonic()
+        assert asked < deadline, f"not within {timeout} s: {what}"
+        if result := check():
+            return result
+        time.sleep(0.02)
+
+
+def test_a_weight_change_through_one_replica_reaches_the_other_within_a_second(cluster):
+    target = {"alpha": 0.9, "beta": 0.1}
+    with admin_client(cluster.a) as a, admin_client(cluster.b) as b:
+        expected = greedy(b, target)
+        assert greedy(b, None) != expected  # the manifest's 0.5/0.5 serve something else
+        changed = a.put("/admin/weights", json={"weights": target})
+        committed = time.monotonic()
+        assert changed.status_code == 200, changed.text
+        sent_after = []
+
+        def b_follows() -> bool:
+            sent = time.monotonic()
+            if greedy(b, None) == expected:
+                sent_after.append(sent - committed)
+                return True
+            return False
+
+        # A request sent to B within 1 s of the commit on A is served with the new weights.
+        wait_until(b_follows, 1.0, "replica B serves the new default weights")
+        print(f"replica B served the new weights to a request sent {sent_after[0]:.2f} s after the commit")
+        assert b.get("/admin/mixture").json()["active_weight_set"] == changed.json()["active_weight_set"]
+        assert b.get("/admin/mixture").json()["default_weights"] == target
+        a.put("/admin/weights", json={"weights": {"alpha": 0.5, "beta": 0.5}}).raise_for_status()
+        wait_until(lambda: b.get("/admin/mixture").json()["default_weights"]["alpha"] == 0.5, 1.0, "back")
+
+
+def test_one_fit_at_a_time_across_replicas_seen_and_cancelled_from_either(cluster):
+    with admin_client(cluster.a) as a, admin_client(cluster.b) as b:
+        started = b.post("/admin/fit", json=LONG_FIT)
+        assert started.status_code == 202, started.text
+        job = started.json()["id"]
+        refused = a.post("/admin/fit", json=SHORT_FIT)
+        assert refused.status_code == 409, refused.text
+        assert job in refused.json()["error"]["message"] and "replica-b" in refused.json()["error"]["message"]
+        # Its progress, published with B's heartbeats, is visible through A.
+        seen = wait_until(
+            lambda: (s := a.get(f"/admin/fit/{job}").json()).get("progress", {}).get("samples_done") and s,
+            30,
+            "progress",
+        )
+        assert seen["replica"] == "replica-b" and seen["phase"] == "sampling"
+        assert a.delete(f"/admin/fit/{job}").json()["cancel_requested"] is True
+        assert wait_for_job(b, "fit", job, timeout=10)["phase"] == "cancelled"
+        assert a.get(f"/admin/fit/{job}").json()["phase"] == "cancelled"
+        # The lock is free again, for either replica.
+        short = a.post("/admin/fit", json=SHORT_FIT)
+        assert short.status_code == 202, short.text
+        assert wait_for_job(b, "fit", short.json()["id"], timeout=120)["phase"] == "succeeded"
+
+
+def test_a_replica_killed_during_its_fit_leaves_the_job_failed_and_the_weights_unchanged(cluster):
+    with admin_client(cluster.a) as a:
+        before = a.get("/admin/mixture").json()
+        history = a.get("/admin/weights/history").json()["data"]
+    with admin_client(cluster.b) as b:
+        job = b.post("/admin/fit", json=LONG_FIT).json()["id"]
+        wait_until(lambda: b.get(f"/admin/fit/{job}").json()["progress"]["samples_done"] > 0, 60, "sampling")
+    cluster.b.kill()
+    killed = time.monotonic()
+    with admin_client(cluster.a) as a:
+        status = wait_until(
+            lambda: (s := a.get(f"/admin/fit/{job}").json())["phase"] == "failed" and s, LEASE_S + 3, "lease expiry"
+        )
+        print(f"failed {time.monotonic() - killed:.1f} s after the kill (lease {LEASE_S} s)")
+        assert "stopped" in status["error"] and status["result_weight_set"] is None
+        assert a.get("/admin/weights/history").json()["data"] == history
+        after = a.get("/admin/mixture").json()
+        assert after["active_weight_set"] == before["active_weight_set"]
+        assert after["default_weights"] == before["default_weights"]
+        assert greedy(a, None) == greedy(a, before["default_weights"])
+        started = a.post("/admin/fit", json=SHORT_FIT)  # nobody holds the fit lock any more
+        assert started.status_code == 202, started.text
+        wait_for_job(a, "fit", started.json()["id"], timeout=120)
+    with admin_client(cluster.restart("replica-b")) as b:
+        assert b.get(f"/admin/fit/{job}").json()["phase"] == "failed"
+        mixture = b.get("/admin/mixture").json()
+        assert mixture["active_weight_set"] == before["active_weight_set"]
+        assert mixture["default_weights"] == before["default_weights"]
+
+
+@pytest.fixture
+def nginx(cluster):
+    proxy = NginxProxy([cluster.a.port, cluster.b.port])
+    yield proxy
+    proxy.stop()
+
+
+def test_nginx_streams_server_sent_events_unbuffered(nginx):
+    body = {"model": "test-mix", "prompt": "Once", "max_tokens": 48, "ignore_eos": True, "stream": True}
+    arrivals = []
+    with httpx.stream("POST", f"{nginx.url}/v1/completions", json=body, timeout=60) as response:
+        assert response.status_code == 200 and response.headers["x-mpo-replica"].startswith("replica-")
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append(time.monotonic())
+    assert len(arrivals) == 48 + 1  # every token, then [DONE]
+    bursts = 1 + sum(later - earlier > 0.002 for earlier, later in zip(arrivals, arrivals[1:], strict=False))
+    assert bursts >= 12, f"the events came in {bursts} bursts: nginx buffered the stream"
+
+
+def test_nginx_keeps_serving_when_a_replica_dies_mid_run(cluster, nginx):
+    """200 mixed streaming and plain requests, 16 at a time; replica B is killed after 60 have
+    finished. Only requests in flight at that moment may fail, none of them on replica A, and
+    every request after it succeeds."""
+    results, killed_at = [], []
+
+    async def one(client: httpx.AsyncClient, n: int) -> None:
+        stream = n % 2 == 0
+        chat = n % 4 in (1, 2)
+        path = "/v1/chat/completions" if chat else "/v1/completions"
+        body = {"model": "test-mix", "max_tokens": 24, "ignore_eos": True, "stream": stream}
+        body |= {"messages": [{"role": "user", "content": f"Tell me {n}"}]} if chat else {"prompt": f"Story {n}:"}
+        began, replica, ok = time.monotonic(), None, False
+        try:
+            async with client.stream("POST", path, json=body) as response:
+                replica = response.headers.get("x-mpo-replica")
+                text = (await response.aread()).decode()
+                ok = response.status_code == 200 and ("[DONE]" in text if stream else '"choices"' in text)
+                ok = ok and '"error"' not in text
+        except httpx.HTTPError:
+            pass
+        results.append({"n": n, "began": began, "ended": time.monotonic(), "replica": replica, "ok": ok})
+        if len(results) == 60 and not killed_at:
+            killed_at.append(time.monotonic())
+            cluster.b.kill()
+
+    async def run() -> None:
+        limit = asyncio.Semaphore(16)
+        async with httpx.AsyncClient(base_url=nginx.url, timeout=60) as client:
+
+            async def bounded(n: int) -> None:
+                async with limit:
+                    await one(client, n)
+
+            await asyncio.gather(*(bounded(n) for n in range(200)))
+
+    asyncio.run(run())
+    assert len(results) == 200 and killed_at
+    failed = [r for r in results if not r["ok"]]
+    held = [r for r in results if r["began"] <= killed_at[0] <= r["ended"]]
+    print(f"{len(failed)} failed of 200; {len(held)} in flight at the kill")
+    assert all(r["began"] <= killed_at[0] for r in failed), "a request sent after the kill failed"
+    assert all(r["replica"] in (None, "replica-b") for r in failed), "a request on the living replica failed"
+    assert len(failed) <= len(held) and len(failed) <= 16
+    assert {r["replica"] for r in results if r["began"] > killed_at[0] + 0.5} == {"replica-a"}
+    with httpx.Client(base_url=nginx.url, timeout=60) as client:
+        for n in range(10):
+            later = client.post("/v1/completions", json={"model": "test-mix", "prompt": f"After {n}", "max_tokens": 4})
+            assert later.status_code == 200 and later.headers["x-mpo-replica"] == "replica-a"
