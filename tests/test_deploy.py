@@ -69,3 +69,49 @@ def test_images_copy_every_package_the_project_installs(dockerfile):
     text = (ROOT / "docker" / dockerfile).read_text()
     missing = [p.rstrip("*") for p in packages if f"COPY {p.rstrip('*')} ./{p.rstrip('*')}" not in text]
     assert not missing, f"{dockerfile} does not copy {missing}"
+
+
+def test_single_and_gpu_servers_and_the_cluster_are_separate_profiles():
+    services = compose_config()["services"]
+    assert services["mpo-serve"]["profiles"] == ["single"] and services["mpo-serve-gpu"]["profiles"] == ["gpu"]
+    cluster = {name for name, spec in services.items() if spec.get("profiles") == ["cluster"]}
+    assert cluster == {"postgres", "mpo-prepare", "mpo-serve-replica", "load-balancer"}
+
+
+def test_cluster_profile_runs_postgres_replicas_and_nginx():
+    from tests.nginx import SITE
+
+    services = compose_config(MPO_POSTGRES_PASSWORD="pg-secret", MPO_REPLICAS="3", MPO_ADMIN_TOKEN="s3cret-token-xyz")[
+        "services"
+    ]
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:") and postgres["environment"]["POSTGRES_PASSWORD"] == "pg-secret"
+    assert any(str(v).startswith("mpo-postgres:/var/lib/postgresql/data") for v in postgres["volumes"])
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+    replica = services["mpo-serve-replica"]
+    assert replica["deploy"]["replicas"] == 3 and "ports" not in replica  # reached through the load balancer only
+    assert replica["environment"]["MPO_STORE_URL"] == "postgresql://mpo:pg-secret@postgres:5432/mpo"
+    assert replica["environment"]["MPO_ADMIN_TOKEN"] == "s3cret-token-xyz"
+    assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert replica["depends_on"]["mpo-prepare"]["condition"] == "service_completed_successfully"
+    assert "/health" in " ".join(replica["healthcheck"]["test"])
+    assert any(str(v).startswith("mpo-data:/data") for v in replica["volumes"])
+    assert "build-demo" in " ".join(services["mpo-prepare"]["entrypoint"])
+
+    balancer = services["load-balancer"]
+    assert balancer["image"].startswith("nginx:") and balancer["ports"][0]["target"] == 80
+    assert balancer["depends_on"]["mpo-serve-replica"]["condition"] == "service_healthy"
+    mounts = {str(v).split(":")[1]: ROOT / str(v).split(":")[0] for v in balancer["volumes"]}
+    assert mounts["/etc/nginx/conf.d/default.conf"].resolve() == SITE  # the file tests/test_replicas.py runs
+    upstreams = mounts["/etc/nginx/mpo-serve-upstreams.conf"].read_text()  # the name the site includes
+    assert "include mpo-serve-upstreams.conf;" in SITE.read_text()
+    assert "server mpo-serve-replica:8000 resolve" in upstreams
+
+
+def test_nginx_site_balances_by_least_connections_and_streams_unbuffered():
+    from tests.nginx import SITE
+
+    site = SITE.read_text()
+    for directive in ("least_conn;", "proxy_buffering off;", "proxy_http_version 1.1;", "proxy_next_upstream error"):
+        assert directive in site

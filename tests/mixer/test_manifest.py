@@ -41,6 +41,8 @@ def test_valid_manifest_resolves_paths_and_defaults(test_manifest):
         ({"max_model_len": 10_000}, "exceeds"),
         ({"name": "alpha"}, "must differ"),
         ({"surprise": 1}, "surprise: extra inputs"),
+        ({"tensor_parallel_size": 0}, "tensor_parallel_size"),
+        ({"pipeline_parallel_size": 2}, "pipeline_parallel_size > 1 is not supported"),
     ],
 )
 def test_invalid_manifests_are_refused_with_a_reason(test_manifest, changes, fragment):

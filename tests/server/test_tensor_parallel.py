@@ -1,0 +1,57 @@
+"""The mixture split by tensor parallelism: vLLM's CPU backend runs one worker process per
+rank, each on its own core (VLLM_CPU_OMP_THREADS_BIND '0|1'); it must serve what one process
+serves, for the default mixture, per-request weights and single components."""
+
+import pytest
+import yaml
+
+from server.engine import cpu_binding
+from tests.server.test_exactness import completion_body
+from tests.server_process import ServerProcess
+
+PROMPTS = [[1, 60, 70, 80], [1, 200, 13, 57, 91, 4]]
+REQUESTS = [
+    ("test-mix", None),
+    ("test-mix", {"alpha": 0.8, "beta": 0.2}),
+    ("test-mix", {"alpha": 0.0, "beta": 1.0}),
+    ("alpha", None),
+    ("ref", None),
+]
+
+
+@pytest.fixture(scope="module")
+def tp2_server(test_manifest, tmp_path_factory):
+    spec = yaml.safe_load(test_manifest.read_text()) | {"tensor_parallel_size": 2}
+    manifest = test_manifest.with_name("manifest-tp2.yaml")
+    manifest.write_text(yaml.safe_dump(spec))
+    data = tmp_path_factory.mktemp("tp2")
+    # Two ranks on two cores, whatever this machine has (the binding is what the server would pick).
+    with ServerProcess(manifest, data, data / "server.log", env={"VLLM_CPU_OMP_THREADS_BIND": "0|1"}) as process:
+        yield process
+
+
+def served(url: str, model: str, weights: dict | None, prompt: list[int]) -> dict:
+    import httpx
+
+    extra = {"mixture": {"weights": weights}} if weights else {}
+    body = completion_body(prompt, model=model, max_tokens=16, logprobs=5, **extra)
+    response = httpx.post(f"{url}/v1/completions", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    return response.json()["choices"][0]["logprobs"]
+
+
+@pytest.mark.parametrize("model,weights", REQUESTS)
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_tensor_parallel_mixture_serves_what_one_process_serves(server, tp2_server, model, weights, prompt):
+    one, two = served(server.url, model, weights, prompt), served(tp2_server.url, model, weights, prompt)
+    assert two["tokens"] == one["tokens"]
+    assert two["token_logprobs"] == pytest.approx(one["token_logprobs"], abs=1e-4)
+    for top_one, top_two in zip(one["top_logprobs"], two["top_logprobs"], strict=True):
+        assert top_two.keys() == top_one.keys()
+        assert list(top_two.values()) == pytest.approx(list(top_one.values()), abs=1e-4)
+
+
+def test_ranks_get_their_own_cores():
+    assert cpu_binding(2, 1) == "0-1" and cpu_binding(2, 2) == "0|1" and cpu_binding(16, 2) == "0-7|8-15"
+    with pytest.raises(ValueError, match="at least 4 CPU cores"):
+        cpu_binding(2, 4)
