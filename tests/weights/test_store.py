@@ -203,15 +203,21 @@ def _check_migrated(location) -> None:
     assert WeightStore(location, "mix").job("old", "fit") == job  # opening again changes nothing
 
 
-def test_a_sqlite_store_from_before_alembic_is_migrated(tmp_path):
-    path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as db:  # the hand-written schema before eval jobs existed (version 1)
-        db.executescript(
-            """
+# The tables both hand-written SQLite versions (PRAGMA user_version 1 and 2) had alike.
+HAND_WRITTEN_TABLES = """
             CREATE TABLE weight_sets (id INTEGER PRIMARY KEY AUTOINCREMENT, mixture TEXT NOT NULL,
                 created REAL NOT NULL, weights TEXT NOT NULL, source TEXT NOT NULL, job_id TEXT,
                 params TEXT, data_hash TEXT);
             CREATE TABLE active (mixture TEXT PRIMARY KEY, weight_set INTEGER NOT NULL, activated REAL NOT NULL);
+"""
+
+
+def test_a_sqlite_store_from_before_alembic_is_migrated(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the hand-written schema before eval jobs existed (version 1)
+        db.executescript(
+            HAND_WRITTEN_TABLES
+            + """
             CREATE TABLE fit_jobs (id TEXT PRIMARY KEY, mixture TEXT NOT NULL, created REAL NOT NULL,
                 finished REAL, status TEXT NOT NULL, params TEXT NOT NULL, data_hash TEXT NOT NULL,
                 error TEXT, result_set INTEGER, result TEXT);
@@ -226,11 +232,8 @@ def test_a_sqlite_store_of_the_second_hand_written_version_is_migrated(tmp_path)
     path = tmp_path / "v2.sqlite"
     with sqlite3.connect(path) as db:
         db.executescript(
-            """
-            CREATE TABLE weight_sets (id INTEGER PRIMARY KEY AUTOINCREMENT, mixture TEXT NOT NULL,
-                created REAL NOT NULL, weights TEXT NOT NULL, source TEXT NOT NULL, job_id TEXT,
-                params TEXT, data_hash TEXT);
-            CREATE TABLE active (mixture TEXT PRIMARY KEY, weight_set INTEGER NOT NULL, activated REAL NOT NULL);
+            HAND_WRITTEN_TABLES
+            + """
             CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, mixture TEXT NOT NULL,
                 created REAL NOT NULL, finished REAL, status TEXT NOT NULL, params TEXT NOT NULL,
                 data_hash TEXT NOT NULL, error TEXT, result_set INTEGER, result TEXT);
