@@ -164,7 +164,7 @@ class JobRunner(ABC, Generic[J]):
         if job is not None and job.task is not None and not job.task.done():
             job.cancel.set()
             job.task.cancel()
-        elif not self.store.request_cancel(job_id):  # running on another replica: its heartbeat acts on this
+        elif not self.store.request_cancel(job_id, self.kind):  # running on another replica: its heartbeat acts on this
             self.stored(job_id)  # 404 if it never existed
             raise APIError(409, f"{self.kind} job {job_id} is not running", param="id")
         return self.status(job_id)

@@ -358,12 +358,11 @@ class WeightStore:
             ).first()
         return None if row is None else bool(row.cancel_requested)
 
-    def request_cancel(self, job_id: str) -> bool:
-        """Ask the replica running a job to cancel it; False if it is not running."""
+    def request_cancel(self, job_id: str, kind: str) -> bool:
+        """Ask the replica running a job to cancel it; False if no such job is running."""
+        which = (jobs.c.id == job_id, jobs.c.kind == kind, jobs.c.mixture == self.mixture, jobs.c.status == "running")
         with self.engine.begin() as db:
-            done = db.execute(
-                jobs.update().where(jobs.c.id == job_id, jobs.c.status == "running").values(cancel_requested=True)
-            )
+            done = db.execute(jobs.update().where(*which).values(cancel_requested=True))
         return done.rowcount == 1
 
     def job(self, job_id: str, kind: str) -> dict | None:

@@ -138,9 +138,11 @@ def test_a_lapsed_lease_fails_the_job_and_its_weights_are_never_stored(store, mo
 
 def test_a_cancel_request_reaches_the_owner_through_its_heartbeat(store):
     store.start_job("f", "fit", {}, "h", owner="b")
-    assert store.request_cancel("f") and store.heartbeat("f", {}) is True
+    assert not store.request_cancel("f", "eval")  # a job is cancelled under its own kind only
+    assert store.heartbeat("f", {}) is False
+    assert store.request_cancel("f", "fit") and store.heartbeat("f", {}) is True
     store.finish_job("f", "cancelled")
-    assert not store.request_cancel("f") and not store.request_cancel("missing")
+    assert not store.request_cancel("f", "fit") and not store.request_cancel("missing", "fit")
 
 
 def test_a_fitted_set_and_its_job_succeed_together(store):
