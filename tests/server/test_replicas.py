@@ -167,8 +167,14 @@ def stream_through(url: str, tokens: int) -> tuple[float, float]:
     """Seconds from sending a streamed completion to its first event and to its last, after
     checking that the stream is whole. vLLM merges the deltas of a request whose reader is
     behind, so a loaded machine may send fewer events than tokens: the usage chunk counts them."""
-    body = {"model": "test-mix", "prompt": "Once", "max_tokens": tokens, "ignore_eos": True, "stream": True,
-            "stream_options": {"include_usage": True}}
+    body = {
+        "model": "test-mix",
+        "prompt": "Once",
+        "max_tokens": tokens,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     arrivals, events = [], []
     sent = time.monotonic()
     with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=60) as response:
