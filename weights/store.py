@@ -29,7 +29,7 @@ from weights.schema import active, jobs, weight_set_evals, weight_sets
 
 MAX_ID = 2**63 - 1  # the largest 64-bit integer (SQLite and PostgreSQL), hence the largest weight-set id
 HEAD = "0003"  # the newest migration (weights/migrations/versions)
-MIGRATION_LOCK = 727_011  # PostgreSQL advisory lock key: one replica migrates at a time
+START_LOCK = 727_011  # PostgreSQL advisory lock key: replicas starting together migrate and seed one at a time
 
 
 class JobConflict(Exception):
@@ -133,6 +133,13 @@ def _alembic(connection: Connection) -> Config:
     return config
 
 
+def _one_starter_at_a_time(connection: Connection) -> None:
+    """Hold PostgreSQL's START_LOCK until the transaction ends (SQLite's BEGIN IMMEDIATE already
+    serialises writers), so that a read-then-write at start-up cannot interleave."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": START_LOCK})
+
+
 def migrate_to(connection: Connection, revision: str = "head") -> None:
     """Bring the store up to `revision` (the newest schema by default) inside the caller's
     transaction.
@@ -140,8 +147,7 @@ def migrate_to(connection: Connection, revision: str = "head") -> None:
     Stores from before Alembic (SQLite, versioned by PRAGMA user_version) have no
     alembic_version table: one with a 'fit_jobs' table is at revision 0001, one with 'jobs' at
     0002; they are stamped so, then upgraded."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    _one_starter_at_a_time(connection)
     config = _alembic(connection)
     tables = set(sa.inspect(connection).get_table_names())
     if "alembic_version" not in tables and "weight_sets" in tables:
@@ -203,7 +209,7 @@ class WeightStore:
                 weights=json.dumps(weights),
                 source=source,
                 job_id=job_id,
-                params=_dumps(params) if params else None,
+                params=_dumps(params or None),
                 data_hash=data_hash,
             )
             .returning(weight_sets.c.id)
@@ -232,8 +238,7 @@ class WeightStore:
         as a 'manifest' set and activated. One transaction, so replicas that start together
         store the manifest's weights once. Returns the set and whether it was stored now."""
         with self.engine.begin() as db:
-            if self.dialect == "postgresql":
-                db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            _one_starter_at_a_time(db)
             row = db.execute(self._active_query()).first()
             if row is not None and fits(json.loads(row.weights)):
                 return _weight_set(row), False
@@ -410,11 +415,10 @@ class WeightStore:
             return []
         which = sa.and_(jobs.c.status == "running", jobs.c.mixture == self.mixture, sa.or_(*conditions))
         with self.engine.begin() as db:
-            ids = list(db.execute(sa.select(jobs.c.id).where(which).order_by(jobs.c.created)).scalars())
-            if ids:
-                db.execute(
-                    jobs.update()
-                    .where(jobs.c.id.in_(ids), jobs.c.status == "running")
-                    .values(status="failed", finished=now, progress=None, error="the replica running it stopped")
-                )
-        return ids
+            failed = db.execute(
+                jobs.update()
+                .where(which)
+                .values(status="failed", finished=now, progress=None, error="the replica running it stopped")
+                .returning(jobs.c.id, jobs.c.created)
+            ).all()
+        return [row.id for row in sorted(failed, key=lambda row: row.created)]
