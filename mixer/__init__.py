@@ -4,7 +4,8 @@
 spawns, so it registers lazily (by "module:Class" string) and only once.
 """
 
-ARCHITECTURE = "LogLinearMixtureForCausalLM"
+ARCHITECTURE = "LogLinearMixtureForCausalLM"  # every component a sub-model (mixer.model)
+SHARED_ARCHITECTURE = "SharedBaseMixtureForCausalLM"  # LoRA components on one base (mixer.lora.model)
 PROCESSOR = "mixer.processor:MixtureLogitsProcessor"
 WORKER_EXTENSION = "mixer.worker.MixtureWorkerExtension"
 
@@ -12,5 +13,8 @@ WORKER_EXTENSION = "mixer.worker.MixtureWorkerExtension"
 def register() -> None:
     from vllm import ModelRegistry
 
-    if ARCHITECTURE not in ModelRegistry.get_supported_archs():
+    supported = ModelRegistry.get_supported_archs()
+    if ARCHITECTURE not in supported:
         ModelRegistry.register_model(ARCHITECTURE, "mixer.model:LogLinearMixtureForCausalLM")
+    if SHARED_ARCHITECTURE not in supported:
+        ModelRegistry.register_model(SHARED_ARCHITECTURE, "mixer.lora.model:SharedBaseMixtureForCausalLM")

@@ -4,26 +4,32 @@ A manifest is a small YAML file; paths in it are relative to the file. Validatio
 here, at the edge, so the engine never starts on a mixture that cannot be served exactly:
 every component must exist, all must share one tokenizer, names must be usable as module
 prefixes and model ids, and the default weights must lie on the simplex. A policy may be a
-PEFT LoRA adapter on the reference instead of a full checkpoint (mixer.adapters merges it).
-Baselines are served alone, never mixed: checkpoints, adapters, or reward soups of the
-policies (mixer.soups builds them).
+PEFT LoRA adapter on the reference instead of a full checkpoint. Baselines are served alone,
+never mixed: checkpoints, adapters, or reward soups of the policies. How LoRA components are
+served (on one shared base, or merged into full sub-models) is chosen here too
+(mixer.lora.mode), so a mixture that would not be exact never reaches the engine.
 """
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from mixer.adapters import AdapterError, merge_adapter, read_adapter_config
+from mixer import ARCHITECTURE, SHARED_ARCHITECTURE
+from mixer.lora import mode
+from mixer.lora.adapter import AdapterError, read_adapter_config
+from mixer.lora.merge import merge_adapter
 from mixer.soups import SoupError, build_soup
 from weights.simplex import WeightsError, normalise_weights
 
-ARCHITECTURE = "LogLinearMixtureForCausalLM"
+logger = logging.getLogger(__name__)
+
 MIXTURE_CONFIG_KEY = "mpo_mixture"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TOKENIZER_FILES = (
@@ -102,6 +108,12 @@ class Manifest(BaseModel):
     pipeline_parallel_size: int = Field(
         1, ge=1, description="Stages the layers are split into; only 1 for now (see the validator)."
     )
+    lora_mode: Literal["auto", "shared", "merged"] = Field(
+        "auto",
+        description="LoRA components on one shared base ('shared'), as merged full sub-models ('merged'), or "
+        "shared wherever that is exact ('auto'; mixer.lora.mode).",
+    )
+    _serving: mode.Serving | None = PrivateAttr(None)
 
     @field_validator("name")
     @classmethod
@@ -164,6 +176,13 @@ class Manifest(BaseModel):
         return "policy" if any(component is p for p in self.policies) else "baseline"
 
     @property
+    def serving(self) -> mode.Serving:
+        """The mode the manifest is served in (chosen by load_manifest)."""
+        if self._serving is None:
+            raise ManifestError("the serving mode is chosen when the manifest is loaded (load_manifest)")
+        return self._serving
+
+    @property
     def policy_names(self) -> list[str]:
         return [p.name for p in self.policies]
 
@@ -174,10 +193,12 @@ class Manifest(BaseModel):
 
 
 def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
-    """Read, resolve and fully validate a manifest file (including the checkpoints).
+    """Read, resolve and fully validate a manifest file (including the checkpoints), and
+    choose how its LoRA components are served (one log line says which and why).
 
-    Adapters are checked; with merge_dir they are also merged into the reference (cached
-    there) and each adapter component's `path` becomes its merged checkpoint."""
+    Adapters are checked; when they are served merged and a merge_dir is given, they are
+    merged into the reference (cached there), each adapter component's `path` becomes its
+    merged checkpoint, and soups are built. Served shared, nothing is merged or built."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest {str(path)!r} does not exist")
@@ -204,7 +225,9 @@ def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
         for component in manifest.adapters:
             read_adapter_config(component.name, component.adapter)
         check_checkpoints(manifest)
-        if merge_dir is not None:
+        manifest._serving = mode.choose(manifest)
+        logger.info("mixture %r: %s", manifest.name, manifest.serving.describe())
+        if merge_dir is not None and manifest.serving.mode == "merged":
             merge_adapters(manifest, merge_dir)
             build_soups(manifest, merge_dir)
     except (AdapterError, SoupError) as err:
@@ -280,22 +303,33 @@ def check_checkpoints(manifest: Manifest) -> None:
 
 def write_model_folder(manifest: Manifest, folder: str | Path) -> Path:
     """Write the folder vLLM loads as one model: the reference's config with our architecture
-    and a section listing the components, its tokenizer files, and a tiny safetensors file
-    (vLLM refuses a primary weight source without one). Rewritten atomically when it changes."""
+    (the shared-base or the merged mixture model) and a section listing the components (shared:
+    the LoRA terms each adds to the base; merged: each one's checkpoint), its tokenizer files,
+    and a tiny safetensors file (vLLM refuses a primary weight source without one). Rewritten
+    atomically when it changes."""
     import torch
     from safetensors.torch import save_file  # heavy import only when writing
 
     folder = Path(folder)
+    shared = manifest.serving.mode == "shared"
     unmerged = [c.name for c in manifest.components if c.path is None]
-    if unmerged:
+    if unmerged and not shared:
         raise ManifestError(f"adapters or soups {unmerged} are not built yet: load the manifest with a merge_dir")
     config = _read_config(manifest.reference)
-    config["architectures"] = [ARCHITECTURE]
+    config["architectures"] = [SHARED_ARCHITECTURE if shared else ARCHITECTURE]
     config["torch_dtype"] = manifest.dtype
     config["max_position_embeddings"] = manifest.max_model_len
+    components = []
+    for c in manifest.components:
+        entry = {"name": c.name, "role": manifest.role(c)}
+        if shared:
+            entry |= {"path": str(manifest.reference.path), "lora": mode.lora_terms(manifest, c)}
+        else:
+            entry["path"] = str(c.path)
+        components.append(entry)
     config[MIXTURE_CONFIG_KEY] = {
         "name": manifest.name,
-        "components": [{"name": c.name, "role": manifest.role(c), "path": str(c.path)} for c in manifest.components],
+        "components": components,
         "default_weights": manifest.weight_vector(),
     }
     staging = folder.with_name(folder.name + ".tmp")

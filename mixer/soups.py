@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from mixer.adapters import files_digest, publish_folder, staging_folder
+from mixer.lora.merge import files_digest, publish_folder, staging_folder
 
 SOURCE_FILE = "mpo_soup.json"
 

@@ -63,13 +63,16 @@ def engine_kwargs(manifest: Manifest, folder: Path, settings: Settings, *, mixtu
     on CPUs without AVX-512 BF16 runs its matmuls without oneDNN, about 4x slower (measured in
     docs/architecture.md). With mixture=False the same settings serve `folder` as a plain model.
     """
+    shared = mixture and manifest.serving.mode == "shared"
+    if shared and not settings.enforce_eager:
+        logger.warning("the shared-base mixture runs eager: a compiled graph would freeze the step's components")
     kwargs = {
         "model": str(folder),
         "dtype": manifest.dtype,
         "max_model_len": manifest.max_model_len,
         "max_num_seqs": settings.max_num_seqs,
         "max_logprobs": settings.max_logprobs,
-        "enforce_eager": settings.enforce_eager,
+        "enforce_eager": settings.enforce_eager or shared,
         "seed": settings.seed,
         "generation_config": "vllm",
         "enable_prefix_caching": True,
@@ -79,7 +82,7 @@ def engine_kwargs(manifest: Manifest, folder: Path, settings: Settings, *, mixtu
         "distributed_executor_backend": manifest.distributed_executor_backend,
     }
     if mixture:
-        if not settings.enforce_eager and cuda_available():
+        if not kwargs["enforce_eager"] and cuda_available():
             # A step runs only the components its requests need: per-component piecewise graphs
             # follow that, a graph of the whole model would replay the captured set.
             kwargs["compilation_config"] = {"cudagraph_mode": "PIECEWISE"}

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
 
     @property
     def merged_dir(self) -> Path:
-        """LoRA adapters merged into their reference, cached by content (mixer.adapters)."""
+        """LoRA adapters merged into their reference, cached by content (mixer.lora.merge)."""
         return self.data_dir / "merged"
 
     @property

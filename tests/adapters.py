@@ -7,20 +7,24 @@ from pathlib import Path
 import torch
 import yaml
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from tests.checkpoints import build_test_mixture
 
 TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
 
 
-def make_adapter(base: Path | LlamaForCausalLM, folder: Path, seed: int = 7, targets: list[str] = TARGETS) -> Path:
+def make_adapter(
+    base: Path | PreTrainedModel, folder: Path, seed: int = 7, targets: list[str] = TARGETS, **lora: object
+) -> Path:
     """A LoRA adapter with random, non-zero A and B (peft's init_lora_weights=False), scaled so
-    that the adapted policy clearly differs from its base."""
-    model = base if isinstance(base, LlamaForCausalLM) else AutoModelForCausalLM.from_pretrained(base)
+    that the adapted policy clearly differs from its base. `lora`: more LoraConfig fields (r,
+    lora_alpha, use_rslora, rank_pattern, ...)."""
+    model = base if isinstance(base, PreTrainedModel) else AutoModelForCausalLM.from_pretrained(base)
     torch.manual_seed(seed)
+    config = {"r": 4, "lora_alpha": 8} | lora
     peft_model = get_peft_model(
-        model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False, lora_dropout=0.0)
+        model, LoraConfig(target_modules=targets, init_lora_weights=False, lora_dropout=0.0, **config)
     )
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
@@ -44,6 +48,36 @@ def build_adapter_mixture(folder: Path) -> Path:
             "policies": [{"name": "alpha", "path": "alpha"}, {"name": "gamma", "adapter": "gamma-lora"}],
             "weights": {"alpha": 0.5, "gamma": 0.5},
         }
+        manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return manifest
+
+
+# The policies of the LoRA test mixture: different projections, ranks and scalings.
+LORA_POLICIES = {
+    "alpha": {"seed": 11, "targets": ["q_proj", "v_proj", "o_proj", "down_proj"], "r": 4, "lora_alpha": 8},
+    "beta": {
+        "seed": 12,
+        "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "r": 8,
+        "lora_alpha": 16,
+        "use_rslora": True,
+        "rank_pattern": {"gate_proj": 2},
+        "alpha_pattern": {"down_proj": 4},
+    },
+}
+
+
+def build_lora_mixture(folder: Path) -> Path:
+    """The tests' mixture with its policies as LoRA adapters on the reference ('alpha' and
+    'beta' under the same mixture name, test-mix, so the exactness tests run on either);
+    returns the manifest path. Served on the shared base unless a test asks otherwise."""
+    base_manifest = build_test_mixture(folder)
+    manifest = folder / "lora-mix.yaml"
+    if not manifest.is_file():
+        for name, spec in LORA_POLICIES.items():
+            make_adapter(folder / "ref", folder / f"{name}-lora", **spec)
+        spec = yaml.safe_load(base_manifest.read_text())
+        spec["policies"] = [{"name": name, "adapter": f"{name}-lora"} for name in LORA_POLICIES]
         manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
     return manifest
 

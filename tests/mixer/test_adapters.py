@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from demo.tiny.pretrain import tiny_llama_config
-from mixer.adapters import SOURCE_FILE
+from mixer.lora.merge import SOURCE_FILE
 from mixer.manifest import ManifestError, load_manifest
 from tests.adapters import build_adapter_mixture, make_adapter, set_peft_type
 

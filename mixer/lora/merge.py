@@ -1,8 +1,7 @@
-"""LoRA adapters as mixture components: merged into full checkpoints with peft, and cached.
+"""The merged path: LoRA adapters merged into full checkpoints with peft, and cached.
 
-Aligned policies usually ship as LoRA adapters on one base model. The engine serves every
-component from a full checkpoint (each keeps its own KV cache, which keeps lockstep decoding
-exact and simple), so an adapter is merged into the reference once, by peft's
+Where the shared base cannot serve a mixture exactly (mixer.lora.mode says when), every
+component is a full sub-model, so an adapter is merged into the reference once, by peft's
 `merge_and_unload`, and the merged folder is cached under a hash of the adapter's and the
 reference's files: a second start reuses it, a changed adapter (or reference) is merged anew.
 
@@ -18,45 +17,11 @@ import shutil
 import uuid
 from pathlib import Path
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+from mixer.lora.adapter import AdapterError, read_adapter_config
+
 # Files that define a checkpoint's weights; a change in any of them changes the merge.
 CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".json")
-SUPPORTED_TYPES = ("LORA",)
 SOURCE_FILE = "mpo_merge.json"
-
-
-class AdapterError(ValueError):
-    """An adapter that cannot be served; the message names the component and the problem."""
-
-
-def read_adapter_config(name: str, folder: Path) -> dict:
-    """The adapter's PEFT config, after the checks that need no model: the folder exists,
-    holds a PEFT adapter (config and weights) of a type that can be merged."""
-    if not folder.is_dir():
-        raise AdapterError(f"component {name!r}: adapter folder {str(folder)!r} does not exist")
-    config_file = folder / ADAPTER_CONFIG
-    if not config_file.is_file():
-        raise AdapterError(
-            f"component {name!r}: {str(folder)!r} is not a PEFT adapter folder (no {ADAPTER_CONFIG}); "
-            "for a full checkpoint use 'path' instead of 'adapter'"
-        )
-    try:
-        config = json.loads(config_file.read_text())
-    except json.JSONDecodeError as err:
-        raise AdapterError(f"component {name!r}: {str(config_file)!r} is not valid JSON: {err}") from None
-    if not isinstance(config, dict) or "peft_type" not in config:
-        raise AdapterError(f"component {name!r}: {str(config_file)!r} has no 'peft_type'; not a PEFT adapter config")
-    if config["peft_type"] not in SUPPORTED_TYPES:
-        raise AdapterError(
-            f"component {name!r}: adapter type {config['peft_type']!r} is not supported; "
-            f"supported: {list(SUPPORTED_TYPES)} (merged into the reference with peft)"
-        )
-    if not any((folder / weights).is_file() for weights in ADAPTER_WEIGHTS):
-        raise AdapterError(
-            f"component {name!r}: {str(folder)!r} holds no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})"
-        )
-    return config
 
 
 def files_digest(folders: list[Path]) -> str:

@@ -1,0 +1,126 @@
+"""Where the shared base meets vLLM's layers: stacked rows through one base layer, each
+component's delta on its own rows, and each component's attention on its own KV cache.
+
+A step of the shared-base mixture runs the base model once on the step's tokens repeated for
+each component it runs (STEP.forwarded, in that order): rows [i*T, (i+1)*T) belong to the
+i-th. Everything that has no per-component state (norms, rotary embeddings, activations, the
+base linear layers' own matmuls) then runs once on all rows; two things are per component:
+
+- StackedLoRAMethod replaces a base linear layer's quant method (vLLM calls it for the layer's
+  matmul, before a row-parallel layer's all-reduce): the base matmul over every row once, then
+  each component's low-rank delta (mixer.lora.factors) on its rows. Added before the
+  all-reduce, a row-parallel rank's partial delta is summed with its partial output.
+- ComponentAttention replaces a layer's attention module and hands each component's rows to
+  that component's own vLLM Attention layer, whose name (its prefix, e.g.
+  'positive.model.layers.3.self_attn.attn') binds it to its own KV cache.
+
+Each component's Attention is built with exactly the arguments the base model used for its
+own (recorded while the base is built), under the component's prefix.
+"""
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from vllm.model_executor.layers.attention import Attention
+from vllm.model_executor.layers.linear import (
+    MergedColumnParallelLinear,
+    QKVParallelLinear,
+    RowParallelLinear,
+    UnquantizedLinearMethod,
+)
+
+from mixer.lora.factors import FUSED, Layout, LowRankDelta, Shard
+from mixer.step_state import STEP
+
+
+class StackedLoRAMethod(UnquantizedLinearMethod):
+    """The base layer's matmul once over all stacked rows, plus each component's delta on
+    its own rows. `deltas`: by component index; components without one get the base alone."""
+
+    def __init__(self, deltas: dict[int, LowRankDelta]) -> None:
+        super().__init__()
+        self.deltas = deltas
+
+    def apply(self, layer: nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        y = super().apply(layer, x, bias)
+        run = STEP.forwarded
+        rows = x.shape[0] // len(run)
+        for block, component in enumerate(run):
+            delta = self.deltas.get(component)
+            if delta is not None:
+                delta.add_to(y[block * rows : (block + 1) * rows], x[block * rows : (block + 1) * rows])
+        return y
+
+
+class ComponentAttention(nn.Module):
+    """Each component's rows attend through that component's Attention layer (its own KV).
+
+    `per_component[k]` is component k's layer; the reference's is the base model's own and is
+    kept here as a submodule (`reference`); the others are registered in their components'
+    own module trees, so every Attention is in the model exactly once."""
+
+    def __init__(self, per_component: list[Attention]) -> None:
+        super().__init__()
+        self.reference = per_component[0]
+        self.per_component = tuple(per_component)  # a tuple: not registered again
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **kwargs) -> torch.Tensor:
+        run = STEP.forwarded
+        if len(run) == 1:
+            return self.per_component[run[0]](query, key, value, **kwargs)
+        chunks = zip(run, query.chunk(len(run)), key.chunk(len(run)), value.chunk(len(run)), strict=True)
+        return torch.cat([self.per_component[c](q, k, v, **kwargs) for c, q, k, v in chunks])
+
+
+@contextmanager
+def attention_recipes():
+    """Record the arguments of every Attention built inside, by layer name, so that another
+    component's layer can be built exactly alike (clone_attention)."""
+    recipes: dict[str, tuple[tuple, dict]] = {}
+    original = Attention.__init__
+
+    def recording(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if type(self) is Attention:
+            recipes[self.layer_name] = (args, dict(kwargs))
+
+    Attention.__init__ = recording
+    try:
+        yield recipes
+    finally:
+        Attention.__init__ = original
+
+
+def clone_attention(recipe: tuple[tuple, dict], prefix: str) -> Attention:
+    """A new Attention layer like the recorded one, under `prefix` (its own KV cache)."""
+    args, kwargs = recipe
+    if "prefix" not in kwargs:
+        raise RuntimeError("the base model built its attention without a prefix keyword; cannot clone it")
+    return Attention(*args, **(kwargs | {"prefix": prefix}))
+
+
+def layout(layer: nn.Module, fused: str) -> Layout:
+    """This rank's part of the fused base layer `fused` (a key of FUSED), read from the layer
+    as vLLM split it."""
+    rank = layer.tp_rank
+    if isinstance(layer, QKVParallelLinear):
+        q = layer.num_heads * layer.head_size
+        k = layer.num_kv_heads * layer.head_size
+        v = layer.num_kv_heads * layer.v_head_size
+        kv_rank = rank // layer.num_kv_head_replicas
+        outputs = {
+            "q_proj": Shard(0, q, rank * q),
+            "k_proj": Shard(q, k, kv_rank * k),
+            "v_proj": Shard(q + k, v, kv_rank * v),
+        }
+        return Layout(outputs)
+    if isinstance(layer, MergedColumnParallelLinear):
+        sizes = [size // layer.tp_size for size in layer.output_sizes]
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        names = FUSED[fused]
+        return Layout({name: Shard(offsets[i], sizes[i], rank * sizes[i]) for i, name in enumerate(names)})
+    if isinstance(layer, RowParallelLinear):
+        local = layer.input_size_per_partition
+        return Layout({FUSED[fused][0]: Shard(0, layer.output_size, 0)}, inputs=(rank * local, local))
+    raise RuntimeError(f"{type(layer).__name__} at {layer.prefix!r} is not a layer the shared base adapts")
