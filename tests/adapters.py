@@ -15,11 +15,16 @@ TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
 
 
 def make_adapter(
-    base: Path | PreTrainedModel, folder: Path, seed: int = 7, targets: list[str] = TARGETS, **lora: object
+    base: Path | PreTrainedModel,
+    folder: Path,
+    seed: int = 7,
+    targets: list[str] = TARGETS,
+    std: float = 0.3,
+    **lora: object,
 ) -> Path:
-    """A LoRA adapter with random, non-zero A and B (peft's init_lora_weights=False), scaled so
-    that the adapted policy clearly differs from its base. `lora`: more LoraConfig fields (r,
-    lora_alpha, use_rslora, rank_pattern, ...)."""
+    """A LoRA adapter with random, non-zero A and B (peft's init_lora_weights=False, entries of
+    standard deviation `std`), scaled so that the adapted policy clearly differs from its base.
+    `lora`: more LoraConfig fields (r, lora_alpha, use_rslora, rank_pattern, ...)."""
     model = base if isinstance(base, PreTrainedModel) else AutoModelForCausalLM.from_pretrained(base)
     torch.manual_seed(seed)
     config = {"r": 4, "lora_alpha": 8} | lora
@@ -29,7 +34,7 @@ def make_adapter(
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             if "lora_" in name:
-                parameter.normal_(0.0, 0.3)
+                parameter.normal_(0.0, std)
     shutil.rmtree(folder, ignore_errors=True)
     peft_model.save_pretrained(folder)
     return folder
@@ -52,11 +57,14 @@ def build_adapter_mixture(folder: Path) -> Path:
     return manifest
 
 
-# The policies of the LoRA test mixture: different projections, ranks and scalings.
+# The policies of the LoRA test mixture: different projections, ranks and scalings, each delta
+# about as large as its base projection's output (much larger ones make fp32 rounding, on
+# either side of a comparison, exceed the tests' 1e-4).
 LORA_POLICIES = {
-    "alpha": {"seed": 11, "targets": ["q_proj", "v_proj", "o_proj", "down_proj"], "r": 4, "lora_alpha": 8},
+    "alpha": {"seed": 11, "targets": ["q_proj", "v_proj", "o_proj", "down_proj"], "r": 4, "lora_alpha": 8, "std": 0.2},
     "beta": {
         "seed": 12,
+        "std": 0.1,
         "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         "r": 8,
         "lora_alpha": 16,

@@ -5,6 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.adapters import build_lora_mixture
 from tests.checkpoints import build_test_mixture
 from tests.oracle import MixtureOracle
 from tests.server_process import ADMIN_TOKEN, ServerProcess
@@ -16,15 +17,59 @@ def test_manifest(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(test_manifest, tmp_path_factory):
+def lora_manifest(test_manifest) -> Path:
+    """The same mixture with its policies as LoRA adapters on the reference (shared base)."""
+    return build_lora_mixture(test_manifest.parent)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_server(test_manifest, tmp_path_factory):
     data = tmp_path_factory.mktemp("server")
     with ServerProcess(test_manifest, data, data / "server.log") as process:
         yield process
 
 
 @pytest.fixture(scope="session")
-def oracle(test_manifest) -> MixtureOracle:
+def lora_server(lora_manifest, tmp_path_factory):
+    data = tmp_path_factory.mktemp("lora-server")
+    with ServerProcess(lora_manifest, data, data / "server.log") as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def checkpoint_oracle(test_manifest) -> MixtureOracle:
     return MixtureOracle(test_manifest)
+
+
+@pytest.fixture(scope="session")
+def lora_oracle(lora_manifest) -> MixtureOracle:
+    return MixtureOracle(lora_manifest)
+
+
+# The tests' mixture served two ways: full-checkpoint sub-models (merged mode), and LoRA
+# adapters on one shared base; same mixture id and component names, each with its own oracle.
+SERVED = {"checkpoints": ("checkpoint_server", "checkpoint_oracle"), "lora-shared": ("lora_server", "lora_oracle")}
+
+
+def pytest_generate_tests(metafunc):
+    """A module marked `both_modes` runs every test on both servers (module by module)."""
+    if metafunc.definition.get_closest_marker("both_modes") and "mode" in metafunc.fixturenames:
+        metafunc.parametrize("mode", list(SERVED), indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def mode(request) -> str:
+    return getattr(request, "param", "checkpoints")
+
+
+@pytest.fixture(scope="module")
+def server(mode, request):
+    return request.getfixturevalue(SERVED[mode][0])
+
+
+@pytest.fixture(scope="module")
+def oracle(mode, request) -> MixtureOracle:
+    return request.getfixturevalue(SERVED[mode][1])
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The naive oracle: a plain transformers loop that computes the mixture step by step,
 log_softmax(sum_k w_k * log_softmax(logits_k)), with no cache and nothing shared with the
-server's code. An adapter component is peft's own merge of the adapter into the reference,
-made here in memory (not the server's cached merge)."""
+server's code. An adapter component is peft's own model with the adapter *unmerged* (peft's
+forward: base(x) + B(A(x)) * scaling), made here in memory; a soup of adapters is peft's
+'cat' combination of them, unmerged too; a built soup of checkpoints is loaded from its folder."""
 
 from pathlib import Path
 
@@ -15,16 +16,26 @@ class MixtureOracle:
     def __init__(self, manifest_path: Path) -> None:
         manifest = load_manifest(manifest_path)
         self.names = [c.name for c in manifest.components]
-        self.models = [self._load(c, manifest.reference.path) for c in manifest.components]
+        adapters = {p.name: p.adapter for p in manifest.policies if p.adapter is not None}
+        self.models = [self._load(c, manifest.reference.path, adapters) for c in manifest.components]
 
     @staticmethod
-    def _load(component, reference: Path):
-        if component.adapter is None:
-            return AutoModelForCausalLM.from_pretrained(component.path, dtype=torch.float32).eval()
+    def _load(component, reference: Path, adapters: dict[str, Path]):
         from peft import PeftModel
 
+        if component.adapter is None and component.soup is None:
+            return AutoModelForCausalLM.from_pretrained(component.path, dtype=torch.float32).eval()
         base = AutoModelForCausalLM.from_pretrained(reference, dtype=torch.float32)
-        return PeftModel.from_pretrained(base, str(component.adapter)).merge_and_unload().eval()
+        if component.adapter is not None:
+            return PeftModel.from_pretrained(base, str(component.adapter)).eval()
+        used = {policy: w for policy, w in component.soup.items() if w > 0}
+        names = list(used)
+        model = PeftModel.from_pretrained(base, str(adapters[names[0]]), adapter_name=names[0])
+        for policy in names[1:]:
+            model.load_adapter(str(adapters[policy]), adapter_name=policy)
+        model.add_weighted_adapter(names, [used[p] for p in names], "soup", combination_type="cat")
+        model.set_adapter("soup")
+        return model.eval()
 
     def vector(self, weights: dict[str, float]) -> list[float]:
         total = sum(weights.values())

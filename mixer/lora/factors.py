@@ -14,12 +14,22 @@ one delta on this rank's slice of the layer, split exactly as the base weight is
 The A's of one layer are concatenated into one `down` matrix (one matmul per component);
 each projection keeps its own `up` (its B, scaled), so a delta holds exactly the adapter's
 factors, never zero blocks. peft's scaling and a soup's weight are folded into `up` in fp32
-before the cast to the serving dtype.
+before the cast to the serving dtype. The matmuls themselves are the caller's choice
+(`matmul`): torch's by default, the engine's CPU GEMM when served (mixer.lora.layers).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+# A matmul by a fixed matrix: built from the matrix (in, out), then called on x (T, in).
+Matmul = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+
+
+def torch_matmul(matrix: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: x @ matrix
+
 
 # Each vLLM base layer the shared path adapts, and the projections (peft's names) it fuses, in order.
 FUSED = {
@@ -62,29 +72,39 @@ class Factor:
 
 @dataclass(frozen=True)
 class Up:
-    """x A^T's columns [first, last) times `matrix` (r, size) add to outputs [offset, offset + size)."""
+    """Columns [first, last) of x A^T, times one projection's scaled B^T (r, size), add to
+    the outputs [offset, offset + size)."""
 
     first: int
     last: int
     offset: int
-    matrix: torch.Tensor
+    size: int
+    times: Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class LowRankDelta:
     """delta(x) = (x @ down) @ up_k, added to each projection's local outputs."""
 
-    down: torch.Tensor  # (in on this rank, total rank)
+    down: Callable[[torch.Tensor], torch.Tensor]  # x (T, in on this rank) -> (T, total rank)
+    rank: int
     ups: tuple[Up, ...]
 
     def add_to(self, y: torch.Tensor, x: torch.Tensor) -> None:
         """y += delta(x), in place: x (T, in), y (T, out) on this rank."""
-        u = x @ self.down  # (T, total rank)
+        u = self.down(x)
         for up in self.ups:
-            y[:, up.offset : up.offset + up.matrix.shape[1]].addmm_(u[:, up.first : up.last], up.matrix)
+            part = u if up.last - up.first == self.rank else u[:, up.first : up.last].contiguous()
+            y[:, up.offset : up.offset + up.size] += up.times(part)
 
 
-def fuse(factors: list[Factor], layout: Layout, dtype: torch.dtype, device: torch.device | str) -> LowRankDelta:
+def fuse(
+    factors: list[Factor],
+    layout: Layout,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    matmul: Matmul = torch_matmul,
+) -> LowRankDelta:
     """One delta for a fused layer on this rank from its projections' factors (any subset of
     the projections it fuses, any ranks; several factors of one projection add up)."""
     downs, ups, first = [], [], 0
@@ -97,7 +117,8 @@ def fuse(factors: list[Factor], layout: Layout, dtype: torch.dtype, device: torc
         b = factor.b.float()[shard.start : shard.start + shard.size] * factor.scale  # (local out, r)
         rank = a.shape[0]
         downs.append(a)
-        ups.append(Up(first, first + rank, shard.offset, b.t().contiguous().to(dtype=dtype, device=device)))
+        up = b.t().contiguous().to(dtype=dtype, device=device)  # (r, local out)
+        ups.append(Up(first, first + rank, shard.offset, shard.size, matmul(up)))
         first += rank
     down = torch.cat(downs).t().contiguous().to(dtype=dtype, device=device)  # (in, total rank)
-    return LowRankDelta(down, tuple(ups))
+    return LowRankDelta(matmul(down), first, tuple(ups))

@@ -16,6 +16,11 @@ base linear layers' own matmuls) then runs once on all rows; two things are per 
 
 Each component's Attention is built with exactly the arguments the base model used for its
 own (recorded while the base is built), under the component's prefix.
+
+On CPU the deltas' matmuls use the GEMM vLLM's own CPU linear layers use (oneDNN, prepacked):
+its result for a row does not depend on how many rows share the call, so what a request is
+served does not depend on what else runs in its step. torch's (MKL) switches kernels at 8
+rows and changes the last bits of a row's delta with the batch.
 """
 
 from contextlib import contextmanager
@@ -29,9 +34,24 @@ from vllm.model_executor.layers.linear import (
     RowParallelLinear,
     UnquantizedLinearMethod,
 )
+from vllm.platforms import current_platform
 
-from mixer.lora.factors import FUSED, Layout, LowRankDelta, Shard
+from mixer.lora.factors import FUSED, Layout, LowRankDelta, Shard, torch_matmul
 from mixer.step_state import STEP
+
+
+def engine_matmul(matrix: torch.Tensor):
+    """x @ matrix (in, out) with vLLM's CPU GEMM where it has one (as its linear layers do,
+    falling back to torch where oneDNN cannot build the primitive), else torch's."""
+    from vllm import _custom_ops as ops
+
+    if current_platform.is_cpu() and ops._supports_onednn:
+        try:
+            handler = ops.create_onednn_mm(matrix, 32)
+        except RuntimeError:
+            return torch_matmul(matrix)
+        return lambda x: ops.onednn_mm(handler, x, None)
+    return torch_matmul(matrix)
 
 
 class StackedLoRAMethod(UnquantizedLinearMethod):

@@ -29,7 +29,14 @@ from vllm.transformers_utils.config import get_config
 
 from mixer.lora.adapter import FACTOR_KEY, read_tensors
 from mixer.lora.factors import FUSED, Factor, fuse
-from mixer.lora.layers import ComponentAttention, StackedLoRAMethod, attention_recipes, clone_attention, layout
+from mixer.lora.layers import (
+    ComponentAttention,
+    StackedLoRAMethod,
+    attention_recipes,
+    clone_attention,
+    engine_matmul,
+    layout,
+)
 from mixer.model import MixtureModel
 from mixer.step_state import STEP
 
@@ -105,7 +112,7 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
             linear = getattr(getattr(layers[i], BLOCK[fused]), fused)
             part = layout(linear, fused)
             linear.quant_method = StackedLoRAMethod(
-                {c: fuse(found, part, dtype, device) for c, found in by_component.items()}
+                {c: fuse(found, part, dtype, device, engine_matmul) for c, found in by_component.items()}
             )
 
     def forward(

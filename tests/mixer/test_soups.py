@@ -16,9 +16,9 @@ def _params(folder) -> dict[str, torch.Tensor]:
     return dict(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).state_dict())
 
 
-def _manifest(folder, name: str, policies: list[dict], baselines: list[dict]):
+def _manifest(folder, name: str, policies: list[dict], baselines: list[dict], **extra):
     spec = yaml.safe_load((folder / "manifest.yaml").read_text())
-    spec |= {"policies": policies, "weights": {p["name"]: 1 for p in policies}, "baselines": baselines}
+    spec |= {"policies": policies, "weights": {p["name"]: 1 for p in policies}, "baselines": baselines, **extra}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -57,6 +57,7 @@ def test_a_lora_soup_is_the_reference_plus_the_weighted_adapter_deltas(checkpoin
         "lora",
         [{"name": "gamma", "adapter": "gamma-lora"}, {"name": "delta", "adapter": "delta-lora"}],
         [{"name": "soup", "soup": {"gamma": 0.25, "delta": 0.75}}, {"name": "only", "soup": {"gamma": 1}}],
+        lora_mode="merged",  # a soup's checkpoint is built for the merged path (the shared base adds its factors)
     )
     manifest = load_manifest(path, tmp_path)
     reference = _params(checkpoints / "ref")

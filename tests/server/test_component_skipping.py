@@ -12,6 +12,8 @@ from tests.jobs import wait_for_job
 from tests.server.test_exactness import completion_body, token_ids
 from tests.server.test_scoring import assert_scores_match
 
+pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base (conftest)
+
 PROMPT_TEXTS = ["Life is", "The best way to", "Never trust a computer"]
 
 # (model, mixture weights or None, the weights the row must be served with)

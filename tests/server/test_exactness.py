@@ -6,6 +6,9 @@ import httpx
 import pytest
 from transformers import AutoTokenizer
 
+pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base (conftest)
+
+
 PROMPT_TEXTS = ["Life is", "The best way to", "Never trust a computer"]
 NEW_TOKENS = 10
 

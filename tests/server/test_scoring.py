@@ -9,6 +9,8 @@ from transformers import AutoTokenizer
 
 from tests.server.test_exactness import completion_body
 
+pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base (conftest)
+
 
 @pytest.fixture(scope="module")
 def tokenizer(test_manifest):

@@ -62,6 +62,7 @@ def test_json_object_and_schema_in_completions(client, model, weights):
     assert isinstance(json.loads(complete(client, model, weights, "Life is", object_format)), dict)
 
 
+@pytest.mark.both_modes
 @pytest.mark.parametrize("model,weights", TARGETS)
 def test_regex_and_choice_are_obeyed(client, model, weights):
     year = {"structured_outputs": {"regex": "(19|20)[0-9]{2}"}}
@@ -102,6 +103,7 @@ def test_features_not_served_or_malformed_are_400(http, body, fragment):
     assert fragment in response.json()["error"]["message"]
 
 
+@pytest.mark.both_modes  # the JSON tests above check vLLM's grammars, the same in both modes
 @pytest.mark.parametrize("model,weights", [("test-mix", {"alpha": 0.3, "beta": 0.7}), ("beta", None)])
 def test_the_mixture_is_what_the_mask_restricts(http, oracle, test_manifest, model, weights):
     """Greedy under a one-digit regex picks the mixture's best digit, and its logprob is the
