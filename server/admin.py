@@ -88,15 +88,18 @@ class AdminService:
     def describe(self) -> dict:
         mixture = self.client.mixture
         manifest = mixture.manifest
+        serving = manifest.serving
         return {
             "name": mixture.name,
+            "lora_mode": {"mode": serving.mode, "reason": serving.reason, "requested": manifest.lora_mode},
             "components": [
                 {
                     "name": c.name,
                     "role": manifest.role(c),
-                    "path": str(c.path),
+                    **({"path": str(c.path)} if c.path is not None else {}),
                     **({"adapter": str(c.adapter)} if c.adapter is not None else {}),
                     **({"soup": c.soup} if c.soup is not None else {}),
+                    "weight_bytes": serving.weight_bytes[c.name],
                 }
                 for c in manifest.components
             ],

@@ -41,6 +41,16 @@ class MixtureCollector(Collector):
         for policy, weight in services.client.mixture.default_weights.items():
             weights.add_metric([policy], weight)
         yield weights
+        serving = services.client.mixture.manifest.serving
+        held = GaugeMetricFamily(
+            "mpo_component_weight_bytes",
+            "Bytes of weights each component holds in the engine, and the mode LoRA components are served in: "
+            "shared (the reference holds the base, an adapter its factors) or merged (each a whole model).",
+            labels=["component", "mode"],
+        )
+        for component, size in serving.weight_bytes.items():
+            held.add_metric([component, serving.mode], size)
+        yield held
         active = services.admin.store.active()
         active_set = GaugeMetricFamily("mpo_active_weight_set", "Id of the active (default) weight set.")
         active_set.add_metric([], active.id if active is not None else 0)

@@ -37,10 +37,11 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 @dataclass(frozen=True)
 class Serving:
-    """The mode a manifest is served in, and why."""
+    """The mode a manifest is served in, why, and the bytes of weights each component holds."""
 
     mode: Literal["shared", "merged"]
     reason: str
+    weight_bytes: dict[str, int]
 
     def describe(self) -> str:
         if self.mode == "shared":
@@ -51,13 +52,17 @@ class Serving:
 def choose(manifest) -> Serving:
     """The manifest's serving mode; AdapterError if it forces `shared` where that is not exact."""
     if manifest.lora_mode == "merged":
-        return Serving("merged", "the manifest asks for lora_mode: merged")
+        return served("merged", "the manifest asks for lora_mode: merged", manifest)
     obstacle = shared_obstacle(manifest)
     if obstacle is None:
-        return Serving("shared", "every component but the reference is a LoRA adapter on it")
+        return served("shared", "every component but the reference is a LoRA adapter on it", manifest)
     if manifest.lora_mode == "shared":
         raise AdapterError(f"lora_mode is 'shared', but {obstacle}; use lora_mode: auto or merged")
-    return Serving("merged", obstacle)
+    return served("merged", obstacle, manifest)
+
+
+def served(chosen: Literal["shared", "merged"], reason: str, manifest) -> Serving:
+    return Serving(chosen, reason, weight_bytes(manifest, chosen))
 
 
 def reference_config(manifest) -> dict:
@@ -110,7 +115,7 @@ def _term(folder: Path, weight: float) -> dict:
     return {"adapter": str(folder), "weight": weight, "scalings": {p.module: p.scaling for p in found}}
 
 
-def weight_bytes(manifest, serving: Serving) -> dict[str, int]:
+def weight_bytes(manifest, chosen: Literal["shared", "merged"]) -> dict[str, int]:
     """Bytes of weights each component holds in the engine, in the serving dtype: shared, the
     reference holds the base and every other component only its factors (a soup: its
     ingredients'); merged, every component is a whole model."""
@@ -120,7 +125,7 @@ def weight_bytes(manifest, serving: Serving) -> dict[str, int]:
     for component in manifest.components:
         if component is manifest.reference:
             held[component.name] = model
-        elif serving.mode == "merged":
+        elif chosen == "merged":
             own = component.path is not None and component.adapter is None and component.soup is None
             held[component.name] = size * _elements(_checkpoint_shapes(component.path)) if own else model
         else:

@@ -6,7 +6,7 @@ import threading
 import httpx
 from transformers import AutoTokenizer
 
-from tests.server.test_exactness import completion_body, token_ids
+from tests.completions import completion_body, token_ids
 
 
 def test_describe_mixture(admin, test_manifest):

@@ -8,9 +8,8 @@ import httpx
 import pytest
 from transformers import AutoTokenizer
 
+from tests.completions import assert_scores_match, completion_body, token_ids
 from tests.jobs import wait_for_job
-from tests.server.test_exactness import completion_body, token_ids
-from tests.server.test_scoring import assert_scores_match
 
 pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base (conftest)
 

@@ -6,34 +6,18 @@ import httpx
 import pytest
 from transformers import AutoTokenizer
 
+from tests.completions import completion_body, token_ids
+
 pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base (conftest)
 
 
 PROMPT_TEXTS = ["Life is", "The best way to", "Never trust a computer"]
-NEW_TOKENS = 10
 
 
 @pytest.fixture(scope="module")
 def prompts(test_manifest) -> list[list[int]]:
     tokenizer = AutoTokenizer.from_pretrained(test_manifest.parent / "ref")
     return [tokenizer(t)["input_ids"] for t in PROMPT_TEXTS]
-
-
-def token_ids(logprobs: dict) -> list[int]:
-    return [int(t.removeprefix("token_id:")) for t in logprobs["tokens"]]
-
-
-def completion_body(prompt: list[int], **extra) -> dict:
-    return {
-        "model": "test-mix",
-        "prompt": prompt,
-        "max_tokens": NEW_TOKENS,
-        "temperature": 0,
-        "logprobs": 1,
-        "ignore_eos": True,
-        "return_tokens_as_token_ids": True,
-        **extra,
-    }
 
 
 @pytest.mark.parametrize("weights", [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.8, 0.2)])

@@ -5,7 +5,7 @@ import time
 
 import httpx
 
-from tests.server.test_exactness import completion_body
+from tests.completions import completion_body
 from tests.server_process import ADMIN_TOKEN, ServerProcess
 
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from transformers import AutoTokenizer
 
-from tests.server.test_exactness import completion_body
+from tests.completions import assert_scores_match, completion_body
 
 pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base (conftest)
 
@@ -15,14 +15,6 @@ pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base
 @pytest.fixture(scope="module")
 def tokenizer(test_manifest):
     return AutoTokenizer.from_pretrained(test_manifest.parent / "ref")
-
-
-def assert_scores_match(oracle, prompt, item, tol=1e-3):
-    expected = oracle.sequence_logprobs(prompt, item["token_ids"])
-    got = [item["logprobs"][name] for name in oracle.names]
-    assert all(abs(a - b) < tol for a, b in zip(got, expected, strict=True)), (got, expected)
-    rewards = [item["implicit_rewards"][name] for name in oracle.names[1:]]
-    assert all(abs(r - (e - expected[0])) < tol for r, e in zip(rewards, expected[1:], strict=True))
 
 
 def test_supplied_responses_score_like_the_loop(admin, oracle, tokenizer):

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from server.engine import cpu_binding
-from tests.server.test_exactness import completion_body
+from tests.completions import completion_body
 from tests.server_process import ServerProcess
 
 PROMPTS = [[1, 60, 70, 80], [1, 200, 13, 57, 91, 4]]
