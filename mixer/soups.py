@@ -14,7 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
-from mixer.lora.merge import files_digest, publish_folder, staging_folder
+from mixer.lora.adapter import tensor_shapes
+from mixer.lora.merge import files_digest, publish_folder, staging_folder, untie_adapted_embeddings
 
 SOURCE_FILE = "mpo_soup.json"
 
@@ -78,6 +79,7 @@ def _lora_soup(weights: dict[str, float], adapters: dict[str, Path], reference: 
 
     base = AutoModelForCausalLM.from_pretrained(reference, dtype=torch.float32)
     names = list(weights)
+    untie_adapted_embeddings(base, [key for p in names for key in tensor_shapes(adapters[p])])
     model = PeftModel.from_pretrained(base, str(adapters[names[0]]), adapter_name=names[0])
     for policy in names[1:]:
         model.load_adapter(str(adapters[policy]), adapter_name=policy)

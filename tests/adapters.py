@@ -90,6 +90,24 @@ def build_lora_mixture(folder: Path) -> Path:
     return manifest
 
 
+def build_lm_head_mixture(folder: Path) -> Path:
+    """The LoRA mixture's 'alpha' beside 'head', a LoRA on q_proj and on the lm_head of the
+    tests' Llama, whose embeddings are tied: the shared base cannot serve it, so it is served
+    merged (with the embeddings untied); returns the manifest path."""
+    lora_manifest = build_lora_mixture(folder)
+    manifest = folder / "lm-head-mix.yaml"
+    if not manifest.is_file():
+        make_adapter(folder / "ref", folder / "head-lora", seed=13, targets=["q_proj", "lm_head"], std=0.2)
+        spec = yaml.safe_load(lora_manifest.read_text())
+        spec |= {
+            "name": "head-mix",
+            "policies": [{"name": "alpha", "adapter": "alpha-lora"}, {"name": "head", "adapter": "head-lora"}],
+            "weights": {"alpha": 0.5, "head": 0.5},
+        }
+        manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return manifest
+
+
 def set_peft_type(adapter: Path, peft_type: str) -> None:
     config_file = adapter / "adapter_config.json"
     config = json.loads(config_file.read_text())

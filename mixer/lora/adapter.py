@@ -151,7 +151,7 @@ def unshareable(config: dict, shapes: dict[str, tuple[int, ...]]) -> str | None:
     for key in shapes:
         match = FACTOR_KEY.match(key)
         if match is None or PROJECTIONS.get(match["proj"]) != match["block"]:
-            module = re.sub(r"^base_model\.model\.|(\.lora_\w+)?(\.weight)?$", "", key)
+            module = re.sub(r"^base_model\.model\.|(\.base_layer|\.lora_\w+)?(\.weight)?$", "", key)
             return f"it changes {module!r} (the shared path adapts only the decoder projections {sorted(PROJECTIONS)})"
     targets = config.get("target_modules")
     if isinstance(targets, list):
