@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from bench.load import Request, closed_loop, open_loop, summarise
+from bench.modes import loop_checkpoints
 from bench.rates import figure
 from bench.servers import HttpServer, MpoServer, vllm_server
 from bench.throughput import corpus_token_runs, in_subprocess
@@ -100,8 +101,9 @@ def measure_serving(manifest_path: Path, data_dir: Path, decode_rate: float) -> 
                 results[f"{name}_rss_bytes"] = server.rss_bytes()
             results["http_ratio"] = figure(pair_ratios(per_round)).to_dict()
     print(f"  transformers loop: the Poisson workload in static batches of {LOOP_BATCH}", flush=True)
-    # The loop a researcher writes loads the policies it mixes, not the zero-weight reference.
-    paths = [str(p.path) for p in manifest.policies]
+    # The loop a researcher writes loads the policies it mixes (adapters merged), not the reference.
+    checkpoints = loop_checkpoints(manifest, data_dir / "merged")
+    paths = [str(checkpoints[manifest.components.index(p)]) for p in manifest.policies]
     weights = [manifest.weights[p.name] for p in manifest.policies]
     outcomes = in_subprocess(serve_static_batches, paths, weights, workload, LOOP_BATCH)
     results["workload_loop"] = summarise(outcomes)

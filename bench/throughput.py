@@ -1,17 +1,20 @@
-"""Decode throughput of what the engine serves, against its own ideal, and the per-step
-transformers loop a researcher would otherwise write.
+"""Decode throughput of what the engine serves, against the plain model and its own ideal,
+in each way the mixture can be served, and the per-step transformers loop a researcher
+would otherwise write.
 
 Runners, all in one spawned process per subject and timed in turns on the same prompts
-(B prompts of equal length, greedy, `ignore_eos`):
-  single        vLLM serving the first policy as a plain model: the unit of the ideals;
-  one_policy    the mixture engine, requests weighting one policy (runs 1 component);
-  two_policy    the mixture engine, the default weights over the policies (runs the policies);
-  all           the mixture engine, fit traffic: recording requests sampled from the
-                reference, which read every component (runs all of them);
-  loop_single   the transformers loop on one policy;
-  loop_mixture  the transformers loop on the policies with the default weights.
-Ideal = single / components the requests run. Rates are slopes over several lengths,
-repeated in rounds (bench.rates says why and how).
+(B prompts of equal length, greedy, `ignore_eos`); for each serving mode M (shared base,
+merged sub-models; bench.modes) the mixture engine of that mode gets three kinds of requests:
+  single          vLLM serving the reference as a plain model: the unit;
+  one_policy_M    requests weighting one policy (runs 1 component);
+  two_policy_M    the default weights over the policies (runs the policies);
+  all_M           fit traffic: recording requests sampled from the reference, which read
+                  every component (runs all of them);
+  loop_single     the transformers loop on one policy (a full checkpoint; adapters merged);
+  loop_mixture    the transformers loop on the policies with the default weights.
+Ideal = single / components the requests run (merged sub-models cannot beat it; the shared
+base reads the base once per step, so where decoding reads weights it can). Rates are slopes
+over several lengths, repeated in rounds (bench.rates says why and how).
 """
 
 import gc
@@ -24,6 +27,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+from bench.modes import loop_checkpoints, variant
 from bench.rates import decode_rates, figure
 from mixer.manifest import Manifest, load_manifest
 from mixer.needed import RECORD_ARG, WEIGHTS_ARG
@@ -32,13 +36,16 @@ PROMPT_TOKENS = 16
 SETTLE_S = 0.5
 LENGTHS = [8, 24, 40]  # output tokens timed in each round
 ROUNDS = 3
-RUNNERS = ["single", "one_policy", "two_policy", "all", "loop_single", "loop_mixture"]
+KINDS = ["one_policy", "two_policy", "all"]
+
+
+def runners(modes: list[str]) -> list[str]:
+    return ["single", *(f"{kind}_{mode}" for mode in modes for kind in KINDS), "loop_single", "loop_mixture"]
 
 
 def components_run(manifest: Manifest) -> dict[str, int]:
-    """How many components each runner's requests run: the divisor of its ideal."""
-    policies = len(manifest.policies)
-    return {"single": 1, "one_policy": 1, "two_policy": policies, "all": len(manifest.components)}
+    """How many components each kind of request runs: the divisor of its ideal."""
+    return {"one_policy": 1, "two_policy": len(manifest.policies), "all": len(manifest.components)}
 
 
 def corpus_token_runs(tokenizer_dir: Path, count: int, tokens: int) -> list[list[int]]:
@@ -71,9 +78,10 @@ def timed(generate: Callable[[int], object], tokens: int) -> float:
     return time.perf_counter() - start
 
 
-def vllm_engine(manifest: Manifest, manifest_path: Path, single: bool, max_num_seqs: int):
-    """An offline vLLM engine with the server's own settings: the mixture (our plugin), or its
-    first policy as a plain model (same dtype, context and KV budget)."""
+def vllm_engine(manifest: Manifest, folder: Path | None, max_num_seqs: int):
+    """An offline vLLM engine with the server's own settings: the mixture (our plugin) written
+    into `folder`, or with folder None its reference as a plain model (same dtype, context
+    and KV budget)."""
     from vllm import LLM
 
     from mixer.manifest import write_model_folder
@@ -82,10 +90,9 @@ def vllm_engine(manifest: Manifest, manifest_path: Path, single: bool, max_num_s
 
     configure_environment(manifest.kv_cache_gib)
     settings = Settings(max_num_seqs=max_num_seqs)
-    if single:
-        return LLM(**engine_kwargs(manifest, manifest.components[1].path, settings, mixture=False))
-    folder = write_model_folder(manifest, manifest_path.parent / "bench-model")
-    return LLM(**engine_kwargs(manifest, folder, settings))
+    if folder is None:
+        return LLM(**engine_kwargs(manifest, manifest.reference.path, settings, mixture=False))
+    return LLM(**engine_kwargs(manifest, write_model_folder(manifest, folder), settings))
 
 
 class MixtureRequests:
@@ -125,7 +132,14 @@ def plain_generate(engine, prompts: list[list[int]], tokens: int) -> None:
     )
 
 
-def measure_decode(manifest_path: str, batches: list[int], lengths: list[int] = LENGTHS, rounds: int = ROUNDS) -> dict:
+def measure_decode(
+    manifest_path: str,
+    batches: list[int],
+    modes: list[str],
+    work_dir: str,
+    lengths: list[int] = LENGTHS,
+    rounds: int = ROUNDS,
+) -> dict:
     """Per runner and batch size: every round's decode tokens/s and their median and spread.
 
     All runners live in this one process (the engines' workers in their own) and are timed
@@ -133,39 +147,42 @@ def measure_decode(manifest_path: str, batches: list[int], lengths: list[int] = 
     of them, and the ratios taken within a round stay fair."""
     from bench.loop import load_models, mixed_greedy
 
+    work = Path(work_dir)
     manifest = load_manifest(manifest_path)
-    single_engine, mixture_engine = (
-        vllm_engine(manifest, Path(manifest_path), single, max(batches)) for single in (True, False)
-    )
+    single_engine = vllm_engine(manifest, None, max(batches))
+    mixture_engines = {}
+    for mode in modes:
+        served = load_manifest(variant(Path(manifest_path), work / f"{mode}.yaml", lora_mode=mode), work / "merged")
+        mixture_engines[mode] = vllm_engine(served, work / f"model-{mode}", max(batches))
     policies = [manifest.components.index(p) for p in manifest.policies]
-    models = load_models([str(c.path) for c in manifest.components])
-    policy_models = [models[i] for i in policies]
+    checkpoints = loop_checkpoints(manifest, work / "merged")
+    policy_models = load_models([str(checkpoints[i]) for i in policies])
     default = manifest.weight_vector()
     one_hot = [1.0 if i == policies[0] else 0.0 for i in range(len(manifest.components))]
     reference = [1.0] + [0.0] * (len(manifest.components) - 1)
-    tokenizer_dir = Path(manifest.components[1].path)
-    results: dict = {name: {} for name in RUNNERS}
+    tokenizer_dir = Path(manifest.reference.path)
+    names = runners(modes)
+    results: dict = {name: {} for name in names}
     for batch in batches:
         prompts = prompts_for(tokenizer_dir, batch)
-        runners: dict[str, Callable[[int], object]] = {
-            "single": partial(plain_generate, single_engine, prompts),
-            "one_policy": partial(MixtureRequests(mixture_engine, one_hot), prompts),
-            "two_policy": partial(MixtureRequests(mixture_engine, default), prompts),
-            "all": partial(MixtureRequests(mixture_engine, reference, record=True), prompts),
-            "loop_single": partial(mixed_greedy, policy_models[:1], [1.0], prompts),
-            "loop_mixture": partial(mixed_greedy, policy_models, [default[i] for i in policies], prompts),
-        }
-        for generate in runners.values():
+        generators: dict[str, Callable[[int], object]] = {"single": partial(plain_generate, single_engine, prompts)}
+        for mode, engine in mixture_engines.items():
+            generators[f"one_policy_{mode}"] = partial(MixtureRequests(engine, one_hot), prompts)
+            generators[f"two_policy_{mode}"] = partial(MixtureRequests(engine, default), prompts)
+            generators[f"all_{mode}"] = partial(MixtureRequests(engine, reference, record=True), prompts)
+        generators["loop_single"] = partial(mixed_greedy, policy_models[:1], [1.0], prompts)
+        generators["loop_mixture"] = partial(mixed_greedy, policy_models, [default[i] for i in policies], prompts)
+        for generate in generators.values():
             generate(2)  # warm-up
-        times: dict[str, list[list[float]]] = {name: [] for name in RUNNERS}
+        times: dict[str, list[list[float]]] = {name: [] for name in names}
         for _ in range(rounds):
-            for name, generate in runners.items():
+            for name, generate in generators.items():
                 times[name].append([timed(generate, n) for n in lengths])
-        for name in RUNNERS:
+        for name in names:
             rates = decode_rates(batch, lengths, times[name])
             results[name][batch] = {"rounds": rates, **figure(rates).to_dict()}
         gc.collect()
-    for engine in (single_engine, mixture_engine):  # a pool worker cannot exit while they run
+    for engine in (single_engine, *mixture_engines.values()):  # a pool worker cannot exit while they run
         engine.llm_engine.engine_core.shutdown()
     return results
 

@@ -1,8 +1,10 @@
 """Tiny real checkpoints of the decoder families users bring, each with two LoRA policies and
 a reward soup of them, for the shared-base tests: Qwen2 (qkv bias, grouped KV heads, an
-untied lm_head), Qwen3 (q/k norms, one KV head) and Mistral (a sliding window shorter than
-the tests' long prompt). Llama is the tests' own mixture (tests.adapters.build_lora_mixture).
-Weights are random and scaled like tests.checkpoints', so greedy choices are clear."""
+untied lm_head; its adapters change only the top layer, as the demo's change only the top
+ten, so its bottom layer runs once for every component), Qwen3 (q/k norms, one KV head) and
+Mistral (a sliding window shorter than the tests' long prompt). Llama is the tests' own
+mixture (tests.adapters.build_lora_mixture). Weights are random and scaled like
+tests.checkpoints', so greedy choices are clear."""
 
 from pathlib import Path
 
@@ -25,16 +27,19 @@ FAMILIES = {
         Qwen2ForCausalLM,
         Qwen2Config,
         {"hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": False},
+        {"layers_to_transform": [1]},
     ),
     "qwen3": (
         Qwen3ForCausalLM,
         Qwen3Config,
         {"hidden_size": 128, "head_dim": 64, "num_attention_heads": 4, "num_key_value_heads": 1},
+        {},
     ),
     "mistral": (
         MistralForCausalLM,
         MistralConfig,
         {"hidden_size": 128, "head_dim": 64, "num_attention_heads": 2, "num_key_value_heads": 1, "sliding_window": 64},
+        {},
     ),
 }
 # Different projections, ranks and scalings per policy; std keeps each delta about as large as
@@ -59,7 +64,7 @@ def build_family_mixture(tests_folder: Path, family: str) -> Path:
     if manifest.is_file():
         return manifest
     tokenizer = AutoTokenizer.from_pretrained(tests_folder / "ref")
-    model_class, config_class, shape = FAMILIES[family]
+    model_class, config_class, shape, lora = FAMILIES[family]
     config = config_class(
         vocab_size=len(tokenizer),
         intermediate_size=384,
@@ -85,7 +90,7 @@ def build_family_mixture(tests_folder: Path, family: str) -> Path:
     model.save_pretrained(folder / "ref")
     tokenizer.save_pretrained(folder / "ref")
     for name, spec in POLICIES.items():
-        make_adapter(folder / "ref", folder / f"{name}-lora", **spec)
+        make_adapter(folder / "ref", folder / f"{name}-lora", **spec, **lora)
     spec = {
         "name": f"{family}-mix",
         "reference": {"name": "ref", "path": "ref"},

@@ -11,8 +11,10 @@ skipping and recording work exactly as with full sub-models.
 A step stacks the token rows of the components it runs (STEP.forwarded) and runs the base
 once over all of them: each base linear layer multiplies the stacked rows once and adds each
 component's delta to its rows, norms, rotary embeddings and activations run on the stacked
-rows, and attention runs per component on its own KV (mixer.lora.layers). The lm_head, shared
-too, runs once over the stacked rows; mixing is MixtureModel's, as for full sub-models.
+rows, and attention runs per component on its own KV (mixer.lora.layers). Layers below the
+first one any adapter changes are the same for every component: they run once and keep one
+KV cache. The lm_head, shared too, runs once over the stacked rows; mixing is MixtureModel's,
+as for full sub-models.
 
 Kept eager: a compiled graph would freeze the Python loop over the step's components.
 """
@@ -46,21 +48,28 @@ FUSED_INTO = {projection: fused for fused, projections in FUSED.items() for proj
 
 class AttentionLayers(nn.Module):
     """A component's own attention layers, named like the base's ('<name>.model.layers.<i>.
-    self_attn.attn'): a component of the shared base owns nothing else."""
+    self_attn.attn'), for the layers at and above the fork: a component of the shared base
+    owns nothing else."""
 
-    def __init__(self, layers: list[nn.Module]) -> None:
+    def __init__(self, layers: dict[int, nn.Module]) -> None:
         super().__init__()
         self.model = nn.Module()
-        self.model.layers = nn.ModuleList()
-        for attention in layers:
+        self.model.layers = nn.ModuleDict()
+        for index, attention in layers.items():
             layer = nn.Module()
             layer.self_attn = nn.Module()
             layer.self_attn.attn = attention
-            self.model.layers.append(layer)
+            self.model.layers[str(index)] = layer
 
 
 class SharedBaseMixtureForCausalLM(MixtureModel):
-    """Reference + LoRA components (policies, adapter baselines, soups of adapters) on one base."""
+    """Reference + LoRA components (policies, adapter baselines, soups of adapters) on one base.
+
+    Below the first layer any component adapts (`fork`), every component's hidden states,
+    and so its keys and values, are those of the base: bit for bit, since they are the same
+    rows through the same layers. Those layers run once, unstacked, and keep one KV cache
+    (the reference's) for all components; from `fork` on the rows are stacked per component
+    and each component has its own attention layers. Adapters on every layer fork at 0."""
 
     def __init__(self, *, vllm_config: VllmConfig, prefix: str = "") -> None:
         super().__init__(vllm_config)
@@ -75,45 +84,30 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
             DefaultModelLoader.Source(str(Path(reference["path"])), None, prefix=reference["name"] + ".")
         ]
         layers = decoder_layers(base)
-        attentions = [[layer.self_attn.attn for layer in layers]]
+        factors = read_factors(components)
+        self.fork: int = min([i for i, _ in factors] or [len(layers)])
+        forked = range(self.fork, len(layers))
+        attentions = [{i: layers[i].self_attn.attn for i in forked}]
         for component in components[1:]:
-            own = [
-                clone_attention(recipes[a.layer_name], component["name"] + a.layer_name[len(reference["name"]) :])
-                for a in attentions[0]
-            ]
+            own = {
+                i: clone_attention(recipes[a.layer_name], component["name"] + a.layer_name[len(reference["name"]) :])
+                for i, a in attentions[0].items()
+            }
             self.add_module(component["name"], AttentionLayers(own))
             attentions.append(own)
-        for i, layer in enumerate(layers):
-            layer.self_attn.attn = ComponentAttention([per_component[i] for per_component in attentions])
-        self._install_deltas(layers, components, vllm_config.model_config.dtype)
+        for i in forked:
+            layers[i].self_attn.attn = ComponentAttention([per_component[i] for per_component in attentions])
+        dtype = vllm_config.model_config.dtype
+        device = next(base.parameters()).device
+        for (i, fused), by_component in factors.items():
+            linear = getattr(getattr(layers[i], BLOCK[fused]), fused)
+            part = layout(linear, fused)
+            deltas = {c: fuse(found, part, dtype, device, engine_matmul) for c, found in by_component.items()}
+            linear.quant_method = StackedLoRAMethod(deltas)
 
     @property
     def base(self) -> nn.Module:
         return getattr(self, self.component_names[0])
-
-    def _install_deltas(self, layers: list[nn.Module], components: list[dict], dtype: torch.dtype) -> None:
-        """Give every base linear layer that some component adapts a StackedLoRAMethod with
-        each component's delta on this rank."""
-        device = next(self.base.parameters()).device
-        tensors = {term["adapter"]: read_tensors(Path(term["adapter"])) for c in components for term in c["lora"]}
-        # factors[(layer, fused layer)][component] = [Factor, ...]
-        factors: dict[tuple[int, str], dict[int, list[Factor]]] = {}
-        for index, component in enumerate(components):
-            for term in component["lora"]:
-                found = tensors[term["adapter"]]
-                for module, scaling in term["scalings"].items():
-                    match = FACTOR_KEY.match(f"base_model.model.{module}.lora_A.weight")
-                    a = found[f"base_model.model.{module}.lora_A.weight"]
-                    b = found[f"base_model.model.{module}.lora_B.weight"]
-                    key = (int(match["layer"]), FUSED_INTO[match["proj"]])
-                    factor = Factor(match["proj"], a, b, scaling * term["weight"])
-                    factors.setdefault(key, {}).setdefault(index, []).append(factor)
-        for (i, fused), by_component in factors.items():
-            linear = getattr(getattr(layers[i], BLOCK[fused]), fused)
-            part = layout(linear, fused)
-            linear.quant_method = StackedLoRAMethod(
-                {c: fuse(found, part, dtype, device, engine_matmul) for c, found in by_component.items()}
-            )
 
     def forward(
         self,
@@ -122,22 +116,59 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
         intermediate_tensors=None,
         inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The base once over the step's components' stacked rows: (T,) -> (T, A * hidden)."""
+        """The base's layers up to the fork once, then once over the step's components'
+        stacked rows: (T,) -> (T, A * hidden). The same loop as the decoder families' own
+        model forward (embed, layers with a residual, final norm), with the stacking inside."""
         run = self.planned()
         STEP.forwarded = run
         blocks = len(run)
+        model = self.base.model
+        hidden, residual = model.embed_input_ids(input_ids), None
+        for i, layer in enumerate(model.layers):
+            if i == self.fork and blocks > 1:
+                hidden, residual, positions = (
+                    stacked(hidden, blocks),
+                    stacked(residual, blocks),
+                    positions.repeat(blocks),
+                )
+            hidden, residual = layer(positions, hidden, residual)
+        if self.fork >= len(model.layers) and blocks > 1:  # nothing adapted: every component is the base
+            hidden, residual = stacked(hidden, blocks), stacked(residual, blocks)
+        hidden, _ = model.norm(hidden, residual)
         if blocks == 1:
-            return self.base(input_ids, positions)
-        hidden = self.base(input_ids.repeat(blocks), positions.repeat(blocks))  # (A*T, d)
+            return hidden
         return hidden.view(blocks, -1, self.hidden_size).transpose(0, 1).reshape(-1, blocks * self.hidden_size)
 
     def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """The shared lm_head once over every run component's rows, then each row's mixture."""
         run = self.forwarded()
         rows = hidden_states.shape[0]
-        stacked = hidden_states.view(rows, len(run), self.hidden_size).transpose(0, 1).reshape(-1, self.hidden_size)
-        logits = self.base.compute_logits(stacked)  # (A*B, V)
+        stacked_rows = hidden_states.view(rows, len(run), self.hidden_size).transpose(0, 1)
+        logits = self.base.compute_logits(stacked_rows.reshape(-1, self.hidden_size))  # (A*B, V)
         return self.mix(logits.view(len(run), rows, -1), run)
+
+
+def stacked(rows: torch.Tensor | None, blocks: int) -> torch.Tensor | None:
+    """`blocks` copies of the rows, one after the other: (T, d) -> (blocks * T, d)."""
+    return None if rows is None else rows.repeat(blocks, 1)
+
+
+def read_factors(components: list[dict]) -> dict[tuple[int, str], dict[int, list[Factor]]]:
+    """Every component's LoRA factors, by (layer, fused base layer) and component index."""
+    tensors = {term["adapter"]: read_tensors(Path(term["adapter"])) for c in components for term in c["lora"]}
+    factors: dict[tuple[int, str], dict[int, list[Factor]]] = {}
+    for index, component in enumerate(components):
+        for term in component["lora"]:
+            found = tensors[term["adapter"]]
+            for module, scaling in term["scalings"].items():
+                match = FACTOR_KEY.match(f"base_model.model.{module}.lora_A.weight")
+                a = found[f"base_model.model.{module}.lora_A.weight"]
+                b = found[f"base_model.model.{module}.lora_B.weight"]
+                key = (int(match["layer"]), FUSED_INTO[match["proj"]])
+                factors.setdefault(key, {}).setdefault(index, []).append(
+                    Factor(match["proj"], a, b, scaling * term["weight"])
+                )
+    return factors
 
 
 def decoder_layers(base: nn.Module) -> list[nn.Module]:

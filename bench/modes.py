@@ -1,0 +1,45 @@
+"""One manifest, served each way the benchmark compares: the same components with
+`lora_mode` forced to shared or merged, and the full checkpoints a transformers loop loads."""
+
+from pathlib import Path
+
+import yaml
+
+from mixer.lora.merge import merge_adapter
+from mixer.manifest import TOKENIZER_FILES, Manifest, load_manifest
+
+
+def modes_of(manifest_path: Path) -> list[str]:
+    """The modes a manifest can be served in: both where the shared base serves it exactly
+    (shared first: the default), else merged only."""
+    return ["shared", "merged"] if load_manifest(manifest_path).serving.mode == "shared" else ["merged"]
+
+
+def variant(manifest_path: Path, out: Path, policies: int | None = None, **fields) -> Path:
+    """A copy of the manifest at `out` (paths made absolute) with `fields` set (e.g. lora_mode)
+    and only its first `policies` policies (weights renormalised), or all of them."""
+    spec = yaml.safe_load(manifest_path.read_text())
+    base = manifest_path.resolve().parent
+    for entry in [spec["reference"], *spec["policies"], *spec.get("baselines", [])]:
+        for key in ("path", "adapter"):
+            if entry.get(key) is not None:
+                entry[key] = str((base / entry[key]).resolve())
+    if policies is not None:
+        spec["policies"] = spec["policies"][:policies]
+        kept = {p["name"] for p in spec["policies"]}
+        spec["weights"] = {name: w for name, w in spec["weights"].items() if name in kept}
+        spec["baselines"] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(spec | fields, sort_keys=False))
+    return out
+
+
+def loop_checkpoints(manifest: Manifest, merge_dir: Path) -> list[Path]:
+    """Every component as a full checkpoint, for the transformers loop: an adapter merged into
+    the reference (peft, cached like the server's merges)."""
+    return [
+        merge_adapter(c.name, c.adapter, manifest.reference.path, merge_dir, TOKENIZER_FILES)
+        if c.adapter is not None
+        else c.path
+        for c in manifest.components
+    ]
