@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 import yaml
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, PreTrainedModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM, PreTrainedModel
 
+from demo.tiny.pretrain import tiny_llama_config
 from tests.checkpoints import build_test_mixture
 
 TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
@@ -106,6 +107,13 @@ def build_lm_head_mixture(folder: Path) -> Path:
         }
         manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
     return manifest
+
+
+def odd_base(test_manifest: Path, **shape) -> LlamaForCausalLM:
+    """A Llama of another shape than the tests' reference (same tokenizer), for adapters that
+    must not fit it."""
+    tokenizer = AutoTokenizer.from_pretrained(test_manifest.parent / "ref")
+    return LlamaForCausalLM(tiny_llama_config(tokenizer, **{"hidden": 128, "layers": 2, "max_len": 512, **shape}))
 
 
 def set_peft_type(adapter: Path, peft_type: str) -> None:

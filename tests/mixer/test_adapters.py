@@ -9,12 +9,11 @@ import torch
 import yaml
 from peft import PeftModel
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
-from demo.tiny.pretrain import tiny_llama_config
 from mixer.lora.merge import SOURCE_FILE
 from mixer.manifest import ManifestError, load_manifest
-from tests.adapters import build_adapter_mixture, make_adapter, set_peft_type
+from tests.adapters import build_adapter_mixture, make_adapter, odd_base, set_peft_type
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +30,6 @@ def variant(manifest: Path, tmp_path: Path, gamma: dict) -> Path:
     path = tmp_path / "variant.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def odd_base(test_manifest: Path, **shape) -> LlamaForCausalLM:
-    tokenizer = AutoTokenizer.from_pretrained(test_manifest.parent / "ref")
-    return LlamaForCausalLM(tiny_llama_config(tokenizer, **{"hidden": 128, "layers": 2, "max_len": 512, **shape}))
 
 
 def test_adapter_is_merged_once_and_equals_peft_merge(adapter_manifest, tmp_path):
