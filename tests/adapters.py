@@ -41,6 +41,19 @@ def make_adapter(
     return folder
 
 
+def write_variant(base_manifest: Path, manifest: Path, name: str, policies: dict[str, dict]) -> Path:
+    """`base_manifest` under another mixture name with other policies ({name: entry}, paths
+    relative to the folder), weighted equally."""
+    spec = yaml.safe_load(base_manifest.read_text())
+    spec |= {
+        "name": name,
+        "policies": [{"name": policy, **entry} for policy, entry in policies.items()],
+        "weights": {policy: 1 / len(policies) for policy in policies},
+    }
+    manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return manifest
+
+
 def build_adapter_mixture(folder: Path) -> Path:
     """The tests' checkpoints plus a manifest mixing 'alpha' (a checkpoint) with 'gamma' (a
     LoRA adapter on the reference); returns the manifest path."""
@@ -48,13 +61,8 @@ def build_adapter_mixture(folder: Path) -> Path:
     manifest = folder / "adapter-mix.yaml"
     if not manifest.is_file():
         make_adapter(folder / "ref", folder / "gamma-lora")
-        spec = yaml.safe_load(base_manifest.read_text())
-        spec |= {
-            "name": "adapter-mix",
-            "policies": [{"name": "alpha", "path": "alpha"}, {"name": "gamma", "adapter": "gamma-lora"}],
-            "weights": {"alpha": 0.5, "gamma": 0.5},
-        }
-        manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
+        policies = {"alpha": {"path": "alpha"}, "gamma": {"adapter": "gamma-lora"}}
+        write_variant(base_manifest, manifest, "adapter-mix", policies)
     return manifest
 
 
@@ -85,9 +93,8 @@ def build_lora_mixture(folder: Path) -> Path:
     if not manifest.is_file():
         for name, spec in LORA_POLICIES.items():
             make_adapter(folder / "ref", folder / f"{name}-lora", **spec)
-        spec = yaml.safe_load(base_manifest.read_text())
-        spec["policies"] = [{"name": name, "adapter": f"{name}-lora"} for name in LORA_POLICIES]
-        manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
+        policies = {name: {"adapter": f"{name}-lora"} for name in LORA_POLICIES}
+        write_variant(base_manifest, manifest, "test-mix", policies)
     return manifest
 
 
@@ -99,13 +106,8 @@ def build_lm_head_mixture(folder: Path) -> Path:
     manifest = folder / "lm-head-mix.yaml"
     if not manifest.is_file():
         make_adapter(folder / "ref", folder / "head-lora", seed=13, targets=["q_proj", "lm_head"], std=0.2)
-        spec = yaml.safe_load(lora_manifest.read_text())
-        spec |= {
-            "name": "head-mix",
-            "policies": [{"name": "alpha", "adapter": "alpha-lora"}, {"name": "head", "adapter": "head-lora"}],
-            "weights": {"alpha": 0.5, "head": 0.5},
-        }
-        manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
+        policies = {"alpha": {"adapter": "alpha-lora"}, "head": {"adapter": "head-lora"}}
+        write_variant(lora_manifest, manifest, "head-mix", policies)
     return manifest
 
 

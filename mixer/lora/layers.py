@@ -1,10 +1,11 @@
 """Where the shared base meets vLLM's layers: stacked rows through one base layer, each
 component's delta on its own rows, and each component's attention on its own KV cache.
 
-A step of the shared-base mixture runs the base model once on the step's tokens repeated for
-each component it runs (STEP.forwarded, in that order): rows [i*T, (i+1)*T) belong to the
-i-th. Everything that has no per-component state (norms, rotary embeddings, activations, the
-base linear layers' own matmuls) then runs once on all rows; two things are per component:
+From the fork (the first layer any component adapts, mixer.lora.model) on, a step of the
+shared-base mixture runs the base's layers once on the step's rows repeated for each
+component it runs (STEP.forwarded, in that order): rows [i*T, (i+1)*T) belong to the i-th.
+Everything that has no per-component state (norms, rotary embeddings, activations, the base
+linear layers' own matmuls) then runs once on all rows; two things are per component:
 
 - StackedLoRAMethod replaces a base linear layer's quant method (vLLM calls it for the layer's
   matmul, before a row-parallel layer's all-reduce): the base matmul over every row once, then

@@ -1,14 +1,19 @@
 """The SmolLM2 demo's whole build path at smoke scale (a few prompts, two DPO steps): real
-SmolLM2-135M-Instruct, real LoRA adapters, deterministic, and served by `mpo-serve` with
-its adapters merged at load. The full build's margins are checked by the build itself."""
+SmolLM2-135M-Instruct, real LoRA adapters, deterministic, and served by `mpo-serve` on one
+shared base (nothing merged), equal to peft with the adapters unmerged. The full build's
+margins are checked by the build itself."""
 
 import json
 
+import httpx
 import openai
 import pytest
 import yaml
+from transformers import AutoTokenizer
 
 from demo.smollm2.build import STAMP, build, is_built, smoke_config
+from tests.completions import completion_body, token_ids
+from tests.oracle import MixtureOracle
 from tests.server_process import ServerProcess
 
 
@@ -47,6 +52,8 @@ def test_build_is_cached_and_deterministic(smoke_demo, tmp_path):
 
 
 def test_smoke_demo_serves_its_adapters_through_the_openai_client(smoke_demo, tmp_path):
+    """On the shared base: its adapters change only the top layers (the shared base runs the
+    others once), and the default mixture's greedy tokens equal the loop's."""
     with ServerProcess(smoke_demo, tmp_path, tmp_path / "server.log") as server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
         assert [m.id for m in client.models.list()][:4] == ["mpo-demo", "ref", "positive", "concise"]
@@ -55,4 +62,12 @@ def test_smoke_demo_serves_its_adapters_through_the_openai_client(smoke_demo, tm
                 model=model, messages=[{"role": "user", "content": "Tell me about tea."}], max_tokens=8, seed=1
             )
             assert reply.choices[0].message.content.strip()
-    assert len(list((tmp_path / "merged").iterdir())) == 2  # both adapters merged into the data dir
+        prompt = AutoTokenizer.from_pretrained(smoke_demo.parent / "ref")("Tell me about tea.")["input_ids"]
+        body = completion_body(prompt, model="mpo-demo", max_tokens=6)
+        logprobs = httpx.post(f"{server.url}/v1/completions", json=body, timeout=120).json()["choices"][0]["logprobs"]
+        assert "served on one shared base" in server.log.read_text()
+    oracle = MixtureOracle(smoke_demo)
+    oracle.check_greedy(
+        prompt, oracle.vector({"positive": 0.5, "concise": 0.5}), token_ids(logprobs), logprobs["token_logprobs"]
+    )
+    assert not (tmp_path / "merged").exists()  # nothing merged at start

@@ -7,6 +7,7 @@ import httpx
 from transformers import AutoTokenizer
 
 from tests.completions import completion_body, token_ids
+from tests.server_process import ADMIN_TOKEN
 
 
 def test_describe_mixture(admin, test_manifest):
@@ -20,6 +21,22 @@ def test_describe_mixture(admin, test_manifest):
     assert body["components"][1]["path"] == str((test_manifest.parent / "alpha").resolve())
     assert body["default_weights"] == {"alpha": 0.5, "beta": 0.5}
     assert isinstance(body["active_weight_set"], int)
+    assert body["lora_mode"] == {
+        "mode": "merged",
+        "reason": "component 'alpha' is a full checkpoint, not a LoRA adapter on the reference",
+        "requested": "auto",
+    }
+    assert len({c["weight_bytes"] for c in body["components"]}) == 1  # three models of one shape
+
+
+def test_describe_a_shared_base_mixture(lora_server, lora_manifest):
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = httpx.get(f"{lora_server.url}/admin/mixture", headers=headers).json()
+    assert body["lora_mode"]["mode"] == "shared"
+    ref, alpha, beta = body["components"]
+    assert ref["path"] == str((lora_manifest.parent / "ref").resolve()) and "adapter" not in ref
+    assert alpha["adapter"] == str((lora_manifest.parent / "alpha-lora").resolve()) and "path" not in alpha
+    assert 0 < alpha["weight_bytes"] < beta["weight_bytes"] < ref["weight_bytes"] / 10  # factors only
 
 
 def test_put_weights_normalises_and_reports(admin):

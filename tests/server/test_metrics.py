@@ -45,6 +45,18 @@ def test_vllm_and_mpo_metrics_move_with_requests(http, admin):
     assert total(after, "mpo_active_weight_set") == next(s["id"] for s in active if s["active"])
 
 
+def test_component_weight_bytes_and_the_serving_mode(http, lora_server, admin):
+    merged = scrape(http)  # the tests' full checkpoints: each component a whole model
+    sizes = {c["name"]: c["weight_bytes"] for c in admin.get("/admin/mixture").json()["components"]}
+    for name, size in sizes.items():
+        assert total(merged, "mpo_component_weight_bytes", component=name, mode="merged") == size
+    with httpx.Client(base_url=lora_server.url) as client:
+        shared = scrape(client)
+    assert total(shared, "mpo_component_weight_bytes", component="ref", mode="shared") == sizes["ref"]
+    assert 0 < total(shared, "mpo_component_weight_bytes", component="alpha", mode="shared") < sizes["ref"] / 10
+    assert total(shared, "mpo_component_weight_bytes", mode="merged") == 0
+
+
 def test_a_scrape_during_load_sees_it(http, server):
     """A long streaming request is running while we scrape: the running gauges show it."""
     started = threading.Event()
