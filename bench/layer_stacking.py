@@ -144,7 +144,9 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"{name}, {dtype}, hidden {args.hidden}, MLP {args.mlp}, rank {args.rank}")
     print(f"one layer's projections: {base.nbytes() / 2**20:.0f} MiB; copy bandwidth {bandwidth / 1e9:.0f} GB/s")
-    print(f"{'batch':>6}{'K':>3}{'separate':>12}{'stacked':>12}{'stacked/separate':>18}{'stacked GB/s':>14}{'of copy':>9}")
+    columns = ("batch", 6), ("K", 3), ("separate", 12), ("stacked", 12), ("stacked/separate", 18)
+    columns += ("stacked GB/s", 14), ("of copy", 9)
+    print("".join(f"{title:>{width}}" for title, width in columns))
     with torch.inference_mode():
         for batch in args.batches:
             for k in args.components:
