@@ -57,13 +57,13 @@ def test_engine_arguments_become_vllm_serve_flags():
     assert flags == ["--model", "/m", "--dtype", "float32", "--enforce-eager", "--no-enable-x", "--names", "a", "b"]
 
 
-@pytest.mark.parametrize("mode", ["open", "closed"])
-def test_load_client_streams_exact_token_counts(server, mode):
+@pytest.mark.parametrize("loop", ["open", "closed"])
+def test_load_client_streams_exact_token_counts(server, loop):
     lengths = [3, 5, 4]
     requests = [
         Request(prompt=p, max_tokens=n, arrival=0.2 * i) for i, (p, n) in enumerate(zip(PROMPTS, lengths, strict=True))
     ]
-    if mode == "open":
+    if loop == "open":
         outcomes = open_loop(server.url, "test-mix", requests)
     else:
         outcomes = closed_loop(server.url, "test-mix", requests, concurrency=2)
