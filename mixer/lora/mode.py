@@ -12,7 +12,7 @@ case at the cost of one full sub-model per component.
 
 `lora_mode` in the manifest chooses: `auto` (shared where it is exact, merged otherwise, with
 the reason in one log line), `shared` (an error says why it cannot be) or `merged`.
-Pure Python (the checks read adapter configs and tensor headers): no vLLM.
+No vLLM and no model: the checks read adapter configs and tensor headers.
 """
 
 import json
@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Literal
 
 from mixer.lora.adapter import (
+    FACTOR_KEY,
     AdapterError,
+    expected_shapes,
     fit_problems,
     projections,
     read_adapter_config,
     tensor_shapes,
     unshareable,
 )
+from mixer.lora.factors import FUSED_INTO, held_elements, whole_layout
 
 # Decoder families whose vLLM layers mixer.lora.model knows: attention in self_attn (qkv_proj,
 # attn, o_proj) and an MLP of gate_up_proj and down_proj, in model.layers.
@@ -117,10 +120,11 @@ def _term(folder: Path, weight: float) -> dict:
 
 def weight_bytes(manifest, chosen: Literal["shared", "merged"]) -> dict[str, int]:
     """Bytes of weights each component holds in the engine, in the serving dtype: shared, the
-    reference holds the base and every other component only its factors (a soup: its
-    ingredients'); merged, every component is a whole model."""
+    reference holds the base and every other component only the deltas built from its factors
+    (a soup: from its ingredients'); merged, every component is a whole model."""
     size = DTYPE_BYTES[manifest.dtype]
     model = size * _elements(_checkpoint_shapes(manifest.reference.path))
+    sizes = expected_shapes(reference_config(manifest)) if chosen == "shared" else {}
     held = {}
     for component in manifest.components:
         if component is manifest.reference:
@@ -130,8 +134,23 @@ def weight_bytes(manifest, chosen: Literal["shared", "merged"]) -> dict[str, int
             held[component.name] = size * _elements(_checkpoint_shapes(component.path)) if own else model
         else:
             folders = [Path(term["adapter"]) for term in lora_terms(manifest, component)]
-            held[component.name] = size * sum(_elements(tensor_shapes(folder)) for folder in folders)
+            held[component.name] = size * _delta_elements(folders, sizes)
     return held
+
+
+def _delta_elements(folders: list[Path], sizes: dict[str, tuple[int, int]]) -> int:
+    """Elements of the deltas the shared base builds from these adapters' factors (one
+    component's: a soup's ingredients share its deltas), per fused layer (mixer.lora.factors)."""
+    ranks: dict[tuple[int, str], list[tuple[str, int]]] = {}
+    for folder in folders:
+        for key, shape in tensor_shapes(folder).items():
+            match = FACTOR_KEY.match(key)
+            if match is not None and match["factor"] == "A":
+                fused = FUSED_INTO[match["proj"]]
+                ranks.setdefault((int(match["layer"]), fused), []).append((match["proj"], shape[0]))
+    return sum(
+        held_elements(found, whole_layout(fused, sizes), sizes[found[0][0]][1]) for (_, fused), found in ranks.items()
+    )
 
 
 def _checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:

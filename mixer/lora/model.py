@@ -30,7 +30,7 @@ from vllm.model_executor.models.utils import init_vllm_registered_model
 from vllm.transformers_utils.config import get_config
 
 from mixer.lora.adapter import FACTOR_KEY, read_tensors
-from mixer.lora.factors import FUSED, Factor, fuse
+from mixer.lora.factors import FUSED, FUSED_INTO, Factor, fuse
 from mixer.lora.layers import (
     ComponentAttention,
     StackedLoRAMethod,
@@ -43,7 +43,6 @@ from mixer.model import MixtureModel
 from mixer.step_state import STEP
 
 BLOCK = {"qkv_proj": "self_attn", "o_proj": "self_attn", "gate_up_proj": "mlp", "down_proj": "mlp"}
-FUSED_INTO = {projection: fused for fused, projections in FUSED.items() for projection in projections}
 
 
 class AttentionLayers(nn.Module):

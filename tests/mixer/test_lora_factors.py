@@ -84,7 +84,7 @@ def test_factors_are_kept_in_the_serving_dtype_with_the_scale_folded_in():
 
     f = factor("q_proj", Q, scale=3.0)
     fuse([f], qkv_layout(), torch.bfloat16, "cpu", recording)
-    up, down = seen
+    down, up = seen
     assert up.dtype == down.dtype == torch.bfloat16
     torch.testing.assert_close(down.float(), f.a.t(), atol=0.02, rtol=0.01)
     torch.testing.assert_close(up.float(), 3.0 * f.b.t(), atol=0.05, rtol=0.01)

@@ -14,6 +14,8 @@ from peft import PeftModel
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
+from mixer.lora.adapter import FACTOR_KEY, expected_shapes, read_tensors
+from mixer.lora.factors import FUSED_INTO, Factor, fuse, whole_layout
 from mixer.lora.mode import lora_terms
 from mixer.manifest import ManifestError, load_manifest
 from tests.adapters import LORA_POLICIES, make_adapter, odd_base
@@ -38,14 +40,33 @@ def elements(file: Path) -> int:
         return sum(torch.Size(handle.get_slice(k).get_shape()).numel() for k in handle.keys())  # noqa: SIM118
 
 
-def test_adapters_on_the_reference_are_served_shared_and_hold_only_their_factors(lora_manifest, tmp_path):
+def fused_elements(adapter: Path, reference: Path) -> int:
+    """Elements of the deltas fuse() builds from an adapter's factors, counted on the matrices it makes."""
+    tensors = read_tensors(adapter)
+    sizes = expected_shapes(json.loads((reference / "config.json").read_text()))
+    by_layer: dict = {}
+    for key, a in tensors.items():
+        match = FACTOR_KEY.match(key)
+        if match and match["factor"] == "A":
+            found = Factor(match["proj"], a, tensors[key.replace("lora_A", "lora_B")], 1.0)
+            by_layer.setdefault((match["layer"], FUSED_INTO[match["proj"]]), []).append(found)
+    made = []
+    for (_, fused), factors in by_layer.items():
+        fuse(factors, whole_layout(fused, sizes), torch.float32, "cpu", lambda matrix: made.append(matrix.numel()))
+    return sum(made)
+
+
+def test_adapters_on_the_reference_are_served_shared_and_hold_only_their_deltas(lora_manifest, tmp_path):
     manifest = load_manifest(lora_manifest, tmp_path / "merged")
     assert manifest.serving.mode == "shared" and manifest.lora_mode == "auto"
     folder = lora_manifest.parent
     held = manifest.serving.weight_bytes
     assert held["ref"] == 4 * elements(folder / "ref" / "model.safetensors")
     for name in LORA_POLICIES:
-        assert held[name] == 4 * elements(folder / f"{name}-lora" / "adapter_model.safetensors")
+        adapter = folder / f"{name}-lora"
+        assert held[name] == 4 * fused_elements(adapter, folder / "ref")
+        # the factors, and zeros where a factor does not feed a projection of its fused layer
+        assert elements(adapter / "adapter_model.safetensors") < held[name] / 4 and held[name] < held["ref"] / 4
     assert not (tmp_path / "merged").exists()  # no merge, no model loaded: the shared base reads the factors
 
 

@@ -62,7 +62,8 @@ def test_served_on_the_shared_base(served, family):
     described = httpx.get(f"{served.url}/admin/mixture", headers=HEADERS).json()
     assert described["lora_mode"]["mode"] == "shared"
     held = {c["name"]: c["weight_bytes"] for c in described["components"]}
-    assert held["alpha"] < held["ref"] / 10 and held["soup"] == held["alpha"] + held["beta"]
+    # a soup's delta per layer holds both ingredients' factors, over the outputs either adapts
+    assert held["alpha"] + held["beta"] <= held["soup"] < held["ref"] / 10
 
 
 def test_a_batch_of_every_kind_equals_the_loop(served, family, oracle, tokenizer):
