@@ -2,6 +2,11 @@
 in each way the mixture can be served, and the per-step transformers loop a researcher
 would otherwise write.
 
+    .venv/bin/python -m bench.throughput [--subject smollm2] [--batches 1] [--modes shared] [--rounds 5]
+
+runs item 1 of bench.run alone, for a closer look at a few batch sizes with more rounds,
+and prints each runner's rate and its per-round ratios to the plain model.
+
 Runners, all in one spawned process per subject and timed in turns on the same prompts
 (B prompts of equal length, greedy, `ignore_eos`); for each serving mode M (shared base,
 merged sub-models; bench.modes) the mixture engine of that mode gets three kinds of requests:
@@ -27,8 +32,8 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.modes import loop_checkpoints, variant
-from bench.rates import decode_rates, figure
+from bench.modes import loop_checkpoints, modes_of, variant
+from bench.rates import decode_rates, figure, format_figure
 from mixer.manifest import Manifest, load_manifest
 from mixer.needed import RECORD_ARG, WEIGHTS_ARG
 
@@ -206,3 +211,39 @@ def in_subprocess(function, *args):
     """Run one measurement in a fresh spawned process (vLLM engines do not share a process well)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         return pool.submit(_reporting, ENGINE_LOG.absolute(), function, *args).result()
+
+
+def main() -> None:
+    import argparse
+
+    from bench.run import subject_manifest
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subject", default="smollm2", choices=["tiny", "smollm2"])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1])
+    parser.add_argument("--modes", nargs="+", default=None, help="default: every mode the manifest can be served in")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=Path.home() / ".cache" / "mpo-serve" / "bench")
+    args = parser.parse_args()
+    from bench import throughput  # this module by its name: what the measuring process imports
+
+    manifest_path = subject_manifest(args.subject, args.data)
+    modes = args.modes or modes_of(manifest_path)
+    work = str(args.data / f"decode-{args.subject}")
+    throughput.ENGINE_LOG = args.data / "engine.log"
+    print(f"engine logs go to {throughput.ENGINE_LOG}", flush=True)
+    measure = throughput.measure_decode
+    results = throughput.in_subprocess(measure, str(manifest_path), args.batches, modes, work, LENGTHS, args.rounds)
+    for batch in args.batches:
+        single = results["single"][batch]
+        print(f"batch {batch}: single {format_figure(figure(single['rounds']))} tok/s; per-round ratios to it:")
+        for name in runners(modes)[1:]:
+            rounds = results[name][batch]["rounds"]
+            ratios = [r / s for r, s in zip(rounds, single["rounds"], strict=True)]
+            listed = ", ".join(f"{r:.2f}" for r in sorted(ratios))
+            rate, ratio = format_figure(figure(rounds)), format_figure(figure(ratios), 2)
+            print(f"  {name:<20} {rate:>14} tok/s   {ratio:>12}   [{listed}]")
+
+
+if __name__ == "__main__":
+    main()

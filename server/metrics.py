@@ -45,7 +45,8 @@ class MixtureCollector(Collector):
         held = GaugeMetricFamily(
             "mpo_component_weight_bytes",
             "Bytes of weights each component holds in the engine, and the mode LoRA components are served in: "
-            "shared (the reference holds the base, an adapter its factors) or merged (each a whole model).",
+            "shared (the reference holds the base, an adapter the deltas built from its factors) "
+            "or merged (each a whole model).",
             labels=["component", "mode"],
         )
         for component, size in serving.weight_bytes.items():
