@@ -1,7 +1,7 @@
 """Where a decode step's time goes in the engine, part by part, for the plain model and the
 mixture in each serving mode (py-spy, sampling; no change to the engine).
 
-    .venv/bin/python -m bench.profile_engine [--subject smollm2] [--batch 8] [--seconds 12]
+    .venv/bin/python -m bench.profile_engine [--subject smollm2] [--batch 8] [--seconds 12] [--modes shared]
 
 For vLLM serving the reference as a plain model, and for the mixture engine of each mode
 (bench.modes) serving each kind of request (bench.throughput: one policy, the default
@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--subject", default="smollm2", choices=["tiny", "smollm2"])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--modes", nargs="+", default=None, help="default: every mode the manifest can be served in")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
     from bench import throughput
@@ -145,7 +146,7 @@ def main() -> None:
     throughput.ENGINE_LOG = args.out / "engine.log"
     manifest_path = subject_manifest(args.subject, args.out)
     results = {}
-    for mode in [None, *modes_of(manifest_path)]:
+    for mode in [None, *(args.modes or modes_of(manifest_path))]:
         print(f"profiling {mode or 'the plain model'} ({args.seconds} s per kind of request)", flush=True)
         results |= in_subprocess(profile_engine, str(manifest_path), mode, args.batch, args.seconds, str(args.out))
     print_parts(results, args.batch)
