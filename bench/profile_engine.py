@@ -24,7 +24,15 @@ from functools import partial
 from pathlib import Path
 
 from bench.modes import modes_of, variant
-from bench.throughput import KINDS, MixtureRequests, in_subprocess, plain_generate, prompts_for, vllm_engine
+from bench.throughput import (
+    KINDS,
+    MixtureRequests,
+    in_subprocess,
+    kind_weights,
+    plain_generate,
+    prompts_for,
+    vllm_engine,
+)
 from mixer.manifest import load_manifest
 
 # Each part of a step and the frames that say a sample is in it, tried in this order: the
@@ -98,12 +106,7 @@ def profile_engine(manifest_path: str, mode: str | None, batch: int, seconds: in
     else:
         served = load_manifest(variant(Path(manifest_path), out / f"{mode}.yaml", lora_mode=mode), out / "merged")
         engine = vllm_engine(served, out / f"model-{mode}", batch)
-        policies = [manifest.components.index(p) for p in manifest.policies]
-        weights = {
-            "one_policy": [1.0 if i == policies[0] else 0.0 for i in range(len(manifest.components))],
-            "two_policy": manifest.weight_vector(),
-            "all": [1.0] + [0.0] * (len(manifest.components) - 1),
-        }
+        weights = kind_weights(manifest)
         generators = {
             f"{kind}_{mode}": partial(MixtureRequests(engine, weights[kind], record=kind == "all"), prompts)
             for kind in KINDS

@@ -53,6 +53,18 @@ def components_run(manifest: Manifest) -> dict[str, int]:
     return {"one_policy": 1, "two_policy": len(manifest.policies), "all": len(manifest.components)}
 
 
+def kind_weights(manifest: Manifest) -> dict[str, list[float]]:
+    """The weight vector of each kind of request: one-hot on the first policy, the default
+    mixture, and the reference's one-hot that fit traffic (recording requests) samples from."""
+    count = len(manifest.components)
+    first = manifest.components.index(manifest.policies[0])
+    return {
+        "one_policy": [1.0 if i == first else 0.0 for i in range(count)],
+        "two_policy": manifest.weight_vector(),
+        "all": [1.0] + [0.0] * (count - 1),
+    }
+
+
 def corpus_token_runs(tokenizer_dir: Path, count: int, tokens: int) -> list[list[int]]:
     """`count` different runs of exactly `tokens` tokens: consecutive windows of the shipped corpus."""
     from transformers import AutoTokenizer
@@ -162,9 +174,8 @@ def measure_decode(
     policies = [manifest.components.index(p) for p in manifest.policies]
     checkpoints = loop_checkpoints(manifest, work / "merged")
     policy_models = load_models([str(checkpoints[i]) for i in policies])
-    default = manifest.weight_vector()
-    one_hot = [1.0 if i == policies[0] else 0.0 for i in range(len(manifest.components))]
-    reference = [1.0] + [0.0] * (len(manifest.components) - 1)
+    weights = kind_weights(manifest)
+    default = weights["two_policy"]
     tokenizer_dir = Path(manifest.reference.path)
     names = runners(modes)
     results: dict = {name: {} for name in names}
@@ -172,9 +183,9 @@ def measure_decode(
         prompts = prompts_for(tokenizer_dir, batch)
         generators: dict[str, Callable[[int], object]] = {"single": partial(plain_generate, single_engine, prompts)}
         for mode, engine in mixture_engines.items():
-            generators[f"one_policy_{mode}"] = partial(MixtureRequests(engine, one_hot), prompts)
-            generators[f"two_policy_{mode}"] = partial(MixtureRequests(engine, default), prompts)
-            generators[f"all_{mode}"] = partial(MixtureRequests(engine, reference, record=True), prompts)
+            for kind in KINDS:
+                requests = MixtureRequests(engine, weights[kind], record=kind == "all")
+                generators[f"{kind}_{mode}"] = partial(requests, prompts)
         generators["loop_single"] = partial(mixed_greedy, policy_models[:1], [1.0], prompts)
         generators["loop_mixture"] = partial(mixed_greedy, policy_models, [default[i] for i in policies], prompts)
         for generate in generators.values():

@@ -102,8 +102,7 @@ def fuse(
     """One delta for a fused layer on this rank from its projections' factors (any subset of
     the projections it fuses, any ranks; several factors of one projection add up)."""
     shards = [layout.outputs[factor.projection] for factor in factors]
-    offset = min(shard.offset for shard in shards)
-    width = max(shard.offset + shard.size for shard in shards) - offset
+    offset, width = span(shards)
     rank = sum(factor.a.shape[0] for factor in factors)
     downs, up, first = [], torch.zeros(rank, width), 0
     for factor, shard in zip(factors, shards, strict=True):
@@ -132,6 +131,11 @@ def whole_layout(fused: str, sizes: dict[str, tuple[int, int]]) -> Layout:
 def held_elements(ranks: list[tuple[str, int]], layout: Layout, inputs: int) -> int:
     """Elements of the delta fuse() builds from factors of these (projection, rank) on a layer
     of this layout reading `inputs` features: down (inputs, R) and up (R, span)."""
-    shards = [layout.outputs[projection] for projection, _ in ranks]
-    span = max(shard.offset + shard.size for shard in shards) - min(shard.offset for shard in shards)
-    return sum(rank for _, rank in ranks) * (inputs + span)
+    _, width = span([layout.outputs[projection] for projection, _ in ranks])
+    return sum(rank for _, rank in ranks) * (inputs + width)
+
+
+def span(shards: list[Shard]) -> tuple[int, int]:
+    """(offset, width) of the local outputs from the first shard's start to the last one's end."""
+    offset = min(shard.offset for shard in shards)
+    return offset, max(shard.offset + shard.size for shard in shards) - offset
