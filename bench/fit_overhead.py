@@ -23,9 +23,11 @@ from pathlib import Path
 
 import httpx
 
-from server.cli import demo_manifest
+from server.cli.main import demo_manifest
+from server.cli.processes import MpoServer
 from server.settings import Settings
-from tests.server_process import ADMIN_TOKEN, ServerProcess
+
+ADMIN_TOKEN = "bench-admin-token-0123"  # the server this bench starts is its own
 
 
 async def generate(url: str, prompts: list[str], m: int, max_tokens: int, seed: int) -> tuple[float, int]:
@@ -92,9 +94,8 @@ def main() -> None:
     prompts = [json.loads(line)["prompt"] for line in (manifest.parent / "prompts.jsonl").read_text().splitlines()]
     prompts = prompts[: args.prompts]
     with tempfile.TemporaryDirectory() as scratch:
-        server = ServerProcess(
-            manifest, settings.data_dir, Path(scratch) / "server.log", store=Path(scratch) / "w.sqlite"
-        )
+        env = {"MPO_ADMIN_TOKEN": ADMIN_TOKEN, "MPO_STORE_PATH": str(Path(scratch) / "w.sqlite")}
+        server = MpoServer(manifest, settings.data_dir, Path(scratch) / "server.log", env)
         try:
             server.wait_ready()
             m, n = args.samples_per_prompt, args.max_tokens

@@ -36,7 +36,7 @@ BATCHES = [1, 8, 32]
 
 def subject_manifest(name: str, data_dir: Path) -> Path:
     """The demo's own manifest (built first if absent: minutes, once)."""
-    from server.cli import demo_manifest
+    from server.cli.main import demo_manifest
     from server.settings import Settings
 
     if name not in ("tiny", "smollm2"):

@@ -3,7 +3,7 @@ per objective, the Min over objectives, mean rewards, and serving speed."""
 
 
 def format_table(result: dict) -> str:
-    """result: an eval job's result (server.evaljobs): {"objectives", "reference", "candidates"}."""
+    """result: an eval job's result (server.jobs.eval_jobs): {"objectives", "reference", "candidates"}."""
     objectives = list(result["objectives"])
     candidates = result["candidates"]
     width = max(12, *(len(c["name"]) + 1 for c in candidates))

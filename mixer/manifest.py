@@ -25,8 +25,8 @@ from mixer import ARCHITECTURE, SHARED_ARCHITECTURE
 from mixer.lora import mode
 from mixer.lora.adapter import AdapterError, read_adapter_config
 from mixer.lora.merge import merge_adapter
+from mixer.simplex import WeightsError, normalise_weights
 from mixer.soups import SoupError, build_soup
-from weights.simplex import WeightsError, normalise_weights
 
 logger = logging.getLogger(__name__)
 

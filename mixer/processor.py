@@ -45,7 +45,7 @@ class MixtureLogitsProcessor(LogitsProcessor):
     @classmethod
     def validate_params(cls, params: SamplingParams) -> None:
         """Runs in the front-end process, which does not know the component count: the
-        server builds full-length vectors from the manifest (server.mixture)."""
+        server builds full-length vectors from the manifest (server.serving.mixture)."""
         extra = params.extra_args or {}
         weights = extra.get(WEIGHTS_ARG)
         if weights is not None:

@@ -52,14 +52,14 @@ class MixtureCollector(Collector):
         for component, size in serving.weight_bytes.items():
             held.add_metric([component, serving.mode], size)
         yield held
-        active = services.admin.store.active()
+        active = services.store.active()
         active_set = GaugeMetricFamily("mpo_active_weight_set", "Id of the active (default) weight set.")
         active_set.add_metric([], active.id if active is not None else 0)
         yield active_set
         phases = GaugeMetricFamily(
             "mpo_job_phase", "1 for the phase the running job of each kind is in, else 0.", labels=["kind", "phase"]
         )
-        for runner in (services.fits, services.evals):
+        for runner in services.runners:
             current = runner.running.phase if runner.running is not None else None
             known = JOB_PHASES.get(runner.kind, [])
             for phase in dict.fromkeys([*known, *([current] if current else [])]):

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
 
     @property
     def eval_dir(self) -> Path:
-        """Answers of finished eval jobs, one JSONL file each (server.evaljobs)."""
+        """Answers of finished eval jobs, one JSONL file each (server.jobs.eval_jobs)."""
         if self.store_url:
             return self.data_dir / "evals"
         return Path(self.weight_store).parent / "evals"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.servers import free_port
+from server.cli.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "docker" / "nginx" / "mpo-serve.conf"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.servers import free_port
+from server.cli.processes import free_port
 
 
 def postgres_bin() -> Path:

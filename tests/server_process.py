@@ -1,8 +1,12 @@
-"""A real mpo-serve server in a subprocess, for tests that go through HTTP."""
+"""A real mpo-serve server in a subprocess, for tests that go through HTTP, and the admin
+client and greedy probe the restart and replica tests use on it."""
 
 from pathlib import Path
 
-from bench.servers import MpoServer
+import httpx
+
+from server.cli.processes import MpoServer
+from tests.completions import completion_body
 
 ADMIN_TOKEN = "test-admin-token-0123"
 
@@ -21,3 +25,14 @@ class ServerProcess(MpoServer):
     ) -> None:
         env = {"MPO_ADMIN_TOKEN": admin_token or None, "MPO_STORE_PATH": str(store) if store else None, **(env or {})}
         super().__init__(manifest, data_dir, log, env)
+
+
+def admin_client(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120)
+
+
+def greedy(client: httpx.Client, weights: dict | None) -> dict:
+    """Greedy tokens and their log-probs: they tell which weights the engine ran."""
+    extra = {"mixture": {"weights": weights}} if weights else {}
+    body = completion_body([1, 60, 70, 80], max_tokens=12, **extra)
+    return client.post("/v1/completions", json=body).json()["choices"][0]["logprobs"]

@@ -13,7 +13,7 @@ import pytest
 
 from demo.rewards import OBJECTIVES
 from demo.tiny.build import STAMP
-from server.cli import demo_manifest
+from server.cli.main import demo_manifest
 from server.settings import Settings
 from tests.server_process import ADMIN_TOKEN, ServerProcess
 

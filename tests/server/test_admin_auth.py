@@ -4,8 +4,8 @@
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from server.errors import install_error_handlers
-from server.routes import admin
+from server.api.errors import install_error_handlers
+from server.api.routes import admin
 from server.settings import Settings
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from tests.jobs import wait_for_job
 from tests.nginx import NginxProxy
-from tests.server.test_restart import admin_client, greedy
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, admin_client, greedy
 
 LEASE_S = 3
 LONG_FIT = {

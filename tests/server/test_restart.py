@@ -3,21 +3,7 @@ weights (applied in the engine), the job reported failed, and the weight history
 
 import time
 
-import httpx
-
-from tests.completions import completion_body
-from tests.server_process import ADMIN_TOKEN, ServerProcess
-
-
-def admin_client(server: ServerProcess) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120)
-
-
-def greedy(client: httpx.Client, weights: dict | None) -> dict:
-    """Greedy tokens and their log-probs: they tell which weights the engine ran."""
-    extra = {"mixture": {"weights": weights}} if weights else {}
-    body = completion_body([1, 60, 70, 80], max_tokens=12, **extra)
-    return client.post("/v1/completions", json=body).json()["choices"][0]["logprobs"]
+from tests.server_process import ServerProcess, admin_client, greedy
 
 
 def test_killing_the_server_during_a_fit_loses_nothing(test_manifest, tmp_path):

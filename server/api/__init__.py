@@ -1,0 +1,3 @@
+"""HTTP: the app and its lifespan (app.py), routes (routes/), the error envelope and the table
+of statuses (errors.py), auth (auth.py), SSE (sse.py), client disconnects (disconnect.py) and
+middlewares (middleware.py). The only package that chooses HTTP statuses."""

@@ -1,0 +1,126 @@
+"""The FastAPI application: one engine, built once in the lifespan, shared by all routes."""
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from mixer.manifest import Manifest
+from server.api.errors import install_error_handlers
+from server.api.middleware import BodySizeLimit, ReplicaHeader
+from server.api.routes import admin, health, metrics, openai, tokenize
+from server.engine import prepare_engine, start_engine
+from server.jobs.component_logprobs import ComponentLogprobs
+from server.jobs.eval_jobs import EvalJobs
+from server.jobs.fit_jobs import FitJobs
+from server.jobs.lifecycle import JobRunner
+from server.jobs.live_weights import LiveWeights
+from server.jobs.replica_sync import ReplicaSync
+from server.metrics import MixtureCollector
+from server.serving.chat import ChatHandler
+from server.serving.completions import CompletionHandler
+from server.serving.engine_client import EngineClient
+from server.serving.mixture import MixtureState
+from server.serving.models import ModelList
+from server.settings import Settings
+from store.weight_store import WeightStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Long-lived handlers the routes take from app.state; each built with what it uses."""
+
+    client: EngineClient
+    store: WeightStore
+    weights: LiveWeights
+    logprobs: ComponentLogprobs
+    chat: ChatHandler
+    completions: CompletionHandler
+    models: ModelList
+    fits: FitJobs
+    evals: EvalJobs
+    sync: ReplicaSync
+
+    @property
+    def runners(self) -> list[JobRunner]:
+        return [self.fits, self.evals]
+
+
+def build_services(engine, manifest: Manifest, folder: Path, store: WeightStore, settings: Settings) -> Services:
+    from transformers import AutoTokenizer
+
+    def stored_weights(set_id: int) -> dict[str, float] | None:
+        weight_set = store.get(set_id)
+        return None if weight_set is None else weight_set.weights
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    mixture = MixtureState(manifest, stored_weights)
+    client = EngineClient(engine, tokenizer, mixture, manifest.max_model_len or 0)
+    weights = LiveWeights(mixture, store, client.max_model_len)
+    logprobs = ComponentLogprobs(client)
+    concurrency, replica = settings.max_num_seqs, settings.replica
+    fits = FitJobs(client, logprobs, weights, store, replica, concurrency)
+    evals = EvalJobs(client, store, replica, concurrency, settings.eval_dir)
+    return Services(
+        client=client,
+        store=store,
+        weights=weights,
+        logprobs=logprobs,
+        chat=ChatHandler(client),
+        completions=CompletionHandler(client),
+        models=ModelList(client, lambda: [s.id for s in store.history()]),
+        fits=fits,
+        evals=evals,
+        sync=ReplicaSync(weights, store, [fits, evals], lease_s=settings.job_lease_s),
+    )
+
+
+def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
+    """The app over a loaded manifest (mixer.manifest.load_manifest, adapters merged)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = start_engine(manifest, settings)
+        try:
+            await prepare_engine(engine)
+            folder = Path(engine.vllm_config.model_config.model)
+            services = build_services(
+                engine, manifest, folder, WeightStore(settings.weight_store, manifest.name), settings
+            )
+            # The active set is applied before the server answers /health (lifespan runs first).
+            active = await services.weights.restore_active(settings.replica)
+            logger.info("active weight set %s: %s", active.id, active.weights)
+            services.sync.start()
+            app.state.services = services
+            collector = MixtureCollector(services)
+            REGISTRY.register(collector)
+            logger.info("serving %s with components %s", manifest.name, [c.name for c in manifest.components])
+            try:
+                yield
+            finally:
+                REGISTRY.unregister(collector)
+        finally:
+            services = getattr(app.state, "services", None)
+            if services is not None:
+                await services.sync.stop()
+                for runner in services.runners:
+                    runner.stop()
+                services.store.close()
+            engine.shutdown()
+
+    app = FastAPI(title="mpo-serve", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(ReplicaHeader, replica=settings.replica)
+    install_error_handlers(app)
+    app.include_router(openai.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(tokenize.router)
+    return app

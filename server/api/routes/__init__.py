@@ -1,0 +1,1 @@
+"""Thin routers: each validates its body, calls one service, and returns."""

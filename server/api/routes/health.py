@@ -1,0 +1,19 @@
+"""GET /health: 200 while the engine runs, 503 otherwise."""
+
+from fastapi import APIRouter, Request
+
+from server.api.errors import APIError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="200 when the engine is up")
+async def health(request: Request) -> dict:
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        raise APIError(503, "the engine is starting")
+    try:
+        await services.client.engine.check_health()
+    except Exception as err:  # noqa: BLE001 - any engine failure means not healthy
+        raise APIError(503, f"the engine is not healthy: {err}") from None
+    return {"status": "ok"}

@@ -1,0 +1,75 @@
+"""`mpo-serve fit FILE --server URL`: upload a batch, follow the job, print and plot the result."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from server.cli.eval_command import parse_objectives
+from server.cli.job_commands import Bar, PhaseBars, add_connection_arguments, connect, follow, start
+
+RESULT_FIELDS = ("id", "phase", "error", "weights", "objective", "expected_scores", "start", "result_weight_set")
+OPTION_FLAGS = ("samples_per_prompt", "max_tokens", "iterations", "step", "batch_size", "seed", "beta")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="batch: JSONL (one item a line) or JSON ({items, options} or a list)")
+    add_connection_arguments(parser)
+    parser.add_argument("--samples-per-prompt", type=int)
+    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--iterations", type=int)
+    parser.add_argument("--step", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--beta", type=float, help="KL strength, for explicit rewards (given or from --scorers)")
+    parser.add_argument(
+        "--scorers",
+        nargs="+",
+        help="policy=scorer for every policy: fit on these scorers' rewards of the sampled responses "
+        "(explicit rewards, needs --beta) instead of implicit rewards",
+    )
+    parser.add_argument("--activate", action="store_true", help="make the fitted weights the default")
+    parser.add_argument("--plot", type=Path, help="where to save the plot (default: fit-<job>.png)")
+
+
+def _options(args: argparse.Namespace) -> dict:
+    options = {k: getattr(args, k) for k in OPTION_FLAGS if getattr(args, k) is not None}
+    if args.scorers:
+        options["scorers"] = parse_objectives(args.scorers)
+    if args.activate:
+        options["activate"] = True
+    return options
+
+
+def _current(status: dict) -> str | None:
+    """The fit's current weights and objective, beside the iterations' bar."""
+    current = status.get("current") or {}
+    weights = " ".join(f"{k}={v:.3f}" for k, v in (current.get("weights") or {}).items())
+    objective = current.get("objective")
+    return f"{weights} F={objective:.4f}" if objective is not None else weights or None
+
+
+def progress() -> PhaseBars:
+    """Responses while sampling or scoring, iterations while fitting."""
+    responses = Bar("samples_done", "samples_total", "response")
+    return PhaseBars(
+        {"sampling": responses, "scoring": responses, "fitting": Bar("iteration", "iterations", "iteration")},
+        postfix=_current,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        status = start(client, "/admin/fit", args.file, _options(args))
+        job = status["id"]
+        print(f"fit job {job} started", file=sys.stderr)
+        bars = progress()
+        status = follow(client, "/admin/fit", status, bars)
+        bars.close()
+        print(json.dumps({k: status.get(k) for k in RESULT_FIELDS}, indent=2))
+        plot = client.get(f"/admin/fit/{job}/plot.png")
+        if plot.status_code == 200:
+            path = args.plot or Path(f"fit-{job}.png")
+            path.write_bytes(plot.content)
+            print(f"plot saved to {path}", file=sys.stderr)
+        return 0 if status["phase"] == "succeeded" else 1

@@ -1,0 +1,120 @@
+"""Every component's log-probability of a sequence, through the serving engine: samples from
+the reference with their log-probs, and forced decoding of given responses. What fits score
+with (implicit rewards) and what /admin/score and /admin/sample return. Not to be confused
+with `scorers/`, the objectives' rewards of a text.
+
+No model is loaded twice: the reference is a component of the mixture, sampling uses weights
+one-hot on it, and the logits processor records every component's log-prob of each chosen
+(or forced) token while decoding (mixer.recording). Serving traffic running at the same time
+keeps its own weights and outputs.
+"""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from vllm import SamplingParams
+from vllm.sampling_params import RequestOutputKind
+
+from mixer.needed import FORCE_ARG, RECORD_ARG, WEIGHTS_ARG
+from server.exceptions import InvalidRequest
+from server.serving.engine_client import EngineClient
+
+
+@dataclass
+class SequenceLogprobs:
+    """One response: its tokens and log pi_k(response | prompt) for every component."""
+
+    token_ids: list[int]
+    logprobs: list[float]  # by component: reference, policies, baselines
+    policies: int  # how many of them are policies
+
+    def implicit_rewards(self) -> list[float]:
+        """s_k = log pi_k(y|x) - log pi_ref(y|x) for each policy."""
+        return [lp - self.logprobs[0] for lp in self.logprobs[1 : 1 + self.policies]]
+
+
+class ComponentLogprobs:
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+
+    async def _record(self, prompt_ids: list[int], params: SamplingParams) -> list[SequenceLogprobs]:
+        """Run one recording request (n >= 1 completions); in the order of its completions."""
+        key = uuid.uuid4().hex
+        params.extra_args = {**(params.extra_args or {}), RECORD_ARG: key}
+        try:
+            output = await self.client.final(prompt_ids, params, f"mpo-{key}")
+        finally:
+            # Also on failure or cancellation: collect what was recorded so nothing stays behind.
+            taken = (await self.client.engine.collective_rpc("take_recorded", args=([key],)))[0].get(key, [])
+        by_tokens = {tuple(r["token_ids"]): r for r in taken}
+        completions = sorted(output.outputs, key=lambda c: c.index)
+        policies = len(self.client.mixture.manifest.policies)
+        return [
+            SequenceLogprobs(list(c.token_ids), by_tokens[tuple(c.token_ids)]["logprobs"], policies)
+            for c in completions
+        ]
+
+    async def sample(self, prompt_ids: list[int], count: int, max_tokens: int, seed: int) -> list[SequenceLogprobs]:
+        """`count` pure samples from the reference (temperature 1, no top-k/top-p), scored.
+        One request with n=count: the prompt is prefilled once; child j is seeded seed + j."""
+        reference = self.client.mixture.one_hot(self.client.mixture.manifest.reference.name)
+        params = SamplingParams(
+            n=count,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            max_tokens=self.client.check_length(prompt_ids, max_tokens),
+            seed=seed,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+            extra_args={WEIGHTS_ARG: reference},
+        )
+        return await self._record(prompt_ids, params)
+
+    async def score(self, prompt_ids: list[int], response_ids: list[int]) -> SequenceLogprobs:
+        """Per-component log-probs of a given response, by forced decoding."""
+        if not response_ids:
+            raise InvalidRequest("a response to score must have at least one token")
+        self.client.check_length(prompt_ids, len(response_ids))
+        params = SamplingParams(
+            temperature=1.0,
+            max_tokens=len(response_ids),
+            ignore_eos=True,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+            extra_args={
+                WEIGHTS_ARG: self.client.mixture.one_hot(self.client.mixture.manifest.reference.name),
+                FORCE_ARG: list(response_ids),
+            },
+        )
+        return (await self._record(prompt_ids, params))[0]
+
+    def response_ids(self, response: str | list[int]) -> list[int]:
+        """Token ids of a supplied response; text gets the end-of-text token, as a complete
+        answer sampled from a policy would have."""
+        if isinstance(response, list):
+            return self.client.tokenize_prompt(response)
+        tokenizer = self.client.tokenizer
+        return tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+    def report(self, scored: SequenceLogprobs) -> dict:
+        """One sequence as /admin/score and /admin/sample show it."""
+        names = self.client.mixture.component_names
+        return {
+            "token_ids": scored.token_ids,
+            "text": self.client.tokenizer.decode(scored.token_ids, skip_special_tokens=True),
+            "logprobs": dict(zip(names, scored.logprobs, strict=True)),
+            "implicit_rewards": dict(
+                zip(self.client.mixture.manifest.policy_names, scored.implicit_rewards(), strict=True)
+            ),
+        }
+
+    async def score_items(self, items: list[tuple[str | list[int], str | list[int]]]) -> dict:
+        """Every component's log-prob of each (prompt, response) pair."""
+        jobs = [self.score(self.client.tokenize_prompt(p), self.response_ids(r)) for p, r in items]
+        return {"data": [self.report(s) for s in await asyncio.gather(*jobs)]}
+
+    async def sample_prompts(self, prompts: list[str | list[int]], n: int, max_tokens: int, seed: int) -> dict:
+        """`n` samples from the reference per prompt, prompt i seeded seed + i*n, with their log-probs."""
+        jobs = [self.sample(self.client.tokenize_prompt(p), n, max_tokens, seed + i * n) for i, p in enumerate(prompts)]
+        groups = await asyncio.gather(*jobs)
+        return {"data": [{"prompt_index": i, "samples": [self.report(s) for s in g]} for i, g in enumerate(groups)]}

@@ -1,0 +1,303 @@
+"""Eval jobs: what each candidate's answers to held-out prompts score on every objective.
+
+Every candidate (policy, mixture, stored weight set, explicit weights, baseline) answers the
+same prompts with the same seeds, so its rewards pair with the reference's answer for answer;
+the statistics are evaluation.stats'. Candidates run one after another, so each one's tokens/s
+is its own. The job ends with one transaction: the result, and the Min of each evaluated weight
+set kept with that set; the answers and their rewards are written as JSONL beside the store
+first. The lifecycle (one at a time, phases, cancel, persistence) is server.jobs.lifecycle'.
+"""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vllm import SamplingParams
+from vllm.sampling_params import RequestOutputKind
+
+from evaluation.plot import eval_png
+from evaluation.summary import summarise_candidates
+from mixer.needed import WEIGHTS_ARG
+from scorers import Scorer, ScorerError, get_scorer
+from server.exceptions import Conflict, InvalidRequest, NotFound, ServiceError
+from server.jobs.eval_batch import EvalBatch, WeightsCandidate
+from server.jobs.lifecycle import Job, JobRunner
+from server.serving.engine_client import EngineClient
+from store.weight_store import WeightStore
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str  # label in the results
+    model: str  # the model id it is served under
+    vector: list[float]  # weights over all components, reference first
+    weights: dict[str, float] | None = None  # policy weights, for mixtures
+    weight_set: int | None = None  # the stored weight set it is, if any
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    tokens: int
+    finish_reason: str | None
+
+
+@dataclass
+class EvalJob(Job):
+    batch: EvalBatch | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    scorers: dict[str, Scorer] = field(default_factory=dict)
+    reference: str = ""
+    prompt_ids: list[list[int]] = field(default_factory=list)
+    prompts: list = field(default_factory=list)  # as the scorers see them (text or chat), by prompt
+    # phases: queued, generating, scoring, storing, succeeded, failed, cancelled
+    responses_done: int = 0
+    responses_total: int = 0
+    current: str | None = None  # the candidate generating now
+    scored: int = 0  # (candidate, objective) pairs scored
+    result: dict | None = None
+
+
+class EvalJobs(JobRunner[EvalJob]):
+    kind = "eval"
+
+    def __init__(self, client: EngineClient, store: WeightStore, replica: str, concurrency: int, folder: Path) -> None:
+        super().__init__(store, replica)
+        self.client = client
+        self.concurrency = concurrency  # the engine's batch size (max_num_seqs)
+        self.folder = folder  # where answers are kept, <job>.jsonl
+
+    def start(self, batch: EvalBatch) -> EvalJob:
+        """Check everything a job needs before it starts: a bad candidate, scorer or prompt is a
+        4xx now, not a failed job later."""
+        options = batch.options
+        candidates = self._candidates(batch)
+        reference = options.reference or self.client.mixture.manifest.reference.name
+        if reference not in {c.name for c in candidates}:
+            candidates.insert(0, self._candidate(reference, "options.reference"))
+        scorers = {}
+        for objective, spec in options.objectives.items():
+            try:
+                scorers[objective] = get_scorer(spec)
+            except ScorerError as err:
+                raise InvalidRequest(
+                    f"options.objectives.{objective}: {err}", param=f"options.objectives.{objective}"
+                ) from None
+        client = self.client
+        prompt_ids = [item.prompt_ids(client) for item in batch.items]
+        for ids in prompt_ids:
+            client.check_length(ids, options.max_tokens)
+        job = EvalJob(
+            uuid.uuid4().hex[:16],
+            batch.data_hash(),
+            batch=batch,
+            candidates=candidates,
+            scorers=scorers,
+            reference=reference,
+            prompt_ids=prompt_ids,
+            prompts=[item.scorer_prompt(client.tokenizer.decode) for item in batch.items],
+        )
+        job.responses_total = len(candidates) * len(prompt_ids) * options.samples_per_prompt
+        return self.launch(job, options.model_dump())
+
+    def _candidates(self, batch: EvalBatch) -> list[Candidate]:
+        mixture = self.client.mixture
+        candidates = []
+        for n, given in enumerate(batch.options.candidates):
+            if isinstance(given, WeightsCandidate):
+                weights = mixture.validate_weights(given.weights, f"options.candidates.{n}.weights")
+                label = given.name or "weights(" + ",".join(f"{k}={v:.2f}" for k, v in weights.items()) + ")"
+                candidates.append(Candidate(label, mixture.name, mixture.vector(weights), weights))
+            else:
+                candidates.append(self._candidate(given, f"options.candidates.{n}"))
+        names = [c.name for c in candidates]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise InvalidRequest(f"candidate names must be unique; repeated: {repeated}", param="options.candidates")
+        return candidates
+
+    def _candidate(self, model: str, param: str) -> Candidate:
+        mixture = self.client.mixture
+        try:
+            resolved = mixture.resolve(model, None)
+        except ServiceError as err:
+            raise err.under(param) from None
+        set_id = mixture.stored_set_id(model)
+        if model == mixture.name:  # the mixture's defaults: the active weight set
+            active = self.store.active()
+            set_id = active.id if active is not None and active.weights == mixture.default_weights else None
+            weights = dict(mixture.default_weights)
+        else:
+            stored = None if set_id is None else self.store.get(set_id)
+            weights = stored.weights if stored is not None else None
+        return Candidate(model, model, resolved.vector, weights, set_id)
+
+    async def execute(self, job: EvalJob) -> None:
+        assert job.batch is not None
+        job.enter("generating")
+        answers: dict[str, list[list[Answer]]] = {}
+        speed: dict[str, tuple[int, float]] = {}
+        for candidate in job.candidates:
+            job.current = candidate.name
+            began = time.perf_counter()
+            answers[candidate.name] = await self._generate(job, candidate)
+            tokens = sum(a.tokens for group in answers[candidate.name] for a in group)
+            speed[candidate.name] = (tokens, time.perf_counter() - began)
+        job.current = None
+        job.enter("scoring")
+        rewards = await asyncio.to_thread(self._rewards, job, answers)
+        job.enter("storing")
+        job.result = self._result(job, answers, rewards, speed)
+        path = await asyncio.to_thread(self._write_answers, job, answers, rewards)
+        job.result["answers_file"] = path.name
+        evaluated = {
+            c["weight_set"]: (c["min"]["win_rate"], c["min"]["objective"])
+            for c in job.result["candidates"]
+            if c["weight_set"] is not None
+        }
+        await asyncio.to_thread(self.store.finish_job, job.id, "succeeded", result=job.result, evaluated_sets=evaluated)
+
+    async def _generate(self, job: EvalJob, candidate: Candidate) -> list[list[Answer]]:
+        options = job.batch.options
+        m = options.samples_per_prompt
+        limit = asyncio.Semaphore(max(1, 4 * self.concurrency // m))
+        client = self.client
+
+        async def answer(n: int, ids: list[int]) -> list[Answer]:
+            async with limit:
+                job.check_cancelled()
+                params = SamplingParams(
+                    n=m,
+                    temperature=options.temperature,
+                    top_p=options.top_p,
+                    max_tokens=options.max_tokens,
+                    seed=options.seed + n * m,  # child j is seeded seed + n*m + j: the same for every candidate
+                    output_kind=RequestOutputKind.FINAL_ONLY,
+                    extra_args={WEIGHTS_ARG: candidate.vector},
+                )
+                output = await client.final(ids, params, f"eval-{job.id}-{uuid.uuid4().hex[:8]}")
+                completions = sorted(output.outputs, key=lambda c: c.index)
+                job.responses_done += len(completions)
+                return [
+                    Answer(
+                        client.tokenizer.decode(c.token_ids, skip_special_tokens=True),
+                        len(c.token_ids),
+                        c.finish_reason,
+                    )
+                    for c in completions
+                ]
+
+        return list(await asyncio.gather(*(answer(n, ids) for n, ids in enumerate(job.prompt_ids))))
+
+    def _rewards(self, job: EvalJob, answers: dict[str, list[list[Answer]]]) -> dict[str, dict[str, list[list[float]]]]:
+        """rewards[candidate][objective][prompt][sample], each scorer batched over all answers."""
+        m = job.batch.options.samples_per_prompt
+        prompts = [prompt for prompt in job.prompts for _ in range(m)]
+        rewards: dict[str, dict[str, list[list[float]]]] = {}
+        for name, groups in answers.items():
+            texts = [a.text for group in groups for a in group]
+            rewards[name] = {}
+            for objective, scorer in job.scorers.items():
+                job.check_cancelled()
+                flat = scorer(prompts, texts)
+                rewards[name][objective] = [flat[i : i + m] for i in range(0, len(flat), m)]
+                job.scored += 1
+        return rewards
+
+    def _result(self, job: EvalJob, answers, rewards, speed) -> dict:
+        directions = {o: s.direction for o, s in job.scorers.items()}
+        summary = summarise_candidates(rewards, job.reference, directions)
+        candidates = []
+        for c in job.candidates:
+            tokens, seconds = speed[c.name]
+            groups = answers[c.name]
+            count = sum(len(g) for g in groups)
+            candidates.append(
+                {
+                    "name": c.name,
+                    "model": c.model,
+                    "weights": c.weights,
+                    "weight_set": c.weight_set,
+                    **summary[c.name],
+                    "tokens": tokens,
+                    "mean_tokens": tokens / count,
+                    "share_cut_off": sum(a.finish_reason == "length" for g in groups for a in g) / count,
+                    "seconds": seconds,
+                    "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
+                }
+            )
+        options = job.batch.options
+        return {
+            "objectives": {o: s.describe() for o, s in job.scorers.items()},
+            "reference": job.reference,
+            "prompts": len(job.prompt_ids),
+            "samples_per_prompt": options.samples_per_prompt,
+            "candidates": candidates,
+        }
+
+    def _write_answers(self, job: EvalJob, answers, rewards) -> Path:
+        """Every answer with its rewards, one JSON line each; written whole or not at all."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{job.id}.jsonl"
+        staging = path.with_suffix(".jsonl.tmp")
+        with staging.open("w") as out:
+            for name, groups in answers.items():
+                for p, (prompt, group) in enumerate(zip(job.prompts, groups, strict=True)):
+                    for j, a in enumerate(group):
+                        line = {
+                            "candidate": name,
+                            "prompt_index": p,
+                            "sample": j,
+                            "prompt": prompt,
+                            "response": a.text,
+                            "tokens": a.tokens,
+                            "finish_reason": a.finish_reason,
+                            "rewards": {o: rewards[name][o][p][j] for o in job.scorers},
+                        }
+                        out.write(json.dumps(line) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        staging.replace(path)
+        return path
+
+    def summary(self, job: EvalJob) -> dict:
+        return {"candidates": [c.name for c in job.candidates], "responses": job.responses_done}
+
+    def live_status(self, job: EvalJob) -> dict:
+        assert job.batch is not None
+        return {
+            **job.lifecycle(),
+            "progress": {
+                "responses_done": job.responses_done,
+                "responses_total": job.responses_total,
+                "candidate": job.current,
+                "scored": job.scored,
+                "to_score": len(job.candidates) * len(job.scorers),
+            },
+            "candidates": [c.name for c in job.candidates],
+            "params": job.batch.options.model_dump(),
+            "result": job.result,
+        }
+
+    def stored_status(self, stored: dict) -> dict:
+        result = stored["result"] if stored["status"] == "succeeded" else None
+        return {**self.stored_lifecycle(stored), "result": result}
+
+    def _finished_result(self, job_id: str) -> dict:
+        status = self.status(job_id)
+        if status["phase"] != "succeeded" or not status.get("result"):
+            raise Conflict(f"eval job {job_id} has not succeeded (phase {status['phase']})", param="id")
+        return status["result"]
+
+    def plot(self, job_id: str) -> bytes:
+        return eval_png(self._finished_result(job_id), f"eval {job_id}")
+
+    def answers_path(self, job_id: str) -> Path:
+        path = self.folder / self._finished_result(job_id)["answers_file"]
+        if not path.is_file():
+            raise NotFound(f"the answers of eval job {job_id} are no longer on this server", param="id")
+        return path

@@ -1,0 +1,3 @@
+"""The weight store: weight sets, jobs with their leases and heartbeats, eval Mins, on SQLite or
+PostgreSQL through SQLAlchemy Core (weight_store.py), its tables (schema.py) and their Alembic
+migrations (migrations/). No vLLM, no HTTP."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the weight store, applied by weights.store when a store is opened."""
