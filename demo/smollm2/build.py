@@ -278,6 +278,9 @@ def _write_manifest(path: Path, names: list[str]) -> None:
         "dtype": "float32",
         "max_model_len": 2048,
         "kv_cache_gib": 2,
+        # SmolLM2's chat template renders no tools, so 'auto' is up to the model; forced calls
+        # (tool_choice required or named) are structured outputs and work whatever it knows.
+        "tool_call_parser": "hermes",
     }
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
 

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from mixer.manifest import Manifest
 from server.api.errors import install_error_handlers
 from server.api.middleware import BodySizeLimit, ReplicaHeader
-from server.api.routes import admin, health, metrics, openai, tokenize
+from server.api.routes import admin, health, metrics, openai, responses, tokenize
 from server.engine import prepare_engine, start_engine
 from server.jobs.component_logprobs import ComponentLogprobs
 from server.jobs.eval_jobs import EvalJobs
@@ -25,6 +25,8 @@ from server.serving.completions import CompletionHandler
 from server.serving.engine_client import EngineClient
 from server.serving.mixture import MixtureState
 from server.serving.models import ModelList
+from server.serving.responses import ResponsesHandler
+from server.serving.tools import ToolCalling
 from server.settings import Settings
 from store.weight_store import WeightStore
 
@@ -40,6 +42,7 @@ class Services:
     weights: LiveWeights
     logprobs: ComponentLogprobs
     chat: ChatHandler
+    responses: ResponsesHandler
     completions: CompletionHandler
     models: ModelList
     fits: FitJobs
@@ -66,12 +69,14 @@ def build_services(engine, manifest: Manifest, folder: Path, store: WeightStore,
     concurrency, replica = settings.max_num_seqs, settings.replica
     fits = FitJobs(client, logprobs, weights, store, replica, concurrency)
     evals = EvalJobs(client, store, replica, concurrency, settings.eval_dir)
+    chat = ChatHandler(client, ToolCalling(tokenizer, manifest.tool_call_parser, manifest.tool_strict_level))
     return Services(
         client=client,
         store=store,
         weights=weights,
         logprobs=logprobs,
-        chat=ChatHandler(client),
+        chat=chat,
+        responses=ResponsesHandler(chat),
         completions=CompletionHandler(client),
         models=ModelList(client, lambda: [s.id for s in store.history()]),
         fits=fits,
@@ -119,6 +124,7 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
     app.add_middleware(ReplicaHeader, replica=settings.replica)
     install_error_handlers(app)
     app.include_router(openai.router)
+    app.include_router(responses.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

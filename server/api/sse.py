@@ -1,5 +1,6 @@
-"""Server-Sent Events framing for streamed OpenAI responses: `data:` lines ending with `[DONE]`.
-Once headers are sent, an error travels in-band, in the one error envelope."""
+"""Server-Sent Events framing for streamed OpenAI responses: chat and completions send `data:`
+lines ending with `[DONE]`; the Responses API sends typed events (`event:` and `data:`). Once
+headers are sent, an error travels in-band, in the one error envelope."""
 
 import json
 import logging
@@ -26,6 +27,19 @@ async def _framed(chunks: AsyncIterator[dict]) -> AsyncIterator[str]:
     yield "data: [DONE]\n\n"
 
 
+async def _typed(events: AsyncIterator[dict]) -> AsyncIterator[str]:
+    sequence = 0
+    try:
+        async for payload in events:
+            sequence = payload.get("sequence_number", sequence) + 1
+            yield f"event: {payload['type']}\n" + event(payload)
+    except Exception as exc:  # noqa: BLE001 - headers are sent: errors travel in-band
+        error = to_api_error(exc)
+        envelope = error_body(error.status, error.message, error.param, error.code)
+        failure = {"type": "error", "sequence_number": sequence, **envelope["error"], **envelope}
+        yield "event: error\n" + event(failure)
+
+
 def _response(body: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(
         body, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -35,3 +49,8 @@ def _response(body: AsyncIterator[str]) -> StreamingResponse:
 def sse_response(chunks: AsyncIterator[dict]) -> StreamingResponse:
     """Chat and completion chunks, then [DONE]."""
     return _response(_framed(chunks))
+
+
+def typed_sse_response(events: AsyncIterator[dict]) -> StreamingResponse:
+    """The Responses API's typed events (each has its `type`); an error is an `error` event."""
+    return _response(_typed(events))

@@ -9,8 +9,8 @@ QUIET = {
     "alembic.runtime.plugins": logging.WARNING,  # one line per autogenerate plugin, at every start
     "httpx": logging.WARNING,  # the job commands poll; a line per poll would break up their bars
 }
-# Loggers whose Triton notes are dropped: vLLM's CPU build runs without Triton and says so three
-# times (its import check, its platform check) before the engine starts.
+# Loggers whose Triton notes are dropped: vLLM's CPU build runs without Triton (scripts/setup.sh
+# removes the GPU build that xgrammar pulls in) and its platform check says so at every start.
 TRITON_NOTES = ("vllm.triton_utils.importing", "vllm.platforms.cpu")
 
 

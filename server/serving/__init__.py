@@ -1,4 +1,4 @@
 """OpenAI serving without HTTP: request bodies (protocol.py), their handlers (chat.py,
-completions.py, models.py), the weights a request runs with (mixture.py), the engine client
-(engine_client.py), logprob shapes (logprobs.py) and response pieces (bodies.py). Errors are
-domain exceptions (server.exceptions)."""
+completions.py, responses.py, models.py), the weights a request runs with (mixture.py), the
+engine client (engine_client.py), logprob shapes (logprobs.py), response pieces (bodies.py)
+and tool calls (tools.py). Errors are domain exceptions (server.exceptions)."""

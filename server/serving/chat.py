@@ -1,25 +1,53 @@
-"""POST /v1/chat/completions: messages through the chat template, then the engine."""
+"""POST /v1/chat/completions: messages (and tools) through the chat template, then the engine;
+tool calls read out of the answer by vLLM's parsers (server.serving.tools)."""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from vllm import SamplingParams
 
 from server.metrics import REQUESTS
 from server.serving.bodies import Envelope, usage
 from server.serving.engine_client import EngineClient, new_id
 from server.serving.logprobs import chat_logprobs
 from server.serving.protocol import ChatCompletionRequest, template_messages
+from server.serving.tools import ToolCalling, ToolRequest, delta_body
+
+TOOL_FIELDS = {"model", "messages", "tools", "tool_choice", "parallel_tool_calls"}
+
+
+@dataclass
+class Prepared:
+    """A validated chat request, ready for the engine."""
+
+    model: str
+    prompt_ids: list[int]
+    params: SamplingParams
+    tools: ToolRequest | None
 
 
 class ChatHandler:
-    def __init__(self, client: EngineClient) -> None:
+    def __init__(self, client: EngineClient, tools: ToolCalling) -> None:
         self.client = client
+        self.tools = tools
 
-    def _prepare(self, request: ChatCompletionRequest):
+    def _prepare(self, request: ChatCompletionRequest) -> Prepared:
         resolved = self.client.mixture.resolve(request.model, request.mixture.weights if request.mixture else None)
         REQUESTS.labels(resolved.kind).inc()
-        prompt_ids = self.client.tokenize_chat(template_messages(request.messages))
+        tools = self.tools.prepare(request.model_dump(include=TOOL_FIELDS, exclude_none=True))
+        prompt_ids = self.client.tokenize_chat(
+            template_messages(request.messages), tools=tools.template_tools if tools else None
+        )
         max_tokens = self.client.check_length(prompt_ids, request.requested_max_tokens)
         params = request.sampling_params(max_tokens, resolved.vector, request.num_logprobs)
-        return resolved.model, prompt_ids, params
+        if tools is not None:
+            tools.adjust(params)
+        return Prepared(resolved.model, prompt_ids, params, tools)
+
+    def _message(self, prepared: Prepared, completion) -> tuple[dict, str | None]:
+        if prepared.tools is None:
+            return {"role": "assistant", "content": completion.text}, completion.finish_reason
+        return prepared.tools.message(completion.text, completion.token_ids, completion.finish_reason)
 
     def _logprobs(self, request: ChatCompletionRequest, completion) -> dict | None:
         if not request.logprobs or not completion.token_ids:
@@ -28,31 +56,29 @@ class ChatHandler:
         return chat_logprobs(completion.token_ids, completion.logprobs, request.top_logprobs or 0, labels)
 
     async def complete(self, request: ChatCompletionRequest) -> dict:
-        model, prompt_ids, params = self._prepare(request)
-        envelope = Envelope(new_id("chatcmpl"), "chat.completion", model)
-        output = await self.client.final(prompt_ids, params, envelope.id)
-        choices = [
-            {
-                "index": completion.index,
-                "message": {"role": "assistant", "content": completion.text},
-                "logprobs": self._logprobs(request, completion),
-                "finish_reason": completion.finish_reason,
-            }
-            for completion in sorted(output.outputs, key=lambda c: c.index)
-        ]
+        prepared = self._prepare(request)
+        envelope = Envelope(new_id("chatcmpl"), "chat.completion", prepared.model)
+        output = await self.client.final(prepared.prompt_ids, prepared.params, envelope.id)
+        choices = []
+        for completion in sorted(output.outputs, key=lambda c: c.index):
+            message, finish = self._message(prepared, completion)
+            logprobs = self._logprobs(request, completion)
+            choices.append(
+                {"index": completion.index, "message": message, "logprobs": logprobs, "finish_reason": finish}
+            )
         generated = sum(len(c.token_ids) for c in output.outputs)
-        return envelope(choices, usage(len(prompt_ids), generated))
+        return envelope(choices, usage(len(prepared.prompt_ids), generated))
 
     def stream(self, request: ChatCompletionRequest) -> AsyncIterator[dict]:
         """Validates now (errors before any byte is sent), then yields chunks lazily."""
-        model, prompt_ids, params = self._prepare(request)
-        return self._chunks(request, model, prompt_ids, params)
+        return self._chunks(request, self._prepare(request))
 
-    async def _chunks(
-        self, request: ChatCompletionRequest, model: str, prompt_ids: list[int], params
-    ) -> AsyncIterator[dict]:
-        chunk = Envelope(new_id("chatcmpl"), "chat.completion.chunk", model)
+    async def _chunks(self, request: ChatCompletionRequest, prepared: Prepared) -> AsyncIterator[dict]:
+        chunk = Envelope(new_id("chatcmpl"), "chat.completion.chunk", prepared.model)
+        prompt_ids, tools = prepared.prompt_ids, prepared.tools
         generated = [0] * request.n
+        parsers = [tools.parser() for _ in range(request.n)] if tools else []
+        called = [False] * request.n
 
         def choice(index: int, delta: dict, logprobs: dict | None = None, finish: str | None = None) -> list[dict]:
             return [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]
@@ -62,13 +88,26 @@ class ChatHandler:
 
         for index in range(request.n):
             yield chunk(choice(index, {"role": "assistant", "content": ""}), running_usage())
-        async for output in self.client.generate(prompt_ids, params, chunk.id):
+        async for output in self.client.generate(prompt_ids, prepared.params, chunk.id):
             for completion in output.outputs:
-                generated[completion.index] += len(completion.token_ids)
+                index, finish = completion.index, completion.finish_reason
+                generated[index] += len(completion.token_ids)
                 logprobs = self._logprobs(request, completion)
-                if completion.text or logprobs:
-                    yield chunk(choice(completion.index, {"content": completion.text}, logprobs), running_usage())
-                if completion.finish_reason is not None:
-                    yield chunk(choice(completion.index, {}, finish=completion.finish_reason), running_usage())
+                delta = {"content": completion.text} if completion.text else {}
+                if tools is not None:
+                    parsed = parsers[index].parse_delta(
+                        completion.text,
+                        list(completion.token_ids),
+                        tools.request,
+                        prompt_ids,
+                        finished=finish is not None,
+                    )
+                    delta = delta_body(parsed) if parsed is not None else {}
+                    called[index] = called[index] or bool(delta.get("tool_calls"))
+                    finish = tools.finish_reason(called[index], finish)
+                if delta or logprobs:
+                    yield chunk(choice(index, delta or {"content": ""}, logprobs), running_usage())
+                if finish is not None:
+                    yield chunk(choice(index, {}, finish=finish), running_usage())
         if request.include_usage:
             yield chunk([], usage(len(prompt_ids), sum(generated)))

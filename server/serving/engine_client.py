@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 from vllm import SamplingParams
 from vllm.outputs import RequestOutput
+from vllm.renderers.chat_utils import parse_chat_messages
+from vllm.renderers.hf import safe_apply_chat_template
 
 from mixer.needed import cache_salt, needed_components
 from server.exceptions import InvalidRequest
@@ -33,19 +35,28 @@ class EngineClient:
 
     def tokenize_chat(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         add_generation_prompt: bool = True,
         continue_final_message: bool = False,
         add_special_tokens: bool = False,
+        tools: list[dict] | None = None,
     ) -> list[int]:
+        """Messages (OpenAI's shape: text parts, tool calls, tool results) through vLLM's own
+        chat handling (its message parsing and its guarded template call, which also renders
+        `tools` for templates that take them), then the tokenizer."""
+        model_config = self.engine.model_config
         try:
-            text = self.tokenizer.apply_chat_template(
-                messages,
+            conversation, _, _ = parse_chat_messages(messages, model_config, content_format="string")
+            text = safe_apply_chat_template(
+                model_config,
+                self.tokenizer,
+                conversation,
+                tools=tools,
                 tokenize=False,
                 add_generation_prompt=add_generation_prompt,
                 continue_final_message=continue_final_message,
             )
-        except Exception as err:  # jinja errors: the template refused these messages
+        except Exception as err:  # jinja and vLLM's message checks: the template refused these messages
             raise InvalidRequest(
                 f"the chat template could not render these messages: {err}", param="messages"
             ) from None

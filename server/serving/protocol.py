@@ -87,17 +87,12 @@ class StructuredOutputs(OpenAIBody):
         return self
 
 
-class SamplingFields(OpenAIBody):
-    """Fields that chat and completions share."""
+class SamplingExtras(OpenAIBody):
+    """Sampling fields beyond the Responses API's own, which vLLM takes in every generation
+    route (chat, completions, responses), and the mixture extension."""
 
-    model: str = Field(description="The mixture id, or one component's name to serve that policy alone.")
-    temperature: float | None = Field(None, ge=0.0, description="Sampling temperature; 0 is greedy. Default 1.")
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1, le=16, description="Completions per prompt.")
     stop: str | list[str] | None = None
     seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1, description="A 64-bit integer, as vLLM's server takes.")
-    stream: bool = False
-    stream_options: StreamOptions | None = None
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = Field(None, description="Token id (as a string) to a bias in [-100, 100].")
@@ -108,22 +103,39 @@ class SamplingFields(OpenAIBody):
     min_tokens: int = Field(0, ge=0)
     stop_token_ids: list[int] | None = None
     mixture: MixtureSpec | None = Field(None, description="mpo-serve extension: per-request mixture weights.")
-    response_format: ResponseFormat | None = Field(None, description="json_object or json_schema: constrained output.")
     structured_outputs: StructuredOutputs | None = Field(
         None, description="vLLM's extension: output constrained by a JSON schema, regex, choice or grammar."
     )
-    tools: list[dict] | None = Field(None, description="Not served: a request with tools is refused (400).")
-    tool_choice: str | dict | None = None
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        for key, value in (bias or {}).items():
+            if not key.lstrip("-").isdigit():
+                raise ValueError(f"logit_bias keys must be token ids, got {key!r}")
+            if not -100 <= value <= 100:
+                raise ValueError(f"logit_bias values must lie in [-100, 100], got {value!r}")
+        return bias
+
+    def extras(self) -> dict:
+        """These fields as given (for a request served as another: responses as chat)."""
+        return self.model_dump(include=set(SamplingExtras.model_fields), exclude_unset=True, by_alias=True)
+
+
+class SamplingFields(SamplingExtras):
+    """Fields that chat and completions share."""
+
+    model: str = Field(description="The mixture id, or one component's name to serve that policy alone.")
+    temperature: float | None = Field(None, ge=0.0, description="Sampling temperature; 0 is greedy. Default 1.")
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1, le=16, description="Completions per prompt.")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = Field(None, description="json_object or json_schema: constrained output.")
     return_tokens_as_token_ids: bool = Field(False, description="Name tokens in logprobs as 'token_id:N' (as vLLM).")
 
     @model_validator(mode="after")
-    def _served_features_only(self):
-        if self.tools:
-            raise ValueError(
-                "tools are not supported: this server has no tool-call parser for the mixture's chat template"
-            )
-        if self.tool_choice not in (None, "none"):
-            raise ValueError("tool_choice needs tools, which are not supported")
+    def _one_constraint(self):
         constrained = self.response_format is not None and self.response_format.type != "text"
         if constrained and self.structured_outputs is not None:
             raise ValueError("give either response_format or structured_outputs, not both")
@@ -139,16 +151,6 @@ class SamplingFields(OpenAIBody):
             return StructuredOutputsParams(json_object=True)
         assert self.response_format.json_schema is not None
         return StructuredOutputsParams(json=self.response_format.json_schema.schema_)
-
-    @field_validator("logit_bias")
-    @classmethod
-    def _token_ids(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
-        for key, value in (bias or {}).items():
-            if not key.lstrip("-").isdigit():
-                raise ValueError(f"logit_bias keys must be token ids, got {key!r}")
-            if not -100 <= value <= 100:
-                raise ValueError(f"logit_bias values must lie in [-100, 100], got {value!r}")
-        return bias
 
     @property
     def include_usage(self) -> bool:
@@ -199,26 +201,68 @@ class TextPart(OpenAIBody):
     text: str
 
 
+class FunctionDefinition(OpenAIBody):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str | None = None
+    parameters: dict | None = Field(None, description="The arguments' JSON Schema.")
+    strict: bool | None = None
+
+
+class ChatTool(OpenAIBody):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class NamedFunction(OpenAIBody):
+    name: str
+
+
+class NamedToolChoice(OpenAIBody):
+    """tool_choice naming one function: the answer is a call of it (vLLM's structured outputs)."""
+
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class CalledFunction(OpenAIBody):
+    name: str
+    arguments: str = Field(description="The arguments as a JSON string.")
+
+
+class AssistantToolCall(OpenAIBody):
+    id: str
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class ChatMessage(OpenAIBody):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[AssistantToolCall] | None = Field(None, description="An assistant turn's calls.")
+    tool_call_id: str | None = Field(None, description="The call a tool message answers.")
 
-    def text(self) -> str:
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
+    @model_validator(mode="after")
+    def _tool_fields(self) -> "ChatMessage":
+        if self.tool_calls is not None and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        return self
 
 
-def template_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
-    """Messages as the chat template takes them ('developer' is the newer name of 'system')."""
-    return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in messages]
+def template_messages(messages: list[ChatMessage]) -> list[dict]:
+    """Messages as vLLM's chat handling takes them: OpenAI's shape, unset fields left out."""
+    return [m.model_dump(exclude_none=True) for m in messages]
 
 
 class ChatCompletionRequest(SamplingFields):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    tools: list[ChatTool] | None = Field(None, description="Functions the model may call (server.serving.tools).")
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = Field(
+        None, description="none, auto (needs the manifest's tool_call_parser), required, or one named function."
+    )
+    parallel_tool_calls: bool | None = Field(None, description="With tool_choice required: more than one call.")
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = False
@@ -293,6 +337,7 @@ class TokenizeChatRequest(OpenAIBody):
 
     model: str | None = None
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    tools: list[ChatTool] | None = Field(None, description="Rendered by the chat template, as in chat requests.")
     add_generation_prompt: bool = True
     continue_final_message: bool = False
     add_special_tokens: bool = False

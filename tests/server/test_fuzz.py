@@ -141,3 +141,53 @@ def test_admin_edges_are_client_errors(fuzzed_server, path, body):
     response = httpx.post(f"{fuzzed_server.url}{path}", json=body, headers=headers, timeout=120)
     assert response.status_code in CLIENT_ERRORS, response.text[:500]
     assert httpx.get(f"{fuzzed_server.url}/health", timeout=30).status_code == 200
+
+
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+CHAT_EDGES = [
+    {
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "nonsense"}}}],
+        "tool_choice": "required",
+    },
+    {
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"properties": 5}}}],
+        "tool_choice": "required",
+    },
+    {"tools": [TOOL] * 200, "tool_choice": "required"},
+    {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "f"}}, "max_tokens": 1},
+    {"tools": [TOOL], "tool_choice": "required", "response_format": {"type": "json_object"}},
+    {
+        "messages": [
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{{"}}],
+            }
+        ]
+    },
+    {"messages": [{"role": "tool", "tool_call_id": "nope", "content": [{"type": "text", "text": "x"}]}]},
+]
+RESPONSES_EDGES = [
+    {"input": [{"type": "function_call_output", "call_id": "nope", "output": "x"}]},
+    {"input": [{"type": "function_call", "call_id": "1", "name": "f", "arguments": "{{"}]},
+    {"input": [{"type": "reasoning", "summary": []}, {"role": "user", "content": "hi"}]},
+    {"tools": [{"type": "function", "name": "f", "parameters": {"type": "nonsense"}}], "tool_choice": "required"},
+    {"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "nonsense"}}}},
+    {"max_output_tokens": 2**63},
+    {"seed": 2**64},
+    {"stream": True, "mixture": {"weights": {"alpha": -1}}},
+]
+
+
+@pytest.mark.parametrize("edge", CHAT_EDGES + RESPONSES_EDGES, ids=lambda e: str(e)[:60])
+def test_tool_and_responses_edges_are_client_errors_or_served(fuzzed_server, edge):
+    """Malformed tools, odd histories and Responses items: served or refused, never a 5xx."""
+    if edge in CHAT_EDGES:
+        path, body = "/v1/chat/completions", {"model": "test-mix", "messages": [{"role": "user", "content": "hi"}]}
+    else:
+        path, body = "/v1/responses", {"model": "test-mix", "input": "hi"}
+    body |= {"max_tokens" if "messages" in body else "max_output_tokens": 4} | edge
+    response = httpx.post(f"{fuzzed_server.url}{path}", json=body, timeout=120)
+    assert response.status_code in {200} | CLIENT_ERRORS, response.text[:500]
+    if response.status_code != 200:
+        assert response.json()["error"]["message"]
+    assert httpx.get(f"{fuzzed_server.url}/health", timeout=30).status_code == 200

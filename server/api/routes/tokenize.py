@@ -25,6 +25,7 @@ async def tokenize(body: TokenizeChatRequest | TokenizeCompletionRequest, reques
             add_generation_prompt=body.add_generation_prompt,
             continue_final_message=body.continue_final_message,
             add_special_tokens=body.add_special_tokens,
+            tools=[tool.model_dump(exclude_none=True) for tool in body.tools] if body.tools else None,
         )
     else:
         tokens = client.tokenize_prompt(body.prompt, add_special_tokens=body.add_special_tokens)

@@ -1,0 +1,20 @@
+"""POST /v1/responses (server.serving.responses), behind the same API keys as the rest of /v1."""
+
+from fastapi import APIRouter, Depends, Request
+
+from server.api.auth import require_api_key
+from server.api.disconnect import cancel_on_disconnect
+from server.api.sse import typed_sse_response
+from server.serving.responses_protocol import ResponsesRequest
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
+
+
+@router.post("/responses", summary="A response (OpenAI's Responses API) from the mixture, a weight set or one policy")
+async def responses(body: ResponsesRequest, request: Request):
+    handler = request.app.state.services.responses
+    return (
+        typed_sse_response(handler.stream(body))
+        if body.stream
+        else await cancel_on_disconnect(request, handler.complete(body))
+    )
