@@ -51,11 +51,14 @@ def within(name: str, prefix: str) -> bool:
 
 
 def violations(module: str, source: str, table: list[tuple[str, list[str], list[str]]]) -> list[str]:
-    """The imports of `module` that its row (the longest matching code prefix) forbids."""
+    """The imports of `module` that the table forbids: of this project, what its row (the longest
+    matching name) does not allow; of libraries, what any matching row names."""
     matching = [row for row in table if within(module, row[0])]
     if not matching:
         return [f"{module}: no row of the table covers it"]
-    code, allowed, never = max(matching, key=lambda row: len(row[0]))
+    code, allowed, own = max(matching, key=lambda row: len(row[0]))
+    libraries = {name for row in matching for name in row[2] if name.split(".")[0] not in FIRST_PARTY}
+    never = sorted(set(own) | libraries)  # a package's forbidden libraries bind its modules too
     found = []
     for target in imports(source, module):
         if module.split(".")[-1].startswith("test_") and target.split(".")[-1].startswith("test_"):
@@ -87,6 +90,7 @@ def test_the_rules_catch_a_forbidden_import():
         "server.jobs.fit_jobs": "def f():\n    from fastapi import HTTPException\n",
         "mixer.manifest": "from weights.solver import fit_scores\n",
         "mixer.lora.factors": "import vllm\n",
+        "mixer.math": "import fastapi\n",
         "tests.server.test_replicas": "from tests.server.test_restart import greedy\n",
         "tests.postgres": "from bench.servers import free_port\n",
         "store.weight_store": "from . import schema\nfrom ..server import settings\n",
