@@ -34,7 +34,9 @@ class ChatHandler:
     def _prepare(self, request: ChatCompletionRequest) -> Prepared:
         resolved = self.client.mixture.resolve(request.model, request.mixture.weights if request.mixture else None)
         REQUESTS.labels(resolved.kind).inc()
-        tools = self.tools.prepare(request.model_dump(include=TOOL_FIELDS, exclude_none=True))
+        tools = None
+        if request.tools is not None or request.tool_choice is not None:
+            tools = self.tools.prepare(request.model_dump(include=TOOL_FIELDS, exclude_none=True))
         prompt_ids = self.client.tokenize_chat(
             template_messages(request.messages), tools=tools.template_tools if tools else None
         )

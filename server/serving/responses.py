@@ -130,7 +130,9 @@ class ResponsesHandler:
         completion = await self.chat.complete(self._chat_request(request, stream=False))
         choice = completion["choices"][0]
         message = choice["message"]
-        output = [text_item(message["content"])] if message.get("content") or not message.get("tool_calls") else []
+        output = (
+            [text_item(message.get("content") or "")] if message.get("content") or not message.get("tool_calls") else []
+        )
         for call in message.get("tool_calls") or []:
             output.append(call_item(call["id"], call["function"]["name"], call["function"]["arguments"]))
         shell = ResponseShell(request, completion["model"])

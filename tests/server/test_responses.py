@@ -3,12 +3,11 @@ weight set and one component, each equal to the chat completion it amounts to; f
 and their results; the agents SDK's default (Responses) model; bad input in the error shape."""
 
 import json
-from typing import Literal
 
 import openai
 import pytest
 
-from tests.server.tools import NAMED_RESPONSES, QUESTION, STOP_OUTSIDE_CALLS, WEATHER_RESPONSES
+from tests.server.tools import NAMED_RESPONSES, QUESTION, WEATHER_RESPONSES, run_weather_agent
 
 
 @pytest.fixture
@@ -98,26 +97,7 @@ def test_a_function_call_and_its_output(client, stream):
 
 def test_an_agent_on_the_responses_api(server):
     """The openai-agents SDK's default model speaks the Responses API."""
-    from agents import Agent, ModelSettings, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
-
-    set_tracing_disabled(True)
-    asked = []
-
-    @function_tool
-    def get_weather(city: Literal["Paris", "Rome"]) -> str:
-        """The weather in a city."""
-        asked.append(city)
-        return f"Sunny in {city}, 18 degrees"
-
-    model = OpenAIResponsesModel(
-        model="test-mix", openai_client=openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="unused")
-    )
-    extra = {"min_tokens": 2, "stop": STOP_OUTSIDE_CALLS}
-    settings = ModelSettings(tool_choice="required", temperature=0, max_tokens=200, extra_body=extra)
-    agent = Agent(
-        name="weather", instructions="Answer briefly.", tools=[get_weather], model=model, model_settings=settings
-    )
-    result = Runner.run_sync(agent, "What is the weather in Paris?", max_turns=4)
+    asked, result = run_weather_agent(server.url, responses_api=True)
     assert asked and set(asked) <= {"Paris", "Rome"}
     assert isinstance(result.final_output, str) and result.final_output
 

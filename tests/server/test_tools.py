@@ -5,14 +5,13 @@ tool-call deltas, and bad tool requests refused in the OpenAI error shape."""
 
 import json
 import re
-from typing import Literal
 
 import openai
 import pytest
 
 from server.exceptions import InvalidRequest
 from server.serving.tools import ToolCalling
-from tests.server.tools import LOOSE_WEATHER, NAMED, QUESTION, STOP_OUTSIDE_CALLS, WEATHER
+from tests.server.tools import LOOSE_WEATHER, NAMED, QUESTION, WEATHER, run_weather_agent
 
 
 @pytest.fixture
@@ -135,27 +134,7 @@ def test_auto_without_a_parser_is_refused_with_a_way_out():
 
 
 def test_an_agent_runs_a_tool_to_a_final_answer(server):
-    """The openai-agents SDK: a forced first call (tool_choice required), the tool runs, the SDK
-    resets tool_choice, and the mixture answers in text."""
-    from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
-
-    set_tracing_disabled(True)
-    asked = []
-
-    @function_tool
-    def get_weather(city: Literal["Paris", "Rome"]) -> str:
-        """The weather in a city."""
-        asked.append(city)
-        return f"Sunny in {city}, 18 degrees"
-
-    model = OpenAIChatCompletionsModel(
-        model="test-mix", openai_client=openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="unused")
-    )
-    extra = {"min_tokens": 2, "stop": STOP_OUTSIDE_CALLS}
-    settings = ModelSettings(tool_choice="required", temperature=0, max_tokens=200, extra_body=extra)
-    agent = Agent(
-        name="weather", instructions="Answer briefly.", tools=[get_weather], model=model, model_settings=settings
-    )
-    result = Runner.run_sync(agent, "What is the weather in Paris?", max_turns=4)
+    """The openai-agents SDK on chat completions runs a tool to a final answer."""
+    asked, result = run_weather_agent(server.url, responses_api=False)
     assert asked and set(asked) <= {"Paris", "Rome"}
     assert isinstance(result.final_output, str) and result.final_output
