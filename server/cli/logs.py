@@ -16,7 +16,7 @@ TRITON_NOTES = ("vllm.triton_utils.importing", "vllm.platforms.cpu")
 
 class NoTritonNotes(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Triton" not in record.getMessage() and "triton" not in record.getMessage()
+        return "triton" not in record.getMessage().lower()
 
 
 def configure() -> None:

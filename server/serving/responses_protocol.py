@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from server.serving.protocol import JsonSchemaFormat, OpenAIBody, SamplingExtras
+from server.serving.protocol import FunctionDefinition, JsonSchemaFormat, NamedFunction, OpenAIBody, SamplingExtras
 
 
 class InputText(OpenAIBody):
@@ -62,17 +62,16 @@ InputItem = Annotated[
 ]
 
 
-class FunctionTool(OpenAIBody):
+class FunctionTool(FunctionDefinition):
+    """A function tool, in the Responses API's flat shape (chat's definition plus its type)."""
+
     type: Literal["function"]
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    description: str | None = None
-    parameters: dict | None = None
-    strict: bool | None = None
 
 
-class NamedFunction(OpenAIBody):
+class NamedFunctionChoice(NamedFunction):
+    """tool_choice naming one function, in the Responses API's flat shape."""
+
     type: Literal["function"]
-    name: str
 
 
 class TextFormat(OpenAIBody):
@@ -106,7 +105,7 @@ class ResponsesRequest(SamplingExtras):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stream: bool = False
     tools: list[FunctionTool] | None = Field(None, description="Function tools (only functions are served).")
-    tool_choice: Literal["none", "auto", "required"] | NamedFunction | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedFunctionChoice | None = None
     parallel_tool_calls: bool | None = None
     text: TextOptions | None = None
     previous_response_id: str | None = Field(None, description="Refused: this server keeps no responses.")
@@ -165,7 +164,7 @@ class ResponsesRequest(SamplingExtras):
                 {"type": "function", "function": tool.model_dump(exclude={"type"}, exclude_none=True)}
                 for tool in self.tools
             ]
-        if isinstance(self.tool_choice, NamedFunction):
+        if isinstance(self.tool_choice, NamedFunctionChoice):
             body["tool_choice"] = {"type": "function", "function": {"name": self.tool_choice.name}}
         elif self.tool_choice is not None:
             body["tool_choice"] = self.tool_choice
