@@ -124,6 +124,17 @@ class Manifest(BaseModel):
         "the grammar pins: 'auto' the envelope when a call is forced and the arguments of tools with strict: true, "
         "'function' the envelope always, 'parameter' every tool's arguments too.",
     )
+    objectives: dict[str, str] = Field(
+        default_factory=dict,
+        description="What each policy was aligned for: policy name -> scorer (scorers.get_scorer: sentiment, "
+        "concise, reward_model:<folder>, python:<module>:<function>). The playground scores answers on them; "
+        "the CLI's fit (--scorers) and eval use them by default.",
+    )
+    prompts: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Named prompt files (JSONL, one {prompt} or {messages} a line) shipped with the mixture, "
+        "e.g. fit and eval splits; the playground's jobs panel offers them.",
+    )
     _serving: mode.Serving | None = PrivateAttr(None)
 
     @field_validator("name")
@@ -132,6 +143,14 @@ class Manifest(BaseModel):
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$", name):
             raise ValueError(f"mixture name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         return name
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompt_set_names(cls, prompts: dict[str, Path]) -> dict[str, Path]:
+        bad = [name for name in prompts if not NAME_PATTERN.match(name)]
+        if bad:
+            raise ValueError(f"prompt set names {bad} must match {NAME_PATTERN.pattern}")
+        return prompts
 
     @field_validator("tool_call_parser")
     @classmethod
@@ -168,6 +187,9 @@ class Manifest(BaseModel):
             raise ValueError(f"mixture name {self.name!r} must differ from the component names {names}")
         if self.reference.path is None:
             raise ValueError("the reference must be a full checkpoint ('path'); adapters apply to it")
+        unknown = sorted(set(self.objectives) - set(self.policy_names))
+        if unknown:
+            raise ValueError(f"objectives {unknown} are not policies; objectives name policies {self.policy_names}")
         souped = [p.name for p in self.policies if p.soup is not None]
         if souped:
             raise ValueError(f"policies {souped} are soups; a soup is served alone: declare it under 'baselines'")
@@ -236,6 +258,8 @@ def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
         for key in ("path", "adapter"):
             if isinstance(entry, dict) and entry.get(key) is not None:
                 entry[key] = str((base / str(entry[key])).resolve())
+    if isinstance(raw.get("prompts"), dict):
+        raw["prompts"] = {name: str((base / str(file)).resolve()) for name, file in raw["prompts"].items()}
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as err:
@@ -244,6 +268,9 @@ def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
             for e in err.errors()
         )
         raise ManifestError(f"invalid manifest {str(path)!r}: {problems}") from None
+    missing = {name: str(file) for name, file in manifest.prompts.items() if not file.is_file()}
+    if missing:
+        raise ManifestError(f"invalid manifest {str(path)!r}: prompts: files do not exist: {missing}")
     try:
         for component in manifest.adapters:
             read_adapter_config(component.name, component.adapter)

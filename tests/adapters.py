@@ -10,7 +10,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM, PreTrainedModel
 
 from demo.tiny.pretrain import tiny_llama_config
-from tests.checkpoints import build_test_mixture
+from tests.checkpoints import build_test_mixture, with_policies
 
 TARGETS = ["q_proj", "v_proj", "o_proj", "down_proj"]
 
@@ -45,11 +45,7 @@ def write_variant(base_manifest: Path, manifest: Path, name: str, policies: dict
     """`base_manifest` under another mixture name with other policies ({name: entry}, paths
     relative to the folder), weighted equally."""
     spec = yaml.safe_load(base_manifest.read_text())
-    spec |= {
-        "name": name,
-        "policies": [{"name": policy, **entry} for policy, entry in policies.items()],
-        "weights": {policy: 1 / len(policies) for policy in policies},
-    }
+    spec = with_policies(spec, [{"name": policy, **entry} for policy, entry in policies.items()]) | {"name": name}
     manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
     return manifest
 

@@ -11,13 +11,14 @@ from prometheus_client import REGISTRY
 from mixer.manifest import Manifest
 from server.api.errors import install_error_handlers
 from server.api.middleware import BodySizeLimit, ReplicaHeader
-from server.api.routes import admin, health, metrics, openai, responses, tokenize
+from server.api.routes import admin, health, metrics, mixture, openai, playground, responses, tokenize
 from server.engine import prepare_engine, start_engine
 from server.jobs.component_logprobs import ComponentLogprobs
 from server.jobs.eval_jobs import EvalJobs
 from server.jobs.fit_jobs import FitJobs
 from server.jobs.lifecycle import JobRunner
 from server.jobs.live_weights import LiveWeights
+from server.jobs.prompt_sets import PromptSets
 from server.jobs.replica_sync import ReplicaSync
 from server.metrics import MixtureCollector
 from server.serving.chat import ChatHandler
@@ -25,6 +26,7 @@ from server.serving.completions import CompletionHandler
 from server.serving.engine_client import EngineClient
 from server.serving.mixture import MixtureState
 from server.serving.models import ModelList
+from server.serving.objectives import Objectives
 from server.serving.responses import ResponsesHandler
 from server.serving.tools import ToolCalling
 from server.settings import Settings
@@ -45,6 +47,8 @@ class Services:
     responses: ResponsesHandler
     completions: CompletionHandler
     models: ModelList
+    objectives: Objectives
+    prompt_sets: PromptSets
     fits: FitJobs
     evals: EvalJobs
     sync: ReplicaSync
@@ -69,6 +73,7 @@ def build_services(engine, manifest: Manifest, folder: Path, store: WeightStore,
     concurrency, replica = settings.max_num_seqs, settings.replica
     fits = FitJobs(client, logprobs, weights, store, replica, concurrency)
     evals = EvalJobs(client, store, replica, concurrency, settings.eval_dir)
+    objectives = Objectives(manifest)
     chat = ChatHandler(client, ToolCalling(tokenizer, manifest.tool_call_parser, manifest.tool_strict_level))
     return Services(
         client=client,
@@ -78,7 +83,9 @@ def build_services(engine, manifest: Manifest, folder: Path, store: WeightStore,
         chat=chat,
         responses=ResponsesHandler(chat),
         completions=CompletionHandler(client),
-        models=ModelList(client, lambda: [s.id for s in store.history()]),
+        models=ModelList(client, objectives, lambda: [s.id for s in store.history()], weights.active_set_id),
+        objectives=objectives,
+        prompt_sets=PromptSets(manifest),
         fits=fits,
         evals=evals,
         sync=ReplicaSync(weights, store, [fits, evals], lease_s=settings.job_lease_s),
@@ -129,4 +136,6 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(tokenize.router)
+    app.include_router(mixture.router)
+    playground.mount(app)
     return app

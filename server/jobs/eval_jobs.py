@@ -20,6 +20,7 @@ from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
 from evaluation.plot import eval_png
+from evaluation.stats import pareto_front
 from evaluation.summary import summarise_candidates
 from mixer.needed import WEIGHTS_ARG
 from scorers import Scorer, ScorerError, get_scorer
@@ -231,8 +232,10 @@ class EvalJobs(JobRunner[EvalJob]):
                 }
             )
         options = job.batch.options
+        means = {c["name"]: [c["objectives"][o]["reward"]["mean"] for o in job.scorers] for c in candidates}
         return {
             "objectives": {o: s.describe() for o, s in job.scorers.items()},
+            "pareto_front": pareto_front(means, list(directions.values())),
             "reference": job.reference,
             "prompts": len(job.prompt_ids),
             "samples_per_prompt": options.samples_per_prompt,

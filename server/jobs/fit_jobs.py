@@ -249,9 +249,14 @@ class FitJobs(JobRunner[FitJob]):
             "params": job.batch.options.model_dump(),
         }
 
-    def plot(self, job_id: str) -> bytes:
+    def trajectory(self, job_id: str) -> dict:
+        """The iterates so far (thinned to MAX_STORED_POINTS): t, weights, objective, expected."""
         job = self.jobs.get(job_id)
         points = thinned(job.trajectory) if job is not None else (self.stored(job_id)["result"] or {}).get("trajectory")
+        return {"policies": self.policies, "points": points or []}
+
+    def plot(self, job_id: str) -> bytes:
+        points = self.trajectory(job_id)["points"]
         if not points:
             raise Conflict(f"fit job {job_id} has no iterations yet", param="id")
         return trajectory_png(points, self.policies, f"MPO fit {job_id}")

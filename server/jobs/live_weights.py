@@ -82,6 +82,10 @@ class LiveWeights:
         """Apply `weights` and store them as the active weight set."""
         return await self._apply_then(weights, partial(self.store.add, weights, activate=True, **source))
 
+    def active_set_id(self) -> int | None:
+        active = self.store.active()
+        return active.id if active is not None else None
+
     def describe(self) -> dict:
         mixture = self.mixture
         manifest = mixture.manifest
@@ -101,7 +105,9 @@ class LiveWeights:
                 for c in manifest.components
             ],
             "default_weights": dict(mixture.default_weights),
-            "active_weight_set": active.id if (active := self.store.active()) else None,
+            "objectives": dict(manifest.objectives),
+            "prompt_sets": sorted(manifest.prompts),
+            "active_weight_set": self.active_set_id(),
             "dtype": manifest.dtype,
             "max_model_len": self.max_model_len,
         }

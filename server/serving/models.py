@@ -1,17 +1,43 @@
 """GET /v1/models: the mixture, each component alone, and each stored weight set
-('<mixture>@<id>'), every one a model id a request may name. Ids only, no file-system paths."""
+('<mixture>@<id>'), every one a model id a request may name; GET /v1/mixture: how the mixture
+is made (policies, default weights, objectives), what a client choosing weights needs. Ids and
+names only, no file-system paths (those are the admin API's)."""
 
 import time
 from collections.abc import Callable
 
 from server.serving.engine_client import EngineClient
+from server.serving.objectives import Objectives
 
 
 class ModelList:
-    def __init__(self, client: EngineClient, weight_set_ids: Callable[[], list[int]]) -> None:
+    def __init__(
+        self,
+        client: EngineClient,
+        objectives: Objectives,
+        weight_set_ids: Callable[[], list[int]],
+        active_set_id: Callable[[], int | None],
+    ) -> None:
         self.client = client
+        self.objectives = objectives
         self.weight_set_ids = weight_set_ids
+        self.active_set_id = active_set_id
         self.created = int(time.time())
+
+    def mixture(self) -> dict:
+        mixture = self.client.mixture
+        manifest = mixture.manifest
+        return {
+            "id": mixture.name,
+            "reference": manifest.reference.name,
+            "policies": manifest.policy_names,
+            "baselines": [b.name for b in manifest.baselines],
+            "default_weights": dict(mixture.default_weights),
+            "active_weight_set": self.active_set_id(),
+            "weight_sets": self.weight_set_ids(),
+            "objectives": self.objectives.describe(),
+            "max_model_len": self.client.max_model_len,
+        }
 
     def list(self) -> dict:
         mixture = self.client.mixture

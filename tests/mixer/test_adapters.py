@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM
 from mixer.lora.merge import SOURCE_FILE
 from mixer.manifest import ManifestError, load_manifest
 from tests.adapters import build_adapter_mixture, make_adapter, odd_base, set_peft_type
+from tests.checkpoints import with_policies
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def variant(manifest: Path, tmp_path: Path, gamma: dict) -> Path:
     spec = yaml.safe_load(manifest.read_text())
     base = manifest.parent
     spec["reference"]["path"] = str(base / "ref")
-    spec["policies"] = [{"name": "alpha", "path": str(base / "alpha")}, {"name": "gamma", **gamma}]
+    spec = with_policies(spec, [{"name": "alpha", "path": str(base / "alpha")}, {"name": "gamma", **gamma}])
     path = tmp_path / "variant.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path

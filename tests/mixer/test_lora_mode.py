@@ -19,6 +19,7 @@ from mixer.lora.factors import FUSED_INTO, Factor, fuse, whole_layout
 from mixer.lora.mode import lora_terms
 from mixer.manifest import ManifestError, load_manifest
 from tests.adapters import LORA_POLICIES, make_adapter, odd_base
+from tests.checkpoints import with_policies
 
 
 def manifest_with(lora_manifest: Path, tmp_path: Path, **changes) -> Path:
@@ -28,8 +29,7 @@ def manifest_with(lora_manifest: Path, tmp_path: Path, **changes) -> Path:
     spec["reference"]["path"] = str(base / "ref")
     spec["policies"] = [{"name": n, "adapter": str(base / f"{n}-lora")} for n in LORA_POLICIES]
     if "policies" in changes:
-        spec["policies"] = [{"name": n, **entry} for n, entry in changes.pop("policies").items()]
-        spec["weights"] = {p["name"]: 1 for p in spec["policies"]}
+        spec = with_policies(spec, [{"name": n, **entry} for n, entry in changes.pop("policies").items()])
     path = tmp_path / "manifest.yaml"
     path.write_text(yaml.safe_dump(spec | changes))
     return path

@@ -8,10 +8,13 @@ import pytest
 import yaml
 
 from mixer.manifest import ARCHITECTURE, MIXTURE_CONFIG_KEY, ManifestError, load_manifest, write_model_folder
+from tests.checkpoints import with_policies
 
 
 def write(folder: Path, **changes) -> Path:
     base = yaml.safe_load((folder / "manifest.yaml").read_text())
+    if "policies" in changes:
+        base = with_policies(base, changes["policies"])
     base.update(changes)
     path = folder / "variant.yaml"
     path.write_text(yaml.safe_dump(base))
@@ -43,6 +46,9 @@ def test_valid_manifest_resolves_paths_and_defaults(test_manifest):
         ({"surprise": 1}, "surprise: extra inputs"),
         ({"tensor_parallel_size": 0}, "tensor_parallel_size"),
         ({"pipeline_parallel_size": 2}, "pipeline_parallel_size > 1 is not supported"),
+        ({"objectives": {"gamma": "sentiment"}}, r"objectives \['gamma'\] are not policies"),
+        ({"prompts": {"fit": "missing.jsonl"}}, "prompts: files do not exist"),
+        ({"prompts": {"Fit Set": "prompts.jsonl"}}, "prompt set names"),
     ],
 )
 def test_invalid_manifests_are_refused_with_a_reason(test_manifest, changes, fragment):

@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM
 
 from mixer.manifest import ManifestError, load_manifest
 from tests.adapters import make_adapter
-from tests.checkpoints import build_test_mixture
+from tests.checkpoints import build_test_mixture, with_policies
 
 
 def _params(folder) -> dict[str, torch.Tensor]:
@@ -18,7 +18,7 @@ def _params(folder) -> dict[str, torch.Tensor]:
 
 def _manifest(folder, name: str, policies: list[dict], baselines: list[dict], **extra):
     spec = yaml.safe_load((folder / "manifest.yaml").read_text())
-    spec |= {"policies": policies, "weights": {p["name"]: 1 for p in policies}, "baselines": baselines, **extra}
+    spec = with_policies(spec, policies) | {"baselines": baselines, **extra}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path

@@ -5,12 +5,13 @@ import sys
 
 import yaml
 
+from tests.checkpoints import with_policies
+
 
 def test_serve_with_a_bad_adapter_exits_with_the_reason(test_manifest, tmp_path):
     spec = yaml.safe_load(test_manifest.read_text())
     spec["reference"]["path"] = str(test_manifest.parent / "ref")
-    spec["policies"] = [{"name": "alpha", "adapter": str(tmp_path / "missing-lora")}]
-    spec["weights"] = {"alpha": 1}
+    spec = with_policies(spec, [{"name": "alpha", "adapter": str(tmp_path / "missing-lora")}])
     manifest = tmp_path / "bad.yaml"
     manifest.write_text(yaml.safe_dump(spec))
     done = subprocess.run(

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -56,6 +56,21 @@ async def activate_weights(set_id: Annotated[int, Path(ge=1, le=MAX_ID)], reques
     return await request.app.state.services.weights.activate(set_id)
 
 
+@router.get("/jobs", summary="The latest fit and eval jobs, newest first (their results: /admin/fit|eval/{id})")
+async def jobs(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    return {"data": request.app.state.services.store.recent_jobs(limit)}
+
+
+@router.get("/prompts", summary="The mixture's own prompt files (manifest 'prompts'), with their sizes")
+async def prompt_sets(request: Request) -> dict:
+    return request.app.state.services.prompt_sets.list()
+
+
+@router.get("/prompts/{name}", summary="One of the mixture's prompt files, as JSONL")
+async def prompt_set(name: str, request: Request) -> FileResponse:
+    return FileResponse(request.app.state.services.prompt_sets.path(name), media_type="application/x-ndjson")
+
+
 @router.post("/score", summary="log pi_k(response | prompt) for every component, and implicit rewards")
 async def score(body: ScoreRequest, request: Request) -> dict:
     items = [(item.prompt, item.response) for item in body.items]
@@ -99,6 +114,11 @@ async def fit_status(job_id: str, request: Request) -> dict:
 @router.delete("/fit/{job_id}", summary="Cancel a running fit job")
 async def cancel_fit(job_id: str, request: Request) -> dict:
     return request.app.state.services.fits.cancel(job_id)
+
+
+@router.get("/fit/{job_id}/trajectory", summary="A fit's iterates so far: lambda, F estimate, per-objective estimates")
+async def fit_trajectory(job_id: str, request: Request) -> dict:
+    return request.app.state.services.fits.trajectory(job_id)
 
 
 @router.get("/fit/{job_id}/plot.png", summary="lambda and per-objective estimates over the iterations")
