@@ -96,33 +96,27 @@ def postgres():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Debian Chromium for the session (tests.browser)."""
+@pytest.fixture
+def page():
+    """A tab of headless Debian Chromium (tests.browser), started for the test alone: the sync
+    Playwright API runs an event loop in this thread while it is open, which later tests'
+    asyncio.run would trip on. What the page logs as an error and any dialog it opens (alert,
+    confirm) are kept in page.problems, and a dialog is dismissed."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        tab = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        tab.problems = []
+        tab.on("pageerror", lambda error: tab.problems.append(f"page error: {error}"))
+        tab.on("console", lambda m: m.type == "error" and tab.problems.append(f"console: {m.text}"))
 
+        def dialog(d) -> None:
+            tab.problems.append(f"dialog {d.type}: {d.message}")
+            d.dismiss()
 
-@pytest.fixture
-def page(browser):
-    """A fresh tab (its own session storage); what the page logs as an error and any dialog
-    it opens (alert, confirm) are kept in page.problems, and a dialog is dismissed."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    tab.problems = []
-    tab.on("pageerror", lambda error: tab.problems.append(f"page error: {error}"))
-    tab.on("console", lambda m: m.type == "error" and tab.problems.append(f"console: {m.text}"))
-
-    def dialog(d) -> None:
-        tab.problems.append(f"dialog {d.type}: {d.message}")
-        d.dismiss()
-
-    tab.on("dialog", dialog)
-    yield tab
-    context.close()
+        tab.on("dialog", dialog)
+        yield tab
+        browser.close()

@@ -30,7 +30,7 @@ import yaml
 from tqdm import tqdm
 
 from demo.report import format_report, summarise_answers
-from demo.rewards import OBJECTIVES, is_degenerate, word_count
+from demo.rewards import OBJECTIVES, SCORER_SPECS, is_degenerate, word_count
 from demo.smollm2.convert import GGUF_PACKAGE, convert
 from demo.smollm2.lora_dpo import LoraDpoConfig, new_adapters, train_adapter
 from demo.smollm2.prompts import SOURCE as PROMPTS_SOURCE
@@ -281,6 +281,10 @@ def _write_manifest(path: Path, names: list[str]) -> None:
         # SmolLM2's chat template renders no tools, so 'auto' is up to the model; forced calls
         # (tool_choice required or named) are structured outputs and work whatever it knows.
         "tool_call_parser": "hermes",
+        # What each policy was aligned for (the playground's rewards, the CLI's default scorers),
+        # and the prompt splits written beside the manifest (the playground's jobs panel).
+        "objectives": {n: SCORER_SPECS[n] for n in names},
+        "prompts": {split: f"{split}_prompts.jsonl" for split in ("fit", "eval")},
     }
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
 

@@ -19,7 +19,7 @@ import torch
 import yaml
 from transformers import LlamaForCausalLM
 
-from demo.rewards import OBJECTIVES
+from demo.rewards import OBJECTIVES, SCORER_SPECS
 from demo.tiny.align import evaluate, make_prompts, preference_pairs, sample, train_dpo
 from demo.tiny.pretrain import CORPUS, pack, pretrain, read_corpus, tiny_llama_config, train_tokenizer
 
@@ -141,6 +141,8 @@ def build(folder: str | Path, config: DemoConfig = DemoConfig(), force: bool = F
         "dtype": "float32",
         "max_model_len": config.max_len,
         "kv_cache_gib": 1.0,
+        "objectives": {n: SCORER_SPECS[n] for n in OBJECTIVES},
+        "prompts": {"held_out": "prompts.jsonl"},
     }
     (staging / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     with open(staging / "prompts.jsonl", "w") as out:

@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 from evaluation.table import format_table
-from server.cli.job_commands import Bar, PhaseBars, add_connection_arguments, checked, connect, follow, start
+from server.cli.job_commands import (
+    Bar,
+    PhaseBars,
+    add_connection_arguments,
+    checked,
+    connect,
+    follow,
+    mixture_objectives,
+    start,
+)
 
 OPTION_FLAGS = ("reference", "samples_per_prompt", "max_tokens", "temperature", "top_p", "seed")
 
@@ -24,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--objectives",
         nargs="+",
-        required=True,
-        help="objective=scorer, e.g. positive=sentiment concise=concise helpful=reward_model:/models/rm",
+        help="objective=scorer, e.g. positive=sentiment concise=concise helpful=reward_model:/models/rm "
+        "(default: the manifest's objectives)",
     )
     parser.add_argument("--reference", help="model id the win rates compare with (default: the reference)")
     parser.add_argument("--samples-per-prompt", type=int)
@@ -64,11 +73,11 @@ def parse_objectives(pairs: list[str]) -> dict[str, str]:
     return objectives
 
 
-def options(args: argparse.Namespace) -> dict:
+def options(args: argparse.Namespace, client) -> dict:
     chosen = {k: getattr(args, k) for k in OPTION_FLAGS if getattr(args, k) is not None}
     return {
         "candidates": [parse_candidate(c) for c in args.candidates],
-        "objectives": parse_objectives(args.objectives),
+        "objectives": parse_objectives(args.objectives) if args.objectives else mixture_objectives(client),
         **chosen,
     }
 
@@ -85,9 +94,8 @@ def progress() -> PhaseBars:
 
 
 def run(args: argparse.Namespace) -> int:
-    body = options(args)
     with connect(args) as client:
-        status = start(client, "/admin/eval", args.file, body)
+        status = start(client, "/admin/eval", args.file, options(args, client))
         job = status["id"]
         print(f"eval job {job}: {len(status['candidates'])} candidates {status['candidates']}", file=sys.stderr)
         bars = progress()

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from server.cli.eval_command import parse_objectives
-from server.cli.job_commands import Bar, PhaseBars, add_connection_arguments, connect, follow, start
+from server.cli.job_commands import Bar, PhaseBars, add_connection_arguments, connect, follow, mixture_objectives, start
 
 RESULT_FIELDS = ("id", "phase", "error", "weights", "objective", "expected_scores", "start", "result_weight_set")
 OPTION_FLAGS = ("samples_per_prompt", "max_tokens", "iterations", "step", "batch_size", "seed", "beta")
@@ -24,18 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, help="KL strength, for explicit rewards (given or from --scorers)")
     parser.add_argument(
         "--scorers",
-        nargs="+",
+        nargs="*",
         help="policy=scorer for every policy: fit on these scorers' rewards of the sampled responses "
-        "(explicit rewards, needs --beta) instead of implicit rewards",
+        "(explicit rewards, needs --beta) instead of implicit rewards; --scorers alone: the manifest's objectives",
     )
     parser.add_argument("--activate", action="store_true", help="make the fitted weights the default")
     parser.add_argument("--plot", type=Path, help="where to save the plot (default: fit-<job>.png)")
 
 
-def _options(args: argparse.Namespace) -> dict:
+def _options(args: argparse.Namespace, client) -> dict:
     options = {k: getattr(args, k) for k in OPTION_FLAGS if getattr(args, k) is not None}
-    if args.scorers:
-        options["scorers"] = parse_objectives(args.scorers)
+    if args.scorers is not None:
+        options["scorers"] = parse_objectives(args.scorers) if args.scorers else mixture_objectives(client)
     if args.activate:
         options["activate"] = True
     return options
@@ -60,7 +60,7 @@ def progress() -> PhaseBars:
 
 def run(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        status = start(client, "/admin/fit", args.file, _options(args))
+        status = start(client, "/admin/fit", args.file, _options(args, client))
         job = status["id"]
         print(f"fit job {job} started", file=sys.stderr)
         bars = progress()

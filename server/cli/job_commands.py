@@ -37,6 +37,14 @@ def checked(response: httpx.Response) -> dict:
     return response.json()
 
 
+def mixture_objectives(client: httpx.Client) -> dict[str, str]:
+    """The manifest's objectives ({policy: scorer}), the default scorers of fit and eval."""
+    objectives = checked(client.get("/admin/mixture")).get("objectives") or {}
+    if not objectives:
+        raise SystemExit("error: the mixture's manifest names no objectives: give them (objective=scorer ...)")
+    return objectives
+
+
 def start(client: httpx.Client, route: str, file: Path, options: dict) -> dict:
     """Start a job from a batch file: JSONL (one item a line, uploaded as is) or JSON (a list of
     items, or {items, options}; options given here win)."""

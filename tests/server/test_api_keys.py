@@ -1,10 +1,13 @@
 """MPO_API_KEYS: /v1 needs one of the keys (OpenAI's 401 envelope otherwise); the openai client
-with a key works; /health, /metrics, /tokenize stay open; /v1/models shows no paths."""
+with a key works; /health, /metrics, /tokenize stay open; /v1/models shows no paths; the
+playground generates with the key its user types."""
 
 import httpx
 import openai
 import pytest
+from playwright.sync_api import expect
 
+from tests.browser import TIMEOUT_MS, answer_cards, compare_form, open_playground, set_sampling
 from tests.server_process import ServerProcess
 
 KEYS = ["key-one-0123456789", "key-two-9876543210"]
@@ -44,3 +47,16 @@ def test_health_metrics_and_tokenizer_stay_open(keyed_server):
     assert httpx.get(f"{keyed_server.url}/health").status_code == 200
     assert httpx.get(f"{keyed_server.url}/metrics").status_code == 200
     assert httpx.post(f"{keyed_server.url}/tokenize", json={"prompt": "x"}).status_code == 200
+
+
+def test_the_playground_generates_with_the_api_key_the_user_gives(keyed_server, page):
+    page.goto(f"{keyed_server.url}/playground")
+    expect(page.locator("#panel-compare .error-text")).to_contain_text("The API key was refused", timeout=TIMEOUT_MS)
+    open_playground(page, keyed_server.url, api_key=KEYS[1])
+    form = compare_form(page)
+    form.get_by_role("button", name="Remove the last column").click()
+    set_sampling(form, max_tokens=8)
+    form.get_by_role("button", name="Compare", exact=True).click()
+    card = answer_cards(page, "compare", 1).first
+    assert card.locator(".answer").inner_text()
+    assert card.locator("[data-objective]").count() == 2  # the rewards are behind the key too
