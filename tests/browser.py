@@ -45,8 +45,9 @@ def confirm(page: Page) -> None:
     page.locator("#confirm-ok").click()
 
 
-def wait_for_job(page: Page) -> str:
-    """The job the jobs panel follows, once it has ended; returns its id."""
+def wait_for_job(page: Page, kind: str) -> str:
+    """The job of this kind the jobs panel follows, once it has succeeded; returns its id."""
+    expect(page.locator("#job-view h2")).to_contain_text(f"{kind} job", timeout=TIMEOUT_MS)
     phase = page.locator("#job-view .phase")
     expect(phase).to_have_attribute("data-phase", "succeeded", timeout=TIMEOUT_MS * 3)
     return page.locator("#job-view h2").inner_text().split()[-1]

@@ -133,7 +133,7 @@ def test_a_fit_started_from_the_page_shows_the_api_weights_and_activating_it_cha
     for label, value in {"Samples per prompt": 4, "Max tokens": 12, "Iterations": 200, "Batch size": 4}.items():
         jobs.locator("fieldset", has_text="Fit options").get_by_label(label, exact=True).fill(str(value))
     jobs.get_by_role("button", name="Start").click()
-    job = wait_for_job(page)
+    job = wait_for_job(page, "fit")
     status = admin.get(f"/admin/fit/{job}").json()
     assert status["phase"] == "succeeded"
     shown = json.loads(page.locator("#fit-final").get_attribute("data-weights"))
@@ -165,7 +165,7 @@ def test_an_eval_table_in_the_page_equals_the_api_result(page, checkpoint_server
     options = jobs.locator("fieldset", has_text="Eval options")
     options.get_by_label("Max tokens", exact=True).fill("12")
     jobs.get_by_role("button", name="Start").click()
-    job = wait_for_job(page)
+    job = wait_for_job(page, "eval")
     result = admin.get(f"/admin/eval/{job}").json()["result"]
     assert [c["name"] for c in result["candidates"]] == ["ref", "test-mix", "alpha", "beta"]
     rows = page.locator("#eval-summary tbody tr")

@@ -12,6 +12,47 @@ export function chartBox(label) {
   return { canvas, element: el("div", { class: "chart" }, canvas) };
 }
 
+// Each bar's 95% interval as a whisker (datasets with low/high arrays).
+const whiskers = {
+  id: "whiskers",
+  afterDatasetsDraw(chart) {
+    const { ctx, scales } = chart;
+    chart.data.datasets.forEach((set, i) => {
+      if (!set.low) return;
+      chart.getDatasetMeta(i).data.forEach((bar, n) => {
+        const [low, high] = [scales.y.getPixelForValue(set.low[n]), scales.y.getPixelForValue(set.high[n])];
+        ctx.save();
+        ctx.strokeStyle = "#222";
+        ctx.beginPath();
+        ctx.moveTo(bar.x, low); ctx.lineTo(bar.x, high);
+        ctx.moveTo(bar.x - 4, low); ctx.lineTo(bar.x + 4, low);
+        ctx.moveTo(bar.x - 4, high); ctx.lineTo(bar.x + 4, high);
+        ctx.stroke();
+        ctx.restore();
+      });
+    });
+  },
+};
+
+// Each scatter point's name beside it (points carrying a name).
+const pointNames = {
+  id: "names",
+  afterDatasetsDraw(chart) {
+    const { ctx } = chart;
+    chart.data.datasets.forEach((set, i) => {
+      chart.getDatasetMeta(i).data.forEach((point, n) => {
+        ctx.save();
+        ctx.fillStyle = "#222";
+        ctx.font = "12px system-ui, sans-serif";
+        const left = point.x > chart.chartArea.right - 100; // near the right edge: on the left
+        ctx.textAlign = left ? "right" : "left";
+        ctx.fillText(set.data[n].name, point.x + (left ? -8 : 8), point.y - 6);
+        ctx.restore();
+      });
+    });
+  },
+};
+
 function draw(canvas, config) {
   Chart.getChart(canvas)?.destroy();
   return new Chart(canvas, {
@@ -26,7 +67,8 @@ function draw(canvas, config) {
   });
 }
 
-// Lines over a numeric x axis; series: [{label, points: [[x, y]], axis?}]; axes: {id: title}.
+// Lines over a numeric x axis; series: [{label, points: [[x, y]], axis?, colour?, dashed?}];
+// axes: {id: title}.
 export function lines(canvas, series, xTitle, axes) {
   const ids = Object.keys(axes);
   const scales = { x: { type: "linear", title: { display: true, text: xTitle } } };
@@ -39,7 +81,7 @@ export function lines(canvas, series, xTitle, axes) {
     data: {
       datasets: series.map((s, i) => ({
         label: s.label, data: s.points.map(([x, y]) => ({ x, y })), yAxisID: s.axis || ids[0],
-        borderColor: colour(i), backgroundColor: colour(i), pointRadius: s.points.length > 40 ? 0 : 3,
+        borderColor: colour(s.colour ?? i), backgroundColor: colour(s.colour ?? i), pointRadius: s.points.length > 40 ? 0 : 3,
         borderDash: s.dashed ? [6, 4] : undefined,
       })),
     },
@@ -47,14 +89,16 @@ export function lines(canvas, series, xTitle, axes) {
   });
 }
 
-// Grouped bars: labels along x, one dataset per series ({label, values, low?, high?}).
+// Grouped bars of percentages: labels along x, one dataset per series ({label, values, low?,
+// high?}), each bar's interval drawn as a whisker.
 export function bars(canvas, labels, series, yTitle) {
   return draw(canvas, {
     type: "bar",
     data: { labels, datasets: series.map((s, i) => ({ label: s.label, data: s.values, backgroundColor: colour(i),
       low: s.low, high: s.high })) },
+    plugins: [whiskers],
     options: {
-      scales: { y: { title: { display: true, text: yTitle } } },
+      scales: { y: { min: 0, max: 100, title: { display: true, text: yTitle } } },
       plugins: { tooltip: { callbacks: { label: (item) => {
         const set = item.dataset;
         const range = set.low ? ` [${set.low[item.dataIndex].toFixed(1)}, ${set.high[item.dataIndex].toFixed(1)}]` : "";
@@ -64,13 +108,15 @@ export function bars(canvas, labels, series, yTitle) {
   });
 }
 
-// Named points on two axes; `highlighted` names (e.g. the Pareto front) in a second colour.
+// Named points on two axes, each labelled; `highlighted` names (the Pareto front) in a
+// second colour, joined.
 export function scatter(canvas, points, highlighted, xTitle, yTitle) {
   const group = (names) => names.map((name) => ({ x: points[name][0], y: points[name][1], name }));
   const names = Object.keys(points);
   const front = names.filter((n) => highlighted.includes(n)).sort((a, b) => points[a][0] - points[b][0]);
   return draw(canvas, {
     type: "scatter",
+    plugins: [pointNames],
     data: { datasets: [
       { label: "Pareto front", data: group(front), backgroundColor: colour(1), borderColor: colour(1), showLine: true,
         borderDash: [6, 4], pointRadius: 6 },

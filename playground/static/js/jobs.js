@@ -9,6 +9,7 @@ import { append, clear, confirmAction, el, field, fmt, numberInput, select, show
 
 const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 const POLL_MS = 1000;
+const PAGE_ROWS = 25; // answers shown at first, and added by "Show more"
 
 function checkbox(text, checked, value) {
   const box = el("input", { type: "checkbox", value, checked });
@@ -232,9 +233,10 @@ export class JobsPanel {
     const points = trajectory.points;
     const series = trajectory.policies.map((p, k) => ({ label: `lambda ${p}`, points: points.map((it) => [it.t, it.weights[k]]) }));
     // The fit's answer is the average of the iterates: drawn as its own flat line per policy.
-    trajectory.policies.forEach((p) => series.push({ label: `fitted ${p}`, dashed: true,
+    trajectory.policies.forEach((p, k) => series.push({ label: `fitted ${p}`, dashed: true, colour: k,
       points: [[points[0]?.t ?? 0, status.weights[p]], [points.at(-1)?.t ?? 1, status.weights[p]]] }));
-    series.push({ label: "F (objective)", axis: "yF", points: points.map((it) => [it.t, it.objective]) });
+    series.push({ label: "F (objective)", axis: "yF", colour: trajectory.policies.length,
+      points: points.map((it) => [it.t, it.objective]) });
     lines(chart.canvas, series, "iteration", { yW: "weight", yF: "F estimate" });
   }
 
@@ -288,7 +290,8 @@ export class JobsPanel {
   }
 }
 
-// An eval's answers: one row each, filtered by candidate, sorted by a reward (click a header).
+// An eval's answers: one row each, filtered by candidate, sorted by a reward (click a header),
+// 25 at a time.
 class AnswersTable {
   constructor(answers, candidates, objectives) {
     this.answers = answers;
@@ -297,7 +300,10 @@ class AnswersTable {
     this.filter.addEventListener("change", () => this.render());
     this.sort = { key: null, descending: true };
     this.table = el("table", { class: "data", id: "eval-answers" });
-    this.element = el("div", {}, field("Show", this.filter), this.table);
+    this.shown = PAGE_ROWS;
+    this.more = el("button", { type: "button", onclick: () => { this.shown += PAGE_ROWS; this.render(); } }, "Show more");
+    this.all = el("button", { type: "button", onclick: () => { this.shown = Infinity; this.render(); } }, "Show all");
+    this.element = el("div", {}, field("Show", this.filter), this.table, el("div", { class: "actions" }, this.more, this.all));
     this.render();
   }
 
@@ -315,8 +321,11 @@ class AnswersTable {
     const { key, descending } = this.sort;
     if (key) rows = rows.slice().sort((a, b) => (descending ? -1 : 1) * (a.rewards[key] - b.rewards[key]));
     const promptText = (p) => (typeof p === "string" ? p : p.map((m) => m.content).join("\n"));
+    const total = rows.length;
+    rows = rows.slice(0, this.shown);
+    this.more.hidden = this.all.hidden = rows.length === total;
     clear(this.table,
-      el("caption", {}, `${rows.length} answers`),
+      el("caption", {}, `${total} answers${rows.length < total ? `, the first ${rows.length} shown` : ""}`),
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "candidate"), el("th", { scope: "col" }, "prompt"),
         el("th", { scope: "col" }, "answer"), this.objectives.map((o) => this.header(o, o)), el("th", { scope: "col" }, "tokens"))),
       el("tbody", {}, rows.map((a) => el("tr", { dataset: { candidate: a.candidate, prompt: String(a.prompt_index), sample: String(a.sample) } },
