@@ -13,11 +13,12 @@ TIMEOUT_MS = 120_000  # a generation or a job on a loaded 2-core machine
 def open_playground(page: Page, url: str, api_key: str = "", admin_token: str = "") -> None:
     """Load the page and, when given, enter the API key and the admin token as a user does."""
     page.goto(f"{url}/playground")
-    expect(page.locator("#mixture-name")).not_to_be_empty(timeout=TIMEOUT_MS)
     if api_key or admin_token:
+        expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=TIMEOUT_MS)
         page.fill("#api-key", api_key)
         page.fill("#admin-token", admin_token)
         page.get_by_role("button", name="Use", exact=True).click()
+    expect(page.locator("#mixture-name")).not_to_be_empty(timeout=TIMEOUT_MS)
     if admin_token:
         expect(page.get_by_role("tab", name="Jobs")).to_be_visible(timeout=TIMEOUT_MS)
 

@@ -74,6 +74,10 @@ def build_services(engine, manifest: Manifest, folder: Path, store: WeightStore,
     fits = FitJobs(client, logprobs, weights, store, replica, concurrency)
     evals = EvalJobs(client, store, replica, concurrency, settings.eval_dir)
     objectives = Objectives(manifest)
+
+    def weight_sets() -> list[dict]:
+        return [{"id": s.id, "weights": s.weights, "source": s.source} for s in store.history()]
+
     chat = ChatHandler(client, ToolCalling(tokenizer, manifest.tool_call_parser, manifest.tool_strict_level))
     return Services(
         client=client,
@@ -83,7 +87,7 @@ def build_services(engine, manifest: Manifest, folder: Path, store: WeightStore,
         chat=chat,
         responses=ResponsesHandler(chat),
         completions=CompletionHandler(client),
-        models=ModelList(client, objectives, lambda: [s.id for s in store.history()], weights.active_set_id),
+        models=ModelList(client, objectives, weight_sets, weights.active_set_id),
         objectives=objectives,
         prompt_sets=PromptSets(manifest),
         fits=fits,

@@ -15,12 +15,12 @@ class ModelList:
         self,
         client: EngineClient,
         objectives: Objectives,
-        weight_set_ids: Callable[[], list[int]],
+        weight_sets: Callable[[], list[dict]],
         active_set_id: Callable[[], int | None],
     ) -> None:
         self.client = client
         self.objectives = objectives
-        self.weight_set_ids = weight_set_ids
+        self.weight_sets = weight_sets  # the stored sets, oldest first: {id, weights, source}
         self.active_set_id = active_set_id
         self.created = int(time.time())
 
@@ -34,7 +34,7 @@ class ModelList:
             "baselines": [b.name for b in manifest.baselines],
             "default_weights": dict(mixture.default_weights),
             "active_weight_set": self.active_set_id(),
-            "weight_sets": self.weight_set_ids(),
+            "weight_sets": self.weight_sets(),
             "objectives": self.objectives.describe(),
             "max_model_len": self.client.max_model_len,
         }
@@ -44,8 +44,8 @@ class ModelList:
         entries = [{"id": mixture.name, "root": mixture.name, "mpo_role": "mixture"}]
         for component in mixture.manifest.components:
             entries.append({"id": component.name, "root": component.name, "mpo_role": mixture.manifest.role(component)})
-        for set_id in self.weight_set_ids():
-            entries.append({"id": f"{mixture.name}@{set_id}", "root": mixture.name, "mpo_role": "weight_set"})
+        for weight_set in self.weight_sets():
+            entries.append({"id": f"{mixture.name}@{weight_set['id']}", "root": mixture.name, "mpo_role": "weight_set"})
         common = {"object": "model", "created": self.created, "owned_by": "mpo-serve"}
         return {
             "object": "list",

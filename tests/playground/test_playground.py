@@ -79,7 +79,7 @@ def test_four_columns_stream_at_once(page, checkpoint_server):
     first = [int(cards.nth(n).get_attribute("data-first-ms")) for n in range(4)]
     done = [int(cards.nth(n).get_attribute("data-done-ms")) for n in range(4)]
     assert max(first) < min(done), f"first tokens at {first} ms, ends at {done} ms"
-    assert cards.nth(3).locator(".subtitle").inner_text() == "beta"
+    assert cards.nth(3).locator("h3").inner_text() == "beta alone"
     assert not page.problems
 
 
@@ -189,4 +189,103 @@ def test_an_eval_table_in_the_page_equals_the_api_result(page, checkpoint_server
     shown = [float(r.locator("[data-objective=beta]").inner_text()) for r in table.all()]
     expected = sorted((a["rewards"]["beta"] for a in answers if a["candidate"] == "alpha"), reverse=True)
     assert shown == pytest.approx(expected, abs=1e-3)
+    assert not page.problems
+
+
+def test_weights_stay_on_the_simplex_for_two_to_eight_policies_and_three_get_a_triangle(page, checkpoint_server):
+    """The weights editor's logic in the browser that runs it: every slider move keeps the
+    weights non-negative, summing to 1, with the moved one where it was put; the triangle's
+    corners are the three policies alone and arrow keys keep the point on the triangle."""
+    open_playground(page, checkpoint_server.url)
+    moves = page.evaluate(
+        """async () => {
+          const { moveOne } = await import("/playground/static/js/simplex.js");
+          const seen = [];
+          for (let k = 2; k <= 8; k++) {
+            const policies = Array.from({ length: k }, (_, i) => `p${i}`);
+            let weights = Object.fromEntries(policies.map((p) => [p, 1 / k]));
+            for (let step = 0; step < 60; step++) {
+              const moved = policies[(step * 7) % k], value = ((step * 37) % 101) / 100;
+              weights = moveOne(weights, policies, moved, value);
+              seen.push([k, Object.values(weights), weights[moved], value]);
+            }
+          }
+          return seen;
+        }"""
+    )
+    assert len(moves) == 7 * 60
+    for _, weights, moved, value in moves:
+        assert sum(weights) == pytest.approx(1) and min(weights) >= 0 and moved == pytest.approx(value)
+    triangle = page.evaluate(
+        """async () => {
+          const { WeightsEditor } = await import("/playground/static/js/simplex.js");
+          const editor = new WeightsEditor(["a", "b", "c"], { a: 1, b: 1, c: 1 }, { label: "three" });
+          document.body.append(editor.element);
+          const corners = [[90, 12], [12, 160], [168, 160]].map(([x, y]) => editor.fromPoint(x, y));
+          const pad = editor.element.querySelector("svg[role=slider]");
+          const walk = [];
+          const keys = ["ArrowLeft", "ArrowLeft", "ArrowDown", "ArrowRight", "ArrowUp"];
+          for (const key of keys.flatMap((k) => Array(30).fill(k))) {
+            pad.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
+            walk.push(Object.values(editor.weights));
+          }
+          const sliders = editor.element.querySelectorAll("input[type=range]").length;
+          return { corners, walk, sliders };
+        }"""
+    )
+    assert triangle["sliders"] == 3
+    for n, corner in enumerate(triangle["corners"]):
+        assert list(corner.values()) == pytest.approx([1.0 if i == n else 0.0 for i in range(3)], abs=1e-9)
+    for weights in triangle["walk"]:
+        assert sum(weights) == pytest.approx(1) and min(weights) >= 0
+    assert len({tuple(round(w, 3) for w in weights) for weights in triangle["walk"]}) > 10  # the point moved
+
+
+def test_a_sweep_answers_as_the_api_does_at_each_point(page, checkpoint_server, http):
+    open_playground(page, checkpoint_server.url)
+    page.get_by_role("tab", name="Sweep").click()
+    panel = page.locator("#panel-sweep")
+    set_sampling(panel, max_tokens=12)
+    panel.get_by_label("Points").fill("3")
+    panel.get_by_role("button", name="Sweep", exact=True).click()
+    cards = answer_cards(page, "sweep", 3)
+    for n, weights in enumerate(
+        ({"alpha": 1.0, "beta": 0.0}, {"alpha": 0.5, "beta": 0.5}, {"alpha": 0.0, "beta": 1.0})
+    ):
+        request = {"model": "test-mix", "mixture": {"weights": weights}}
+        body = {**request, "messages": [{"role": "user", "content": "Tell me about the ocean."}]}
+        answer = http.post("/v1/chat/completions", json=body | {"temperature": 0, "seed": 0, "max_tokens": 12})
+        assert cards.nth(n).locator(".answer").inner_text() == answer.json()["choices"][0]["message"]["content"]
+    drawn = page.evaluate(
+        """() => Chart.getChart(document.querySelector("#panel-sweep canvas")).data.datasets
+              .map((d) => [d.label, d.data.map((p) => p.x)])"""
+    )
+    assert drawn == [["alpha", [0, 0.5, 1]], ["beta", [0, 0.5, 1]]]
+    assert page.locator("#panel-sweep table.data tbody tr").count() == 3
+    assert not page.problems
+
+
+def test_live_defaults_change_only_when_confirmed_and_a_running_job_can_be_cancelled(page, checkpoint_server, admin):
+    open_playground(page, checkpoint_server.url, admin_token=ADMIN_TOKEN)
+    page.get_by_role("tab", name="Weight sets").click()
+    panel = page.locator("#panel-weightsets")
+    before = admin.get("/admin/mixture").json()
+    panel.get_by_label("New live defaults: weight of alpha").fill("0.25")
+    panel.get_by_role("button", name="Set as live defaults").click()
+    page.locator("#confirm-cancel").click()
+    assert admin.get("/admin/mixture").json()["default_weights"] == before["default_weights"]
+    panel.get_by_role("button", name="Set as live defaults").click()
+    confirm(page)
+    expect(page.locator("#weight-sets tr[data-active=true] td").nth(1)).to_have_text("manual", timeout=TIMEOUT_MS)
+    assert admin.get("/admin/mixture").json()["default_weights"] == pytest.approx({"alpha": 0.25, "beta": 0.75})
+    page.get_by_role("tab", name="Jobs").click()
+    jobs = page.locator("#panel-jobs")
+    jobs.get_by_label("Job", exact=True).select_option("fit")
+    jobs.locator("fieldset", has_text="Fit options").get_by_label("Iterations", exact=True).fill("1000000")
+    jobs.get_by_role("button", name="Start").click()
+    expect(page.locator("#job-view .phase")).to_have_attribute("data-phase", "fitting", timeout=TIMEOUT_MS)
+    page.locator("#job-view").get_by_role("button", name="Cancel").click()
+    confirm(page)
+    expect(page.locator("#job-view .phase")).to_have_attribute("data-phase", "cancelled", timeout=TIMEOUT_MS)
+    assert admin.get("/admin/mixture").json()["default_weights"] == pytest.approx({"alpha": 0.25, "beta": 0.75})
     assert not page.problems

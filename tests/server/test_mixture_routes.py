@@ -18,7 +18,9 @@ def test_the_mixture_says_its_policies_weights_sets_and_objectives(http, admin):
     assert mixture["id"] == "test-mix" and mixture["reference"] == "ref"
     assert mixture["policies"] == ["alpha", "beta"]
     assert mixture["default_weights"] == {"alpha": 0.5, "beta": 0.5}
-    assert mixture["active_weight_set"] in mixture["weight_sets"]
+    sets = {s["id"]: s for s in mixture["weight_sets"]}
+    assert sets[mixture["active_weight_set"]]["weights"] == {"alpha": 0.5, "beta": 0.5}
+    assert sets[1]["source"] == "manifest"
     assert mixture["objectives"] == {
         "alpha": {"scorer": "sentiment", "direction": "higher", "units": "VADER compound in [-1, 1]"},
         "beta": {"scorer": "concise", "direction": "higher", "units": "minus words"},

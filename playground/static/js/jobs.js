@@ -89,7 +89,7 @@ export class JobsPanel {
       [mixture.id, `${mixture.id} (live defaults)`, true],
       ...policies.map((p) => [p, p, true]),
       ...mixture.baselines.map((b) => [b, b, false]),
-      ...mixture.weight_sets.slice(-6).reverse().map((id) => [`${mixture.id}@${id}`, `${mixture.id}@${id}`, false]),
+      ...mixture.weight_sets.slice(-6).reverse().map(({ id, source }) => [`${mixture.id}@${id}`, `${mixture.id}@${id} (${source})`, false]),
       [JSON.stringify({ name: "uniform", weights: uniform }), "uniform weights", false],
     ].map(([value, text, checked]) => checkbox(text, checked, value));
     this.eval = {

@@ -58,12 +58,17 @@ function removeAdminPanels() {
   if (document.querySelector("[role=tab][aria-selected=true]")?.hidden !== false) selectTab("compare");
 }
 
+let unlocking = 0; // the latest unlock wins: two quick submits build the panels once
+
 async function unlockAdmin(mixture) {
+  const mine = ++unlocking;
   removeAdminPanels();
   if (!access.adminToken) return;
   try {
     await admin("/admin/mixture");
+    if (mine !== unlocking) return;
   } catch (error) {
+    if (mine !== unlocking) return;
     status.textContent = error instanceof ApiError && error.status === 401 ? "admin token refused" : error.message;
     return;
   }
@@ -99,6 +104,7 @@ async function start() {
         error.status === 401 ? `The API key was refused: ${error.message}` : error.message));
       showError(error);
     }
+    document.body.dataset.loaded = "true"; // tests and scripts wait for this
   };
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -10,7 +10,9 @@ export class SettingPicker {
     this.kind = select([["weights", "weights"], ["set", "stored weight set"], ["component", "one component"]], "weights");
     this.editor = new WeightsEditor(mixture.policies, weights || mixture.default_weights, { label });
     const sets = mixture.weight_sets.slice().reverse();
-    this.set = select(sets.map((id) => [String(id), `${mixture.id}@${id}${id === mixture.active_weight_set ? " (active)" : ""}`]));
+    this.sets = Object.fromEntries(sets.map((set) => [String(set.id), set]));
+    this.set = select(sets.map(({ id, source }) =>
+      [String(id), `${mixture.id}@${id} (${source}${id === mixture.active_weight_set ? ", active" : ""})`]));
     this.component = select([mixture.reference, ...mixture.policies, ...mixture.baselines]);
     const parts = { weights: this.editor.element, set: field("Weight set", this.set), component: field("Component", this.component) };
     if (!sets.length) this.kind.querySelector("option[value=set]").disabled = true;
@@ -20,15 +22,16 @@ export class SettingPicker {
     this.element = el("div", { class: "setting" }, field(`${label}: generate with`, this.kind), Object.values(parts));
   }
 
-  // {label, request: the fields it adds to a completion request, weights (mixtures only)}
+  // {label, request: the fields it adds to a completion request, weights (of the mixture)}
   get value() {
     const mixture = this.mixture;
     if (this.kind.value === "set") {
       const model = `${mixture.id}@${this.set.value}`;
-      return { label: model, request: { model }, weights: null };
+      const { weights } = this.sets[this.set.value];
+      return { label: `${model}: ${weightsText(weights)}`, request: { model }, weights };
     }
     if (this.kind.value === "component") {
-      return { label: this.component.value, request: { model: this.component.value }, weights: null };
+      return { label: `${this.component.value} alone`, request: { model: this.component.value }, weights: null };
     }
     const weights = this.editor.weights;
     return { label: weightsText(weights), request: { model: mixture.id, mixture: { weights } }, weights };
