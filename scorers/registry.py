@@ -1,4 +1,4 @@
-"""One registry of scorers by name. A name is a built-in (`sentiment`, `concise`) or a kind
+"""One registry of scorers by name. A name is a built-in (`sentiment`, `concise`, `readability`) or a kind
 with a location (`reward_model:<folder>`, `python:<module>:<function>`). Scorers are cached
 by name: a reward model is loaded once per process."""
 
@@ -8,7 +8,7 @@ from functools import lru_cache
 from scorers.base import Prompt, Scorer, ScorerError
 from scorers.python import python_scorer
 from scorers.reward_model import reward_model_scorer
-from scorers.text import concise, sentiment
+from scorers.text import concise, readability, sentiment
 
 
 def _responses_only(judge: Callable[[str], float]) -> Callable[[Sequence[Prompt], Sequence[str]], list[float]]:
@@ -21,6 +21,7 @@ def _responses_only(judge: Callable[[str], float]) -> Callable[[Sequence[Prompt]
 BUILT_IN: dict[str, Callable[[], Scorer]] = {
     "sentiment": lambda: Scorer("sentiment", "higher", "VADER compound in [-1, 1]", _responses_only(sentiment)),
     "concise": lambda: Scorer("concise", "higher", "minus words", _responses_only(concise)),
+    "readability": lambda: Scorer("readability", "higher", "Flesch reading ease", _responses_only(readability)),
 }
 WITH_LOCATION: dict[str, Callable[[str, str], Scorer]] = {
     "reward_model": reward_model_scorer,

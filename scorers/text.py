@@ -1,4 +1,4 @@
-"""Scorers that read only the response text: VADER sentiment and conciseness."""
+"""Scorers that read only the response text: VADER sentiment, conciseness and readability."""
 
 from collections import Counter
 from functools import lru_cache
@@ -25,6 +25,15 @@ def sentiment(response: str) -> float:
 def concise(response: str) -> float:
     """Minus the number of words: shorter answers score higher, an empty one highest."""
     return -float(word_count(response))
+
+
+def readability(response: str) -> float:
+    """Flesch reading ease (textstat): 206.835 - 1.015 words/sentence - 84.6 syllables/word.
+    Plain words in short sentences score high (90-100: a child reads it), dense prose low
+    (below 30); unbounded below. An empty response scores 0 (textstat's value for no words)."""
+    import textstat
+
+    return float(textstat.flesch_reading_ease(response)) if response.strip() else 0.0
 
 
 def is_degenerate(response: str) -> bool:

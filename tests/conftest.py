@@ -23,6 +23,14 @@ def lora_manifest(test_manifest) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smollm2_smoke_demo(tmp_path_factory) -> Path:
+    """The SmolLM2 demo built at smoke scale (a minute): its build test and the study's smoke run."""
+    from demo.smollm2.build import build, smoke_config
+
+    return build(tmp_path_factory.mktemp("smollm2") / "demo", smoke_config())
+
+
+@pytest.fixture(scope="session")
 def checkpoint_server(test_manifest, tmp_path_factory):
     data = tmp_path_factory.mktemp("server")
     with ServerProcess(test_manifest, data, data / "server.log") as process:

@@ -44,6 +44,14 @@ def normalised_rewards(rewards: np.ndarray, beta: float) -> np.ndarray:
     return scaled - _log_mean_exp(scaled, axis=1)[:, None, :]
 
 
+def standardised(scores: np.ndarray) -> np.ndarray:
+    """Each objective's scores shifted and scaled to mean 0, standard deviation 1 over every
+    prompt and sample: (N, M, K) -> (N, M, K). A constant objective becomes all zeros."""
+    mean = scores.mean(axis=(0, 1), keepdims=True)
+    spread = scores.std(axis=(0, 1), keepdims=True)
+    return (scores - mean) / np.where(spread > 0, spread, 1.0)
+
+
 @dataclass
 class Iterate:
     t: int

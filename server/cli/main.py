@@ -1,5 +1,5 @@
-"""mpo-serve: serve a mixture (the embedded demo by default), fit its weights, evaluate candidates, or
-build a demo."""
+"""mpo-serve: serve a mixture (the embedded demo by default), fit its weights, evaluate candidates,
+build a demo, or run the MPO study on the SmolLM2 demo."""
 
 import argparse
 import sys
@@ -8,6 +8,7 @@ from pathlib import Path
 from demo.build import DEMOS
 from server.cli import eval_command, fit_command, logs
 from server.settings import Settings
+from study.arguments import add_arguments as study_arguments
 
 
 def demo_manifest(settings: Settings, force: bool = False) -> Path:
@@ -44,6 +45,13 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings, manifest), host=settings.host, port=settings.port, log_level="info")
 
 
+def study(args: argparse.Namespace) -> int:
+    from study.run import run
+
+    folder = args.demo_folder or demo_manifest(Settings(demo="smollm2")).parent
+    return run(args, folder)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mpo-serve", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     build_parser = commands.add_parser("build-demo", help="build an embedded demo mixture (cached)")
     build_parser.add_argument("--demo", choices=DEMOS, help="which demo (MPO_DEMO; default smollm2)")
     build_parser.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
+    study_parser = commands.add_parser(
+        "study", help="the MPO study on the SmolLM2 demo: fits, retrained baselines, soups, one table (resumable)"
+    )
+    study_arguments(study_parser)
     args = parser.parse_args(argv)
     logs.configure()
     if args.command == "serve":
@@ -67,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(fit_command.run(args))
     elif args.command == "eval":
         sys.exit(eval_command.run(args))
+    elif args.command == "study":
+        sys.exit(study(args))
     else:
         print(demo_manifest(_settings(args, "demo"), force=args.force))
 

@@ -51,6 +51,13 @@ class HttpServer:
         me = psutil.Process(self.process.pid)
         return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)])
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the server and every process it started have used so far."""
+        import psutil
+
+        me = psutil.Process(self.process.pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [me, *me.children(recursive=True)])
+
     def kill(self) -> None:
         """SIGKILL the server and every process it started: no shutdown code runs."""
         os.killpg(self.process.pid, signal.SIGKILL)

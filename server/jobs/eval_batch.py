@@ -30,7 +30,8 @@ class EvalOptions(BaseModel):
     objectives: dict[str, str] = Field(
         min_length=1,
         max_length=16,
-        description="Objective name -> scorer (sentiment, concise, reward_model:<folder>, python:<module>:<function>).",
+        description="Objective name -> scorer (sentiment, concise, readability, reward_model:<folder>, "
+        "python:<module>:<function>).",
     )
     reference: str | None = Field(None, description="Model id the win rates compare with; default: the reference.")
     samples_per_prompt: int = Field(1, ge=1, le=64)

@@ -34,6 +34,12 @@ class FitOptions(BaseModel):
         description="Per policy, the scorer (scorers.get_scorer) whose rewards of the sampled responses drive the "
         "fit instead of implicit rewards (prompts-only form; needs beta).",
     )
+    normalise: Literal["none", "standard"] = Field(
+        "none",
+        description="'standard': implicit rewards standardised per objective over the fit's samples (mean 0, "
+        "standard deviation 1; the paper's ablation), so an objective whose policy moved far from the reference "
+        "does not outweigh the others by scale alone. Implicit rewards only.",
+    )
 
 
 class FitMessage(BaseModel):

@@ -20,7 +20,7 @@ from server.jobs.live_weights import LiveWeights
 from server.serving.engine_client import EngineClient
 from store.weight_store import WeightStore
 from weights.plot import trajectory_png
-from weights.solver import FitResult, Iterate, fit_scores, normalised_rewards
+from weights.solver import FitResult, Iterate, fit_scores, normalised_rewards, standardised
 
 MAX_STORED_POINTS = 500  # trajectory points kept with a finished job (for its plot)
 
@@ -80,6 +80,12 @@ class FitJobs(JobRunner[FitJob]):
                 )
         if batch.options.scorers is not None:
             self._check_scorers(batch.options.scorers)
+        if batch.options.normalise == "standard" and (batch.mode == "rewards" or batch.options.scorers is not None):
+            raise InvalidRequest(
+                "options.normalise 'standard' standardises implicit rewards; explicit rewards (given or from "
+                "scorers) are normalised by beta instead",
+                param="options.normalise",
+            )
         job = FitJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch)
         return self.launch(job, batch.options.model_dump() | {"mode": batch.mode})
 
@@ -176,7 +182,8 @@ class FitJobs(JobRunner[FitJob]):
             rewards = await asyncio.to_thread(self._explicit_rewards, job, groups)
             return normalised_rewards(rewards, options.beta or 1.0)
         rows = [[scored.implicit_rewards() for scored in group] for group in groups]
-        return np.array(rows, dtype=np.float64)
+        scores = np.array(rows, dtype=np.float64)
+        return standardised(scores) if options.normalise == "standard" else scores
 
     def _explicit_rewards(self, job: FitJob, groups: list) -> np.ndarray:
         """(prompts, responses, policies) rewards of the sampled responses by each policy's scorer."""

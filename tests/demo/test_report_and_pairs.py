@@ -31,7 +31,7 @@ def test_summary_counts_lengths_and_non_answers():
 def test_prompt_splits_are_disjoint_by_topic_and_reproducible():
     splits = prompt_splits(0)
     assert splits == prompt_splits(0) and splits != prompt_splits(1)
-    assert {k: len(v) for k, v in splits.items()} == {"dpo": 810, "fit": 200, "eval": 340}
+    assert {k: len(v) for k, v in splits.items()} == {"dpo": 972, "fit": 240, "eval": 408}
     topic_sets = {}
     for name, prompts in splits.items():
         assert len(set(prompts)) == len(prompts)
@@ -56,14 +56,26 @@ def test_pairs_prefer_real_answers_by_a_clear_gap():
     assert preference_pairs([group], [texts], OBJECTIVES["concise"], no_end_rule) == [(group[1], group[0])]
 
 
-def row(positive: float, words: float, answering: float) -> dict:
-    return {"scores": {"positive": {"mean": positive}}, "mean_words": words, "share_min_words": answering}
+def row(positive: float, words: float, answering: float, plain: float = 60.0) -> dict:
+    scores = {"positive": {"mean": positive}, "plain": {"mean": plain}}
+    return {"scores": scores, "mean_words": words, "share_min_words": answering}
 
 
 def test_margins():
-    good = {"ref": row(0.5, 100, 1.0), "positive": row(0.66, 110, 0.99), "concise": row(0.4, 69, 0.96)}
+    good = {
+        "ref": row(0.5, 100, 1.0),
+        "positive": row(0.66, 110, 0.99),
+        "concise": row(0.4, 69, 0.96),
+        "plain": row(0.5, 90, 0.97, plain=68.5),
+    }
     assert margin_failures(good) == []
-    bad = {"ref": row(0.5, 100, 1.0), "positive": row(0.6, 110, 0.9), "concise": row(0.4, 71, 0.99)}
+    bad = {
+        "ref": row(0.5, 100, 1.0),
+        "positive": row(0.6, 110, 0.9),
+        "concise": row(0.4, 71, 0.99),
+        "plain": row(0.5, 90, 0.99, plain=67.0),
+    }
     failures = margin_failures(bad)
-    assert len(failures) == 3
-    assert "sentiment by 0.100" in failures[0] and "0.71x" in failures[1] and "positive: 90%" in failures[2]
+    assert len(failures) == 4
+    assert "sentiment by 0.100" in failures[0] and "0.71x" in failures[1] and "reading ease by 7.0" in failures[2]
+    assert "positive: 90%" in failures[3]

@@ -7,7 +7,6 @@ import json
 
 import httpx
 import openai
-import pytest
 import yaml
 from transformers import AutoTokenizer
 
@@ -16,58 +15,57 @@ from tests.completions import completion_body, token_ids
 from tests.oracle import MixtureOracle
 from tests.server_process import ServerProcess
 
-
-@pytest.fixture(scope="module")
-def smoke_demo(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("smollm2") / "demo", smoke_config())
+POLICIES = ("positive", "concise", "plain")
 
 
-def test_build_writes_reference_adapters_manifest_prompts_and_report(smoke_demo):
-    folder = smoke_demo.parent
-    manifest = yaml.safe_load(smoke_demo.read_text())
+def test_build_writes_reference_adapters_manifest_prompts_and_report(smollm2_smoke_demo):
+    folder = smollm2_smoke_demo.parent
+    manifest = yaml.safe_load(smollm2_smoke_demo.read_text())
     assert manifest["reference"] == {"name": "ref", "path": "ref"}
-    assert manifest["policies"] == [
-        {"name": "positive", "adapter": "adapters/positive"},
-        {"name": "concise", "adapter": "adapters/concise"},
-    ]
-    for name in ("positive", "concise"):
+    assert manifest["policies"] == [{"name": n, "adapter": f"adapters/{n}"} for n in POLICIES]
+    assert manifest["objectives"] == {"positive": "sentiment", "concise": "concise", "plain": "readability"}
+    for name in POLICIES:
         config = json.loads((folder / "adapters" / name / "adapter_config.json").read_text())
         assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == str(folder / "ref")
     stamp = json.loads((folder / STAMP).read_text())
-    assert set(stamp["report"]) == {"ref", "positive", "concise"}
+    assert set(stamp["report"]) == {"ref", *POLICIES}
     for row in stamp["report"].values():
-        assert set(row["scores"]) == {"positive", "concise"} and row["scores"]["positive"]["n"] == 4
+        assert set(row["scores"]) == set(POLICIES) and row["scores"]["positive"]["n"] == 4
+    assert set(stamp["timings"]) == {"sampling", *(f"dpo:{n}" for n in POLICIES)}
+    assert all(t["cpu_s"] > 0 and t["wall_s"] > 0 for t in stamp["timings"].values())
+    samples = [json.loads(line) for line in (folder / "reference_samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6 * 3 and set(samples[0]["scores"]) == set(POLICIES)  # 6 prompts, 3 samples each
     for split in ("fit", "eval"):
         first = json.loads((folder / f"{split}_prompts.jsonl").read_text().splitlines()[0])
         assert first["messages"][0]["role"] == "user" and first["messages"][0]["content"]
     answers = [json.loads(line) for line in (folder / "eval_answers.jsonl").read_text().splitlines()]
-    assert len(answers) == 3 * 4 and {a["model"] for a in answers} == {"ref", "positive", "concise"}
+    assert len(answers) == 4 * 4 and {a["model"] for a in answers} == {"ref", *POLICIES}
 
 
-def test_build_is_cached_and_deterministic(smoke_demo, tmp_path):
-    assert is_built(smoke_demo.parent, smoke_config())
-    first = json.loads((smoke_demo.parent / STAMP).read_text())
+def test_build_is_cached_and_deterministic(smollm2_smoke_demo, tmp_path):
+    assert is_built(smollm2_smoke_demo.parent, smoke_config())
+    first = json.loads((smollm2_smoke_demo.parent / STAMP).read_text())
     again = json.loads((build(tmp_path / "again", smoke_config()).parent / STAMP).read_text())
     assert again["report"] == first["report"] and again["dpo_losses"] == first["dpo_losses"]
 
 
-def test_smoke_demo_serves_its_adapters_through_the_openai_client(smoke_demo, tmp_path):
+def test_smollm2_smoke_demo_serves_its_adapters_through_the_openai_client(smollm2_smoke_demo, tmp_path):
     """On the shared base: its adapters change only the top layers (the shared base runs the
     others once), and the default mixture's greedy tokens equal the loop's."""
-    with ServerProcess(smoke_demo, tmp_path, tmp_path / "server.log") as server:
+    with ServerProcess(smollm2_smoke_demo, tmp_path, tmp_path / "server.log") as server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
-        assert [m.id for m in client.models.list()][:4] == ["mpo-demo", "ref", "positive", "concise"]
-        for model in ("mpo-demo", "positive", "concise"):
+        assert [m.id for m in client.models.list()][:5] == ["mpo-demo", "ref", *POLICIES]
+        for model in ("mpo-demo", *POLICIES):
             reply = client.chat.completions.create(
                 model=model, messages=[{"role": "user", "content": "Tell me about tea."}], max_tokens=8, seed=1
             )
             assert reply.choices[0].message.content.strip()
-        prompt = AutoTokenizer.from_pretrained(smoke_demo.parent / "ref")("Tell me about tea.")["input_ids"]
+        prompt = AutoTokenizer.from_pretrained(smollm2_smoke_demo.parent / "ref")("Tell me about tea.")["input_ids"]
         body = completion_body(prompt, model="mpo-demo", max_tokens=6)
         logprobs = httpx.post(f"{server.url}/v1/completions", json=body, timeout=120).json()["choices"][0]["logprobs"]
         assert "served on one shared base" in server.log.read_text()
-    oracle = MixtureOracle(smoke_demo)
+    oracle = MixtureOracle(smollm2_smoke_demo)
     oracle.check_greedy(
-        prompt, oracle.vector({"positive": 0.5, "concise": 0.5}), token_ids(logprobs), logprobs["token_logprobs"]
+        prompt, oracle.vector(dict.fromkeys(POLICIES, 1 / 3)), token_ids(logprobs), logprobs["token_logprobs"]
     )
     assert not (tmp_path / "merged").exists()  # nothing merged at start

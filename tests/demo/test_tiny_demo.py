@@ -11,7 +11,7 @@ import numpy as np
 import openai
 import pytest
 
-from demo.rewards import OBJECTIVES
+from demo.rewards import TWO_OBJECTIVES as OBJECTIVES
 from demo.tiny.build import STAMP
 from server.cli.main import demo_manifest
 from server.settings import Settings

@@ -22,6 +22,20 @@ def test_built_in_scorers_say_direction_and_units():
     assert concise.better(-2.0, -5.0) and not concise.better(-5.0, -2.0)
 
 
+def test_readability_is_flesch_reading_ease_offline():
+    """Plain words in short sentences read easier than long words in one long sentence; the
+    syllables come from pyphen's shipped dictionaries (nothing is downloaded)."""
+    readability = get_scorer("readability")
+    plain, dense = readability(
+        ["q", "q"],
+        ["The cat sat on the mat. It was warm.", "Photosynthesis facilitates extraordinarily complicated conversions."],
+    )
+    # 206.835 - 1.015 * (9 words / 2 sentences) - 84.6 * (9 syllables / 9 words)
+    assert plain == pytest.approx(206.835 - 1.015 * 4.5 - 84.6, abs=0.01)
+    assert dense < 0 < plain and readability(["q"], [""]) == [0.0]
+    assert readability.describe()["units"] == "Flesch reading ease" and readability.direction == "higher"
+
+
 def test_a_python_function_by_file_or_module_with_its_direction(tmp_path, monkeypatch):
     module = tmp_path / "my_objectives.py"
     module.write_text(

@@ -75,6 +75,27 @@ def test_fit_on_supplied_responses_equals_the_solver_on_the_loops_scores(admin, 
     assert np.abs(np.array(list(status["weights"].values())) - expected.weights).sum() < 1e-3
 
 
+def test_standardised_fit_equals_the_solver_on_scores_standardised_here(admin, oracle, tokenizer):
+    """normalise: standard (the paper's ablation): each objective's implicit rewards shifted and
+    scaled to mean 0, deviation 1 over every prompt and response, then the same solver."""
+    prompts = ["Life is", "The best way to", "Never trust"]
+    responses = [[30 + i, 40 + j, 3] for i in range(3) for j in range(2)]
+    options = {"iterations": 300, "step": 3.0, "batch_size": 2, "seed": 4, "normalise": "standard"}
+    status = run_fit(admin, {"items": [{"prompt": p, "responses": responses} for p in prompts], "options": options})
+    raw = []
+    for prompt in prompts:
+        rows = [oracle.sequence_logprobs(tokenizer(prompt)["input_ids"], r) for r in responses]
+        raw.append([[row[1] - row[0], row[2] - row[0]] for row in rows])
+    flat = np.array(raw).reshape(-1, 2)  # every (prompt, response) of an objective together
+    standard = ((flat - flat.mean(axis=0)) / flat.std(axis=0)).reshape(len(prompts), len(responses), 2)
+    assert not np.allclose(standard, raw)
+    expected = fit_scores(standard, 300, 3.0, 2, seed=4)
+    unscaled = fit_scores(np.array(raw), 300, 3.0, 2, seed=4)
+    assert np.abs(np.array(list(status["weights"].values())) - expected.weights).sum() < 1e-3
+    assert np.abs(np.array(expected.weights) - unscaled.weights).sum() > 1e-2  # the test can tell them apart
+    assert status["params"]["normalise"] == "standard"
+
+
 def test_chat_prompts_are_rendered_with_the_chat_template(admin, oracle, tokenizer):
     chats = [[{"role": "user", "content": p}] for p in ("Life is", "Never trust")]
     responses = [[30 + i, 3] for i in range(4)]
@@ -207,6 +228,14 @@ def test_second_fit_conflicts_and_a_fit_can_be_cancelled(admin):
             {"items": [{"prompt": "a"}], "options": {"scorers": {"alpha": "concise", "beta": "nope"}, "beta": 1}},
             "options.scorers.beta: unknown scorer 'nope'",
         ),
+        (
+            {
+                "items": [{"prompt": "a"}],
+                "options": {"scorers": {"alpha": "concise", "beta": "concise"}, "beta": 1, "normalise": "standard"},
+            },
+            "options.normalise 'standard' standardises implicit rewards",
+        ),
+        ({"items": [{"prompt": "a"}], "options": {"normalise": "minmax"}}, "normalise"),
     ],
 )
 def test_bad_fit_requests_are_400(admin, body, fragment):

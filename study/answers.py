@@ -1,0 +1,89 @@
+"""Every candidate's answers to the held-out prompts, asked through the OpenAI chat API as a
+user would, and kept one file per candidate so that a run cut short resumes where it stopped.
+
+The same seed per prompt for every candidate (seed + prompt index, temperature 1): candidates
+are compared on coupled samples. A candidate's file is written whole once all its answers are
+scored, with its wall time and tokens beside it; a file present means the candidate is done.
+"""
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import httpx
+
+from scorers import Scorer
+from study.candidates import Candidate
+
+
+def answers_file(folder: Path, name: str) -> Path:
+    return folder / f"{name}.jsonl"
+
+
+def finished(folder: Path, name: str) -> bool:
+    return answers_file(folder, name).is_file()
+
+
+async def _answers(
+    url: str, candidate: Candidate, prompts: list[list[dict]], seed: int, max_tokens: int, concurrency: int
+) -> tuple[list[dict], float]:
+    limit = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+
+        async def one(index: int, messages: list[dict]) -> dict:
+            body = candidate.request() | {
+                "messages": messages,
+                "temperature": 1.0,
+                "top_p": 1.0,
+                "max_tokens": max_tokens,
+                "seed": seed + index,
+            }
+            async with limit:
+                response = await client.post("/v1/chat/completions", json=body)
+            if response.status_code != 200:
+                raise RuntimeError(f"{candidate.name}: {response.status_code} {response.text[:500]}")
+            data = response.json()
+            return {
+                "text": data["choices"][0]["message"]["content"] or "",
+                "tokens": data["usage"]["completion_tokens"],
+                "finish_reason": data["choices"][0]["finish_reason"],
+            }
+
+        began = time.perf_counter()
+        rows = await asyncio.gather(*(one(i, m) for i, m in enumerate(prompts)))
+        return list(rows), time.perf_counter() - began
+
+
+def answer_candidate(
+    url: str,
+    candidate: Candidate,
+    prompts: list[list[dict]],
+    scorers: dict[str, Scorer],
+    folder: Path,
+    seed: int,
+    max_tokens: int,
+    concurrency: int,
+) -> None:
+    """Answer every prompt as candidate, score the answers on every objective, write its file."""
+    rows, seconds = asyncio.run(_answers(url, candidate, prompts, seed, max_tokens, concurrency))
+    texts = [r["text"] for r in rows]
+    asked = [messages[-1]["content"] for messages in prompts]
+    rewards = {objective: scorer(asked, texts) for objective, scorer in scorers.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = answers_file(folder, candidate.name).with_suffix(".tmp")
+    with staging.open("w") as out:
+        header = {"candidate": candidate.name, "request": candidate.request(), "seconds": seconds}
+        out.write(json.dumps(header | {"tokens": sum(r["tokens"] for r in rows)}) + "\n")
+        for index, (messages, row) in enumerate(zip(prompts, rows, strict=True)):
+            line = {"prompt_index": index, "prompt": messages[-1]["content"], "response": row["text"]}
+            line |= {"tokens": row["tokens"], "finish_reason": row["finish_reason"]}
+            line |= {"rewards": {o: rewards[o][index] for o in scorers}}
+            out.write(json.dumps(line) + "\n")
+    staging.replace(answers_file(folder, candidate.name))
+
+
+def read_answers(folder: Path, name: str) -> tuple[dict, list[dict]]:
+    """(header: candidate, request, seconds, tokens; the answers in prompt order)."""
+    header, *rows = (json.loads(line) for line in answers_file(folder, name).read_text().splitlines())
+    return header, rows

@@ -1,0 +1,16 @@
+"""The command line of `mpo-serve study` (apart from study.run, whose imports are heavy)."""
+
+import argparse
+from pathlib import Path
+
+EVAL_PROMPTS = 408  # the SmolLM2 demo's whole eval split
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("study-run"), help="where the study keeps everything")
+    parser.add_argument(
+        "--demo-folder", type=Path, help="a built SmolLM2 demo (default: the cached one, built if absent)"
+    )
+    parser.add_argument("--eval-prompts", type=int, help=f"held-out prompts (default {EVAL_PROMPTS})")
+    parser.add_argument("--seed", type=int, help="sampling seed of every answer (default 0)")
+    parser.add_argument("--smoke", action="store_true", help="every step on a few prompts (checks the path only)")
