@@ -20,7 +20,7 @@ import argparse
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -59,6 +59,10 @@ def smoke_config() -> StudyConfig:
     return StudyConfig(eval_prompts=3, max_tokens=6, concurrency=4, fit_prompts=3, fit=fit, retrain=tiny)
 
 
+class StudyMismatch(ValueError):
+    """A folder that holds a study made with other settings: its answers would not compare."""
+
+
 class Study:
     def __init__(self, demo: Path, out: Path, config: StudyConfig) -> None:
         self.demo, self.out, self.config = demo.resolve(), out.resolve(), config
@@ -86,6 +90,12 @@ class Study:
 
     def run(self) -> str:
         began = time.perf_counter()
+        stored = self._read("study.json").get("config")
+        if stored is not None and stored != json.loads(json.dumps(asdict(self.config))):
+            raise StudyMismatch(
+                f"{self.out} holds a study made with other settings ({stored}); resume it with the same "
+                "options or start a new one in another --out folder"
+            )
         build = json.loads((self.demo / "build.json").read_text())
         for key, seconds in build["timings"].items():  # the demo's samples and each policy's DPO run
             self._add_cost(key, seconds)
@@ -255,8 +265,11 @@ def _wait(url: str, job_id: str, headers: dict) -> dict:
 def run(args: argparse.Namespace, demo_folder: Path) -> int:
     config = smoke_config() if args.smoke else StudyConfig()
     overrides = {k: getattr(args, k) for k in ("eval_prompts", "seed") if getattr(args, k) is not None}
-    config = StudyConfig(**asdict(config) | overrides | {"retrain": config.retrain})
+    config = replace(config, **overrides)
     began = time.perf_counter()
-    print(Study(demo_folder, args.out, config).run())
+    try:
+        print(Study(demo_folder, args.out, config).run())
+    except StudyMismatch as err:
+        raise SystemExit(f"mpo-serve study: {err}") from None
     print(f"study done in {time.perf_counter() - began:.0f}s: {args.out / 'table.md'}, {args.out / 'study.png'}")
     return 0

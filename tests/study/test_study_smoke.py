@@ -5,6 +5,7 @@ answers nothing again, and a missing candidate is the only thing left to do.
 The study runs on the SmolLM2 demo, not the tiny one: its baselines are retrained by the
 SmolLM2 demo's LoRA DPO on the reference samples that build keeps."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import study.run
 from store.weight_store import WeightStore
 from study.candidates import FITS
-from study.run import Study, smoke_config
+from study.run import Study, StudyMismatch, smoke_config
 from weights.solver import standardised
 
 CANDIDATES = ["ref", "positive", "concise", "plain", "uniform", *FITS, "soup_uniform", "linear", "maxmin", "soup_best"]
@@ -71,5 +72,8 @@ def test_a_finished_study_resumes_without_answering_again(finished, smollm2_smok
     resumed = Study(smollm2_smoke_demo.parent, out, smoke_config())
     assert resumed.pending() == [] and resumed.run() == table
     assert {p.name: p.stat().st_mtime_ns for p in (out / "answers").iterdir()} == before
+    other = dataclasses.replace(smoke_config(), eval_prompts=2)
+    with pytest.raises(StudyMismatch, match="made with other settings"):
+        Study(smollm2_smoke_demo.parent, out, other).run()
     (out / "answers" / "maxmin.jsonl").unlink()
     assert resumed.pending() == ["maxmin"]
