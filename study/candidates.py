@@ -36,11 +36,7 @@ class Candidate:
 
     def request(self) -> dict:
         """The request fields that select this candidate."""
-        return {"model": self.model} | ({"weights": self.weights} if self.weights else {})
-
-    @property
-    def label(self) -> str:
-        return LABELS.get(self.name, self.name)
+        return {"model": self.model} | ({"mixture": {"weights": self.weights}} if self.weights else {})
 
 
 def uniform(policies: list[str]) -> dict[str, float]:

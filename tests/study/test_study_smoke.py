@@ -37,6 +37,11 @@ def test_the_study_writes_every_candidate_its_costs_table_and_plot(finished):
         header, *rows = (out / "answers" / f"{name}.jsonl").read_text().splitlines()
         assert json.loads(header)["candidate"] == name and len(rows) == 3
         assert set(json.loads(rows[0])["rewards"]) == {"positive", "concise", "plain"}
+    uniform = json.loads((out / "answers" / "uniform.jsonl").read_text().splitlines()[0])["request"]
+    assert uniform == {
+        "model": "mpo-demo",
+        "mixture": {"weights": dict.fromkeys(["positive", "concise", "plain"], 1 / 3)},
+    }
     costs = json.loads((out / "costs.json").read_text())
     expected = {"sampling", "dpo:positive", "dpo:concise", "dpo:plain", "retrain:linear", "retrain:maxmin"}
     expected |= {f"fit:{f}" for f in FITS} | {"soup:soup_uniform", "soup:soup_best"}
