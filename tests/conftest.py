@@ -8,7 +8,14 @@ import pytest
 from tests.adapters import build_lora_mixture
 from tests.checkpoints import build_test_mixture
 from tests.oracle import MixtureOracle
-from tests.server_process import ADMIN_TOKEN, ServerProcess
+from tests.server_process import ADMIN_TOKEN, ServerProcess, reap_stopped_servers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_servers():
+    """Servers left shutting down by their tests (tests/server_process.py) are waited for last."""
+    yield
+    reap_stopped_servers()
 
 
 @pytest.fixture(scope="session")

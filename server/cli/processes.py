@@ -40,7 +40,7 @@ class HttpServer:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(1)
+            time.sleep(0.25)
         self.stop()
         raise TimeoutError(f"server not ready in {timeout}s:\n{self.log.read_text()[-4000:]}")
 

@@ -276,7 +276,10 @@ def test_live_defaults_change_only_when_confirmed_and_a_running_job_can_be_cance
     assert admin.get("/admin/mixture").json()["default_weights"] == before["default_weights"]
     panel.get_by_role("button", name="Set as live defaults").click()
     confirm(page)
-    expect(page.locator("#weight-sets tr[data-active=true] td").nth(1)).to_have_text("manual", timeout=TIMEOUT_MS)
+    # A new active set (an earlier test may have left a 'manual' one active already).
+    active = page.locator("#weight-sets tr[data-active=true]")
+    expect(active).not_to_have_attribute("data-set", str(before["active_weight_set"]), timeout=TIMEOUT_MS)
+    expect(active.locator("td").nth(1)).to_have_text("manual", timeout=TIMEOUT_MS)
     assert admin.get("/admin/mixture").json()["default_weights"] == pytest.approx({"alpha": 0.25, "beta": 0.75})
     page.get_by_role("tab", name="Jobs").click()
     jobs = page.locator("#panel-jobs")
