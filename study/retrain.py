@@ -17,7 +17,7 @@ import torch
 
 from demo.cost import Timer
 from demo.smollm2.build import ObjectiveSetup
-from demo.smollm2.lora_dpo import LoraDpoConfig, new_adapters, train_adapter
+from demo.smollm2.lora_dpo import FrozenLayers, LoraDpoConfig, new_adapters, train_adapter
 from demo.smollm2.samples import SAMPLES_FILE, read_reference_samples
 from study.baselines import baseline_pairs
 
@@ -32,7 +32,9 @@ class RetrainConfig:
 
 def retrain(demo: Path, folder: Path, kinds: list[str], objectives: list[str], config: RetrainConfig) -> dict:
     """Train every baseline of kinds not yet in folder (adapters/<kind>, on demo's reference);
-    returns {kind: {"pairs", "wall_s", "cpu_s"}} for all of them, kept in folder/costs.json."""
+    returns {kind: {"pairs", "wall_s", "cpu_s"}} for all of them, kept in folder/costs.json,
+    and under "frozen_layers" the cost of the states below the adapted layers that the runs
+    share (lora_dpo.FrozenLayers, as the demo build shares them among its policies)."""
     costs_file = folder / COSTS_FILE
     costs = json.loads(costs_file.read_text()) if costs_file.is_file() else {}
     todo = [k for k in kinds if k not in costs or not (folder / k / "adapter_config.json").is_file()]
@@ -47,11 +49,15 @@ def retrain(demo: Path, folder: Path, kinds: list[str], objectives: list[str], c
     torch.manual_seed(config.seed)
     model = new_adapters(base, {kind: config.setup.dpo for kind in todo})
     folder.mkdir(parents=True, exist_ok=True)
+    with Timer() as caching:
+        answers = [a for group in groups for a in group]
+        frozen = FrozenLayers(model, answers, tokenizer.pad_token_id, config.setup.dpo.top_layers)
+    costs["frozen_layers"] = caching.seconds()
     for kind in todo:
         pairs = baseline_pairs(groups, texts, scores, objectives, kind, config.setup)
         print(f"  {kind}: {len(pairs)} preference pairs", flush=True)
         with Timer() as timer:
-            train_adapter(model, kind, pairs, tokenizer.pad_token_id, config.setup.dpo, config.seed)
+            train_adapter(model, kind, pairs, tokenizer.pad_token_id, config.setup.dpo, config.seed, frozen)
         model.save_pretrained(folder / "staging", selected_adapters=[kind])
         adapter = folder / "staging" / kind
         adapter_config = json.loads((adapter / "adapter_config.json").read_text())

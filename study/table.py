@@ -24,15 +24,18 @@ REFERENCE = "ref"
 
 
 def candidate_costs(name: str, kind: str, policies: Sequence[str], costs: Mapping[str, Mapping], best_fit: str | None):
-    """(training, fitting or souping) CPU seconds of candidate name."""
+    """(training, fitting or souping) CPU seconds of candidate name. Work shared by several
+    trainings (the reference's samples; the states below the adapted layers, absent from runs
+    made before that cache) is counted in full for each: it is what obtaining that one costs."""
     cpu = {key: value["cpu_s"] for key, value in costs.items()}
-    all_policies = cpu["sampling"] + sum(cpu[f"dpo:{p}"] for p in policies)
+    shared = cpu["sampling"] + cpu.get("frozen_layers", 0.0)
+    all_policies = shared + sum(cpu[f"dpo:{p}"] for p in policies)
     if kind == "reference":
         return 0.0, 0.0
     if kind == "policy":
-        return cpu["sampling"] + cpu[f"dpo:{name}"], 0.0
+        return shared + cpu[f"dpo:{name}"], 0.0
     if kind == "retrained":
-        return cpu["sampling"] + cpu[f"retrain:{name}"], 0.0
+        return cpu["sampling"] + cpu.get("retrain:frozen_layers", 0.0) + cpu[f"retrain:{name}"], 0.0
     if kind == "mixture":
         return all_policies, 0.0
     if kind == "fit":

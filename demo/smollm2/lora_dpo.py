@@ -2,8 +2,11 @@
 
 The base stays frozen and shared: the reference's log-probs come from the sampling pass, so
 training needs no second copy of the model. LoRA sits on the upper layers only: autograd then
-stops below them, which makes a step about 1.5x cheaper on CPU than LoRA on every layer, and
-tone and length are decided high in the network anyway.
+stops below them, and tone and length are decided high in the network anyway. Since nothing
+below the adapted layers ever changes, their output for each answer is computed once
+(FrozenLayers) and every step of every adapter trained on those answers starts from it: a
+step then runs only the adapted layers and the head (5.1 s instead of 7.7 s for 8 pairs of
+the demo on 2 cores).
 """
 
 import random
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from transformers.masking_utils import create_causal_mask
 
 from demo.dpo import dpo_loss
 from demo.smollm2.sampling import Answer
@@ -43,15 +47,77 @@ def lora_config(base_config, config: LoraDpoConfig) -> LoraConfig:
     )
 
 
-def answer_logprobs(model: PeftModel, answers: list[Answer], pad: int) -> torch.Tensor:
+def _padded(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded token ids and attention mask, both (N, L): positions stay 0..len-1."""
+    width = max(map(len, rows))
+    input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    return input_ids, attention
+
+
+def _run_layers(decoder, hidden: torch.Tensor, attention: torch.Tensor, layers) -> torch.Tensor:
+    """hidden (N, L, H) through some of a Llama decoder's layers, as its own forward runs them."""
+    position_ids = torch.arange(hidden.shape[1])[None]
+    mask = create_causal_mask(
+        config=decoder.config,
+        inputs_embeds=hidden,
+        attention_mask=attention,
+        past_key_values=None,
+        position_ids=position_ids,
+    )
+    rotary = decoder.rotary_emb(hidden, position_ids=position_ids)
+    for layer in layers:
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary, position_ids=position_ids)
+    return hidden
+
+
+class FrozenLayers:
+    """Each answer's hidden states below the adapted layers, computed once.
+
+    Computed in batches of similar length (less padding); a row's states do not depend on its
+    batch (causal attention, right padding), so a step that starts from them gives the
+    log-probs of a full forward pass, to float rounding."""
+
+    def __init__(self, model: PeftModel, answers: list[Answer], pad: int, top_layers: int, batch: int = 32) -> None:
+        decoder = model.get_base_model().model
+        self.first_adapted = decoder.config.num_hidden_layers - top_layers
+        self.pad = pad
+        self.states: dict[tuple, torch.Tensor] = {}
+        unique = {_key(a): a for a in answers}
+        ordered = sorted(unique.values(), key=lambda a: len(a.prompt_ids) + len(a.tokens))
+        with torch.no_grad():
+            for start in range(0, len(ordered), batch):
+                chunk = ordered[start : start + batch]
+                rows = [a.prompt_ids + a.tokens for a in chunk]
+                input_ids, attention = _padded(rows, pad)
+                hidden = decoder.embed_tokens(input_ids)
+                hidden = _run_layers(decoder, hidden, attention, decoder.layers[: self.first_adapted])
+                for answer, row, states in zip(chunk, rows, hidden, strict=True):
+                    self.states[_key(answer)] = states[: len(row)].clone()
+
+    def batch(self, answers: list[Answer]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, L, H) states of these answers, right-padded with zeros, and their mask (N, L)."""
+        states = [self.states[_key(a)] for a in answers]
+        width = max(len(s) for s in states)
+        hidden = torch.zeros(len(states), width, states[0].shape[-1])
+        for n, s in enumerate(states):
+            hidden[n, : len(s)] = s
+        attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in states])
+        return hidden, attention
+
+
+def _key(answer: Answer) -> tuple:
+    return tuple(answer.prompt_ids), tuple(answer.tokens)
+
+
+def answer_logprobs(
+    model: PeftModel, answers: list[Answer], pad: int, frozen: FrozenLayers | None = None
+) -> torch.Tensor:
     """(N,) sum of log p(answer token | prefix) under the active adapter.
 
-    The lm_head runs only where an answer token is predicted (not over the prompt): the
-    vocabulary projection is a fifth of the model's work per position."""
-    rows = [a.prompt_ids + a.tokens for a in answers]
-    width = max(map(len, rows))
-    input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])  # (N, L)
-    attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])  # (N, L)
+    With frozen, only the layers above frozen.first_adapted run. The lm_head runs only where an
+    answer token is predicted (not over the prompt): the vocabulary projection is a fifth of
+    the model's work per position."""
     row_index, positions, targets = [], [], []
     for n, answer in enumerate(answers):
         first = len(answer.prompt_ids) - 1  # this position predicts the first answer token
@@ -59,7 +125,13 @@ def answer_logprobs(model: PeftModel, answers: list[Answer], pad: int) -> torch.
         positions += range(first, first + len(answer.tokens))
         targets += answer.tokens
     causal_lm = model.get_base_model()
-    hidden = causal_lm.model(input_ids=input_ids, attention_mask=attention).last_hidden_state  # (N, L, H)
+    decoder = causal_lm.model
+    if frozen is None:
+        input_ids, attention = _padded([a.prompt_ids + a.tokens for a in answers], pad)
+        hidden = decoder(input_ids=input_ids, attention_mask=attention).last_hidden_state  # (N, L, H)
+    else:
+        hidden, attention = frozen.batch(answers)
+        hidden = decoder.norm(_run_layers(decoder, hidden, attention, decoder.layers[frozen.first_adapted :]))
     picked = hidden[torch.tensor(row_index), torch.tensor(positions)]  # (P, H)
     logprobs = torch.log_softmax(causal_lm.lm_head(picked).float(), dim=-1)  # (P, V)
     token_logprobs = logprobs.gather(-1, torch.tensor(targets)[:, None]).squeeze(-1)  # (P,)
@@ -73,9 +145,11 @@ def train_adapter(
     pad: int,
     config: LoraDpoConfig,
     seed: int,
+    frozen: FrozenLayers | None = None,
     log: Callable[[str], None] = print,
 ) -> list[float]:
-    """Train adapter `name` (already added to model) by DPO on (chosen, rejected) pairs.
+    """Train adapter `name` (already added to model) by DPO on (chosen, rejected) pairs,
+    starting each step from frozen's states where given (built with config.top_layers).
 
     Pairs are visited in a seeded order, epoch after epoch, for config.steps steps; returns
     the loss of every step."""
@@ -95,7 +169,7 @@ def train_adapter(
             order += epoch
         chunk, order = order[: config.pairs_per_step], order[config.pairs_per_step :]
         chosen, rejected = [c for c, _ in chunk], [r for _, r in chunk]
-        policy = answer_logprobs(model, chosen + rejected, pad)
+        policy = answer_logprobs(model, chosen + rejected, pad, frozen)
         reference = torch.tensor([a.logprob for a in chosen + rejected])
         k = len(chunk)
         loss = dpo_loss(policy[:k], policy[k:], reference[:k], reference[k:], config.beta)

@@ -31,7 +31,7 @@ def test_build_writes_reference_adapters_manifest_prompts_and_report(smollm2_smo
     assert set(stamp["report"]) == {"ref", *POLICIES}
     for row in stamp["report"].values():
         assert set(row["scores"]) == set(POLICIES) and row["scores"]["positive"]["n"] == 4
-    assert set(stamp["timings"]) == {"sampling", *(f"dpo:{n}" for n in POLICIES)}
+    assert set(stamp["timings"]) == {"sampling", "frozen_layers", *(f"dpo:{n}" for n in POLICIES)}
     assert all(t["cpu_s"] > 0 and t["wall_s"] > 0 for t in stamp["timings"].values())
     samples = [json.loads(line) for line in (folder / "reference_samples.jsonl").read_text().splitlines()]
     assert len(samples) == 6 * 3 and set(samples[0]["scores"]) == set(POLICIES)  # 6 prompts, 3 samples each

@@ -43,7 +43,8 @@ def test_the_study_writes_every_candidate_its_costs_table_and_plot(finished):
         "mixture": {"weights": dict.fromkeys(["positive", "concise", "plain"], 1 / 3)},
     }
     costs = json.loads((out / "costs.json").read_text())
-    expected = {"sampling", "dpo:positive", "dpo:concise", "dpo:plain", "retrain:linear", "retrain:maxmin"}
+    expected = {"sampling", "frozen_layers", "dpo:positive", "dpo:concise", "dpo:plain"}
+    expected |= {"retrain:frozen_layers", "retrain:linear", "retrain:maxmin"}
     expected |= {f"fit:{f}" for f in FITS} | {"soup:soup_uniform", "soup:soup_best"}
     assert set(costs) == expected and all(c["cpu_s"] > 0 for c in costs.values())
     assert len(table.splitlines()) == 2 + len(CANDIDATES) and (out / "study.png").read_bytes()[:4] == b"\x89PNG"
