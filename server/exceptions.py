@@ -32,3 +32,29 @@ class Conflict(ServiceError):
 
 class Unsupported(ServiceError, ValueError):
     """A feature this server does not offer (a stored response it does not keep...)."""
+
+
+class Overloaded(ServiceError):
+    """More requests wait for the engine than the server queues (MPO_MAX_WAITING); trying again
+    after `retry_after_s` may succeed."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, code="server_is_overloaded")
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(ServiceError):
+    """One API key has as many requests in flight as it may (MPO_MAX_IN_FLIGHT_PER_KEY)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+        self.retry_after_s = retry_after_s
+
+
+class ShuttingDown(ServiceError):
+    """The server is stopping (a drain after SIGTERM, or its engine died): another replica, or
+    this one once restarted, will answer."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, code="server_shutting_down")
+        self.retry_after_s = retry_after_s

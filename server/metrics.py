@@ -18,6 +18,12 @@ REQUESTS = Counter(
     "explicit per-request weights, a stored weight set, or one component alone.",
     ["kind"],
 )
+REJECTED = Counter(
+    "mpo_requests_rejected",
+    "OpenAI requests refused before any work, by why: overloaded (MPO_MAX_WAITING requests already wait "
+    "for the engine), per_key (an API key at MPO_MAX_IN_FLIGHT_PER_KEY), shutting_down (a drain, or a dead engine).",
+    ["reason"],
+)
 JOB_PHASES = {
     "fit": ["sampling", "scoring", "rewarding", "fitting", "storing"],
     "eval": ["generating", "scoring", "storing"],
@@ -37,6 +43,15 @@ class MixtureCollector(Collector):
         )
         unfinished.add_metric([], services.client.engine.get_num_unfinished_requests())
         yield unfinished
+        admission = services.admission
+        waiting = GaugeMetricFamily(
+            "mpo_requests_in_flight",
+            "OpenAI requests admitted and not finished, and those of them waiting.",
+            labels=["state"],
+        )
+        waiting.add_metric(["admitted"], admission.in_flight)
+        waiting.add_metric(["waiting"], admission.waiting)
+        yield waiting
         weights = GaugeMetricFamily("mpo_default_weight", "Default mixture weight of each policy.", labels=["policy"])
         for policy, weight in services.client.mixture.default_weights.items():
             weights.add_metric([policy], weight)
@@ -52,9 +67,9 @@ class MixtureCollector(Collector):
         for component, size in serving.weight_bytes.items():
             held.add_metric([component, serving.mode], size)
         yield held
-        active = services.store.active()
+        active = services.weights.active_set_id()  # as this replica last saw it: a scrape reads no database
         active_set = GaugeMetricFamily("mpo_active_weight_set", "Id of the active (default) weight set.")
-        active_set.add_metric([], active.id if active is not None else 0)
+        active_set.add_metric([], active or 0)
         yield active_set
         phases = GaugeMetricFamily(
             "mpo_job_phase", "1 for the phase the running job of each kind is in, else 0.", labels=["kind", "phase"]

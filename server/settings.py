@@ -39,12 +39,27 @@ class Settings(BaseSettings):
         None, description="Comma-separated keys, one of which /v1 requests must send as a bearer token; unset: open."
     )
     max_num_seqs: int = Field(64, gt=0, description="Most requests decoded together (continuous batching).")
+    max_waiting: int = Field(
+        128,
+        ge=0,
+        description="Most OpenAI requests waiting for an engine slot (beyond max_num_seqs decoding); more get 503 "
+        "server_is_overloaded with Retry-After at once.",
+    )
+    max_in_flight_per_key: int | None = Field(
+        None, gt=0, description="With API keys: most requests one key may have in flight; more get 429."
+    )
+    retry_after_s: float = Field(1.0, gt=0, description="Retry-After of refusals (overload, drain, store away).")
+    drain_s: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM: how long requests in flight may take to finish (new ones get 503) before exit.",
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     max_logprobs: int = Field(20, ge=0, description="Most top log-probs a request may ask for.")
     enforce_eager: bool = Field(True, description="Skip torch.compile (CPU gains little, start-up is faster).")
     seed: int = 0
 
-    @field_validator("manifest", "store_url", "replica_name", mode="before")
+    @field_validator("manifest", "store_url", "replica_name", "max_in_flight_per_key", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         """An empty variable (compose passes unset ones as "") is unset: the demo, SQLite, ..."""

@@ -103,8 +103,8 @@ def http(server):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A real PostgreSQL server for the session (tests.postgres)."""
-    from tests.postgres import PostgresServer
+    """A real PostgreSQL server for the session (server.cli.local_services)."""
+    from server.cli.local_services import PostgresServer
 
     server = PostgresServer()
     yield server

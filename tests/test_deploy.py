@@ -36,6 +36,8 @@ def test_compose_serves_the_demo_by_default_with_data_volume_token_and_healthche
     assert "mpo-data" in config["volumes"]
     assert "/health" in " ".join(spec["healthcheck"]["test"])
     assert spec["ports"][0]["target"] == 8000
+    # compose waits longer than the drain before it kills (server.api.shutdown)
+    assert int(spec["stop_grace_period"].removesuffix("s")) >= float(spec["environment"]["MPO_DRAIN_S"]) + 10
 
 
 def test_compose_passes_a_manifest_through():
@@ -79,7 +81,7 @@ def test_single_and_gpu_servers_and_the_cluster_are_separate_profiles():
 
 
 def test_cluster_profile_runs_postgres_replicas_and_nginx():
-    from tests.nginx import SITE
+    from server.cli.local_services import SITE
 
     services = compose_config(MPO_POSTGRES_PASSWORD="pg-secret", MPO_REPLICAS="3", MPO_ADMIN_TOKEN="s3cret-token-xyz")[
         "services"
@@ -110,7 +112,7 @@ def test_cluster_profile_runs_postgres_replicas_and_nginx():
 
 
 def test_nginx_site_balances_by_least_connections_and_streams_unbuffered():
-    from tests.nginx import SITE
+    from server.cli.local_services import SITE
 
     site = SITE.read_text()
     for directive in ("least_conn;", "proxy_buffering off;", "proxy_http_version 1.1;", "proxy_next_upstream error"):

@@ -15,8 +15,10 @@ bearer = HTTPBearer(auto_error=False)
 def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
-    """With MPO_API_KEYS set, /v1 needs one of them as a bearer token (as vLLM's --api-key).
+    """With MPO_API_KEYS set, /v1 needs one of them as a bearer token (as vLLM's --api-key);
+    the key is kept in request.state.api_key (None without keys) for admission's per-key bound.
     Every key is compared, in constant time, so timing tells nothing about which was close."""
+    request.state.api_key = None
     keys = request.app.state.settings.api_key_list
     if not keys:
         return
@@ -26,6 +28,7 @@ def require_api_key(
     matches = [hmac.compare_digest(sent, key.encode()) for key in keys]
     if not any(matches):
         raise APIError(401, "incorrect API key", code="invalid_api_key")
+    request.state.api_key = keys[matches.index(True)]
 
 
 def require_admin(

@@ -6,6 +6,7 @@ where a status is chosen for anything raised below the routes.
 """
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,11 +14,22 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from vllm.exceptions import VLLMClientError, VLLMNotFoundError, VLLMValidationError
+from vllm.v1.engine.exceptions import EngineDeadError
 
 from mixer.manifest import ManifestError
 from mixer.simplex import WeightsError
 from scorers import ScorerError
-from server.exceptions import Conflict, InvalidRequest, NotFound, ServiceError, Unsupported
+from server.exceptions import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    RateLimited,
+    ServiceError,
+    ShuttingDown,
+    Unsupported,
+)
+from store.weight_store import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +40,7 @@ ERROR_TYPES = {
     405: "invalid_request_error",
     409: "conflict_error",
     413: "invalid_request_error",
+    429: "rate_limit_error",
     503: "service_unavailable_error",
 }
 
@@ -35,9 +48,17 @@ ERROR_TYPES = {
 class APIError(Exception):
     """An error meant for the client, with its HTTP status."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
+        self.retry_after_s = retry_after_s  # a Retry-After header for 429 and 503 (default: 1 s)
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
@@ -51,8 +72,14 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
     }
 
 
-def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int, message: str, param: str | None = None, code: str | None = None, retry_after_s: float | None = None
+) -> JSONResponse:
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status in (429, 503):  # try again: when (whole seconds, as HTTP wants; clients honour it)
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after_s or 1)))
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
@@ -71,6 +98,11 @@ def describe_validation_error(err: ValidationError) -> str:
 STATUS: list[tuple[type[Exception], int]] = [
     (NotFound, 404),
     (Conflict, 409),
+    (RateLimited, 429),
+    (Overloaded, 503),
+    (ShuttingDown, 503),
+    (StoreUnavailable, 503),  # what is served goes on; what needs the store waits for it
+    (EngineDeadError, 503),  # the process exits and its supervisor restarts it
     (Unsupported, 400),
     (InvalidRequest, 400),
     (VLLMNotFoundError, 404),  # vLLM's own verdict that the request is at fault
@@ -94,7 +126,11 @@ def to_api_error(exc: Exception) -> APIError:
         logger.exception("internal error", exc_info=exc)
         return APIError(500, f"internal error: {type(exc).__name__}")
     if isinstance(exc, ServiceError):
-        return APIError(status, exc.message, param=exc.param, code=exc.code)
+        return APIError(status, exc.message, exc.param, exc.code, getattr(exc, "retry_after_s", None))
+    if isinstance(exc, StoreUnavailable):
+        return APIError(status, f"{exc}; serving goes on with the weights applied last", code="store_unavailable")
+    if isinstance(exc, EngineDeadError):
+        return APIError(status, "the engine stopped; this server is restarting, retry", code="engine_dead")
     if isinstance(exc, ValidationError):
         return APIError(status, describe_validation_error(exc))
     param = getattr(exc, "parameter", None) if isinstance(exc, VLLMValidationError) else None
@@ -104,7 +140,7 @@ def to_api_error(exc: Exception) -> APIError:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.param, exc.code)
+        return error_response(exc.status, exc.message, exc.param, exc.code, exc.retry_after_s)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -121,7 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _translated(_: Request, exc: Exception) -> JSONResponse:
         error = to_api_error(exc)
-        return error_response(error.status, error.message, error.param, error.code)
+        return error_response(error.status, error.message, error.param, error.code, error.retry_after_s)
 
     # Client errors raised below the routes get their own handlers: Starlette's catch-all
     # for Exception answers and then re-raises, which would drop the connection.

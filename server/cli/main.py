@@ -35,6 +35,7 @@ def serve(args: argparse.Namespace) -> None:
 
     from mixer.manifest import ManifestError, load_manifest
     from server.api.app import create_app
+    from server.api.shutdown import GracefulServer
 
     settings = _settings(args, "host", "port", "manifest", "demo")
     path = settings.manifest or demo_manifest(settings)
@@ -42,7 +43,11 @@ def serve(args: argparse.Namespace) -> None:
         manifest = load_manifest(path, settings.merged_dir)
     except ManifestError as err:
         sys.exit(f"mpo-serve: {err}")
-    uvicorn.run(create_app(settings, manifest), host=settings.host, port=settings.port, log_level="info")
+    app = create_app(settings, manifest)
+    # The drain (server.api.shutdown) waits for requests itself; what uvicorn then finds left is cut.
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=2)
+    GracefulServer(config, app.state.stopping).run()
+    sys.exit(app.state.stopping.exit_code)
 
 
 def study(args: argparse.Namespace) -> int:

@@ -86,10 +86,17 @@ class HttpServer:
 
 
 class MpoServer(HttpServer):
-    """`mpo-serve serve` on a free port. `env` changes our environment (None: unset)."""
+    """`mpo-serve serve` on `port` (default: a free one). `env` changes our environment (None: unset)."""
 
-    def __init__(self, manifest: Path | None, data_dir: Path, log: Path, env: dict[str, str | None] | None = None):
-        port = free_port()
+    def __init__(
+        self,
+        manifest: Path | None,
+        data_dir: Path,
+        log: Path,
+        env: dict[str, str | None] | None = None,
+        port: int | None = None,
+    ):
+        port = port or free_port()
         command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port)]
         if manifest is not None:
             command += ["--manifest", str(manifest)]

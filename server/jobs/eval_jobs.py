@@ -27,8 +27,9 @@ from scorers import Scorer, ScorerError, get_scorer
 from server.exceptions import Conflict, InvalidRequest, NotFound, ServiceError
 from server.jobs.eval_batch import EvalBatch, WeightsCandidate
 from server.jobs.lifecycle import Job, JobRunner
+from server.jobs.live_weights import LiveWeights
 from server.serving.engine_client import EngineClient
-from store.weight_store import WeightStore
+from store.async_store import AsyncWeightStore
 
 
 @dataclass(frozen=True)
@@ -66,20 +67,29 @@ class EvalJob(Job):
 class EvalJobs(JobRunner[EvalJob]):
     kind = "eval"
 
-    def __init__(self, client: EngineClient, store: WeightStore, replica: str, concurrency: int, folder: Path) -> None:
+    def __init__(
+        self,
+        client: EngineClient,
+        weights: LiveWeights,
+        store: AsyncWeightStore,
+        replica: str,
+        concurrency: int,
+        folder: Path,
+    ) -> None:
         super().__init__(store, replica)
         self.client = client
+        self.weights = weights
         self.concurrency = concurrency  # the engine's batch size (max_num_seqs)
         self.folder = folder  # where answers are kept, <job>.jsonl
 
-    def start(self, batch: EvalBatch) -> EvalJob:
+    async def start(self, batch: EvalBatch) -> EvalJob:
         """Check everything a job needs before it starts: a bad candidate, scorer or prompt is a
         4xx now, not a failed job later."""
         options = batch.options
-        candidates = self._candidates(batch)
+        candidates = await self._candidates(batch)
         reference = options.reference or self.client.mixture.manifest.reference.name
         if reference not in {c.name for c in candidates}:
-            candidates.insert(0, self._candidate(reference, "options.reference"))
+            candidates.insert(0, await self._candidate(reference, "options.reference"))
         scorers = {}
         for objective, spec in options.objectives.items():
             try:
@@ -103,9 +113,9 @@ class EvalJobs(JobRunner[EvalJob]):
             prompts=[item.scorer_prompt(client.tokenizer.decode) for item in batch.items],
         )
         job.responses_total = len(candidates) * len(prompt_ids) * options.samples_per_prompt
-        return self.launch(job, options.model_dump())
+        return await self.launch(job, options.model_dump())
 
-    def _candidates(self, batch: EvalBatch) -> list[Candidate]:
+    async def _candidates(self, batch: EvalBatch) -> list[Candidate]:
         mixture = self.client.mixture
         candidates = []
         for n, given in enumerate(batch.options.candidates):
@@ -114,26 +124,27 @@ class EvalJobs(JobRunner[EvalJob]):
                 label = given.name or "weights(" + ",".join(f"{k}={v:.2f}" for k, v in weights.items()) + ")"
                 candidates.append(Candidate(label, mixture.name, mixture.vector(weights), weights))
             else:
-                candidates.append(self._candidate(given, f"options.candidates.{n}"))
+                candidates.append(await self._candidate(given, f"options.candidates.{n}"))
         names = [c.name for c in candidates]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise InvalidRequest(f"candidate names must be unique; repeated: {repeated}", param="options.candidates")
         return candidates
 
-    def _candidate(self, model: str, param: str) -> Candidate:
+    async def _candidate(self, model: str, param: str) -> Candidate:
         mixture = self.client.mixture
         try:
-            resolved = mixture.resolve(model, None)
+            resolved = await mixture.resolve(model, None)
         except ServiceError as err:
             raise err.under(param) from None
         set_id = mixture.stored_set_id(model)
         if model == mixture.name:  # the mixture's defaults: the active weight set
-            active = self.store.active()
-            set_id = active.id if active is not None and active.weights == mixture.default_weights else None
+            active = self.weights.active_id
+            known = None if active is None else await self.weights.sets.get(active)
+            set_id = active if known is not None and known.weights == mixture.default_weights else None
             weights = dict(mixture.default_weights)
         else:
-            stored = None if set_id is None else self.store.get(set_id)
+            stored = None if set_id is None else await self.weights.sets.get(set_id)
             weights = stored.weights if stored is not None else None
         return Candidate(model, model, resolved.vector, weights, set_id)
 
@@ -160,7 +171,7 @@ class EvalJobs(JobRunner[EvalJob]):
             for c in job.result["candidates"]
             if c["weight_set"] is not None
         }
-        await asyncio.to_thread(self.store.finish_job, job.id, "succeeded", result=job.result, evaluated_sets=evaluated)
+        await self.store.finish_job(job.id, "succeeded", result=job.result, evaluated_sets=evaluated)
 
     async def _generate(self, job: EvalJob, candidate: Candidate) -> list[list[Answer]]:
         options = job.batch.options
@@ -290,17 +301,18 @@ class EvalJobs(JobRunner[EvalJob]):
         result = stored["result"] if stored["status"] == "succeeded" else None
         return {**self.stored_lifecycle(stored), "result": result}
 
-    def _finished_result(self, job_id: str) -> dict:
-        status = self.status(job_id)
+    async def _finished_result(self, job_id: str) -> dict:
+        status = await self.status(job_id)
         if status["phase"] != "succeeded" or not status.get("result"):
             raise Conflict(f"eval job {job_id} has not succeeded (phase {status['phase']})", param="id")
         return status["result"]
 
-    def plot(self, job_id: str) -> bytes:
-        return eval_png(self._finished_result(job_id), f"eval {job_id}")
+    async def plot(self, job_id: str) -> bytes:
+        """The result's picture, drawn in a thread (matplotlib takes a while; streams don't wait)."""
+        return await asyncio.to_thread(eval_png, await self._finished_result(job_id), f"eval {job_id}")
 
-    def answers_path(self, job_id: str) -> Path:
-        path = self.folder / self._finished_result(job_id)["answers_file"]
+    async def answers_path(self, job_id: str) -> Path:
+        path = self.folder / (await self._finished_result(job_id))["answers_file"]
         if not path.is_file():
             raise NotFound(f"the answers of eval job {job_id} are no longer on this server", param="id")
         return path

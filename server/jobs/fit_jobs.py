@@ -18,7 +18,7 @@ from server.jobs.fit_batch import FitBatch
 from server.jobs.lifecycle import Job, JobRunner
 from server.jobs.live_weights import LiveWeights
 from server.serving.engine_client import EngineClient
-from store.weight_store import WeightStore
+from store.async_store import AsyncWeightStore
 from weights.plot import trajectory_png
 from weights.solver import FitResult, Iterate, fit_scores, normalised_rewards, standardised
 
@@ -54,7 +54,7 @@ class FitJobs(JobRunner[FitJob]):
         client: EngineClient,
         logprobs: ComponentLogprobs,
         weights: LiveWeights,
-        store: WeightStore,
+        store: AsyncWeightStore,
         replica: str,
         concurrency: int,
     ) -> None:
@@ -68,7 +68,7 @@ class FitJobs(JobRunner[FitJob]):
     def policies(self) -> list[str]:
         return self.client.mixture.manifest.policy_names
 
-    def start(self, batch: FitBatch) -> FitJob:
+    async def start(self, batch: FitBatch) -> FitJob:
         if batch.mode == "rewards":
             unknown = {k for item in batch.items for r in item.rewards or [] for k in r} - set(self.policies)
             missing = [p for p in self.policies if any(p not in r for i in batch.items for r in i.rewards or [])]
@@ -87,7 +87,7 @@ class FitJobs(JobRunner[FitJob]):
                 param="options.normalise",
             )
         job = FitJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch)
-        return self.launch(job, batch.options.model_dump() | {"mode": batch.mode})
+        return await self.launch(job, batch.options.model_dump() | {"mode": batch.mode})
 
     def _check_scorers(self, scorers: dict[str, str]) -> None:
         if sorted(scorers) != sorted(self.policies):
@@ -128,7 +128,8 @@ class FitJobs(JobRunner[FitJob]):
         if options.activate:
             stored = await self.weights.apply_and_store(weights, **source)
         else:
-            stored = await asyncio.to_thread(self.store.add, weights, **source)
+            stored = await self.store.add(weights, **source)
+            self.weights.sets.add(stored)
         job.result_set = stored.id
 
     def _on_iterate(self, job: FitJob, iterate: Iterate) -> None:
@@ -256,14 +257,18 @@ class FitJobs(JobRunner[FitJob]):
             "params": job.batch.options.model_dump(),
         }
 
-    def trajectory(self, job_id: str) -> dict:
+    async def trajectory(self, job_id: str) -> dict:
         """The iterates so far (thinned to MAX_STORED_POINTS): t, weights, objective, expected."""
         job = self.jobs.get(job_id)
-        points = thinned(job.trajectory) if job is not None else (self.stored(job_id)["result"] or {}).get("trajectory")
+        if job is not None:
+            points = thinned(job.trajectory)
+        else:
+            points = ((await self.stored(job_id))["result"] or {}).get("trajectory")
         return {"policies": self.policies, "points": points or []}
 
-    def plot(self, job_id: str) -> bytes:
-        points = self.trajectory(job_id)["points"]
+    async def plot(self, job_id: str) -> bytes:
+        """The trajectory's picture, drawn in a thread (matplotlib takes a while; streams don't wait)."""
+        points = (await self.trajectory(job_id))["points"]
         if not points:
             raise Conflict(f"fit job {job_id} has no iterations yet", param="id")
-        return trajectory_png(points, self.policies, f"MPO fit {job_id}")
+        return await asyncio.to_thread(trajectory_png, points, self.policies, f"MPO fit {job_id}")

@@ -17,8 +17,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
-from server.exceptions import Conflict, NotFound
-from store.weight_store import JobConflict, JobLost, WeightStore
+from server.exceptions import Conflict, NotFound, ShuttingDown
+from store.async_store import AsyncWeightStore
+from store.weight_store import JobConflict, JobLost, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +68,18 @@ J = TypeVar("J", bound=Job)
 class JobRunner(ABC, Generic[J]):
     kind: ClassVar[str]  # 'fit' or 'eval': the store's job kind and the word in messages
 
-    def __init__(self, store: WeightStore, replica: str) -> None:
+    def __init__(self, store: AsyncWeightStore, replica: str) -> None:
         self.store = store
         self.replica = replica  # this server's name in the store: the owner of its jobs
         self.jobs: dict[str, J] = {}
         self.running: J | None = None
+        self.closed: str | None = None  # why no job may start any more (shutdown)
 
-    def launch(self, job: J, params: dict) -> J:
+    async def launch(self, job: J, params: dict) -> J:
+        if self.closed is not None:
+            raise ShuttingDown(f"no {self.kind} job can start: this server is stopping; retry", retry_after_s=1.0)
         try:
-            self.store.start_job(job.id, self.kind, params, job.data_hash, owner=self.replica)
+            await self.store.start_job(job.id, self.kind, params, job.data_hash, owner=self.replica)
         except JobConflict as running:
             where = "" if running.owner in (None, self.replica) else f" on replica {running.owner}"
             raise Conflict(
@@ -91,21 +95,26 @@ class JobRunner(ABC, Generic[J]):
             await self.execute(job)
             job.enter("succeeded")
         except (Cancelled, asyncio.CancelledError):
-            job.enter("cancelled")
-            self._record_end(job, "cancelled")
+            # Stopped from outside: cancelled by a user, or failed (job.error says why: a
+            # shutdown, a lease that ran out).
+            status = "failed" if job.error else "cancelled"
+            job.enter(status)
+            await self._record_end(job, status)
         except Exception as err:  # noqa: BLE001 - any failure ends the job, reported with its reason
             logger.exception("%s job %s failed", self.kind, job.id)
             job.enter("failed")
             job.error = job.error or f"{type(err).__name__}: {err}"
-            self._record_end(job, "failed")
+            await self._record_end(job, "failed")
         finally:
             self.running = None
 
-    def _record_end(self, job: J, status: str) -> None:
+    async def _record_end(self, job: J, status: str) -> None:
         try:
-            self.store.finish_job(job.id, status, error=job.error, result=self.summary(job))
+            await self.store.finish_job(job.id, status, error=job.error, result=self.summary(job))
         except JobLost:
             logger.warning("%s job %s had already been marked failed (its lease ran out)", self.kind, job.id)
+        except StoreUnavailable:  # its lease runs out, and whichever replica sees that fails it
+            logger.warning("%s job %s ended %s, which the store could not record", self.kind, job.id, status)
 
     async def heartbeat(self) -> None:
         """Renew the running job's lease and publish its status; act on a cancel requested
@@ -113,7 +122,7 @@ class JobRunner(ABC, Generic[J]):
         job = self.running
         if job is None or job.task is None or job.task.done():
             return
-        cancel = await asyncio.to_thread(self.store.heartbeat, job.id, self.live_status(job))
+        cancel = await self.store.heartbeat(job.id, self.live_status(job))
         if cancel is None:
             job.error = "its lease ran out (no heartbeat reached the store in time); nothing was stored"
         if cancel is None or cancel:
@@ -141,34 +150,41 @@ class JobRunner(ABC, Generic[J]):
         """The fields every stored job's status shows."""
         return {"id": stored["id"], "phase": stored["status"], "error": stored["error"], "params": stored["params"]}
 
-    def stored(self, job_id: str) -> dict:
-        stored = self.store.job(job_id, self.kind)
+    async def stored(self, job_id: str) -> dict:
+        stored = await self.store.job(job_id, self.kind)
         if stored is None:
             raise NotFound(f"{self.kind} job {job_id} does not exist", param="id")
         return stored
 
-    def status(self, job_id: str) -> dict:
+    async def status(self, job_id: str) -> dict:
         """Live status of this replica's job; a job running on another replica shows the status
         its replica published with its last heartbeat; an ended job shows what was stored."""
         job = self.jobs.get(job_id)
         if job is not None:
             return self.live_status(job) | {"replica": self.replica}
-        stored = self.stored(job_id)
+        stored = await self.stored(job_id)
         if stored["status"] == "running" and stored["progress"]:
             return stored["progress"] | {"replica": stored["owner"], "cancel_requested": stored["cancel_requested"]}
         return self.stored_status(stored) | {"replica": stored["owner"]}
 
-    def cancel(self, job_id: str) -> dict:
+    async def cancel(self, job_id: str) -> dict:
         job = self.jobs.get(job_id)
         if job is not None and job.task is not None and not job.task.done():
             job.cancel.set()
             job.task.cancel()
-        elif not self.store.request_cancel(job_id, self.kind):  # running on another replica: its heartbeat acts on this
-            self.stored(job_id)  # NotFound if it never existed
+        elif not await self.store.request_cancel(job_id, self.kind):  # on another replica: its heartbeat acts
+            await self.stored(job_id)  # NotFound if it never existed
             raise Conflict(f"{self.kind} job {job_id} is not running", param="id")
-        return self.status(job_id)
+        return await self.status(job_id)
 
-    def stop(self) -> None:
-        """At shutdown: ask the running job to stop (its threads check the flag)."""
-        if self.running is not None:
-            self.running.cancel.set()
+    async def shutdown(self, reason: str) -> None:
+        """Start no job any more; end the running one as failed with `reason` (recorded in the
+        store; what it would have stored is not) and wait until it has ended."""
+        self.closed = self.closed or reason
+        job = self.running
+        if job is None or job.task is None or job.task.done():
+            return
+        job.error = reason
+        job.cancel.set()  # its threads check the flag
+        job.task.cancel()
+        await asyncio.gather(job.task, return_exceptions=True)

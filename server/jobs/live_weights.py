@@ -2,29 +2,35 @@
 stored as a weight set), roll back, and follow the active set that other replicas change.
 
 Its collaborators are passed in: the mixture state the serving handlers read their defaults
-from, and the store. Jobs that store a weight set and make it active call `apply_and_store`."""
+from, the store, and the weight sets known in memory. Jobs that store a weight set and make it
+active call `apply_and_store`. What serving and metrics read (the defaults, the active set's
+id, the known sets) is in memory: no request waits for the database."""
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TypeVar
 
 from server.exceptions import NotFound
+from server.jobs.weight_sets import KnownWeightSets
 from server.serving.mixture import MixtureState
-from store.weight_store import WeightSet, WeightStore
+from store.async_store import AsyncWeightStore
+from store.weight_store import WeightSet
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class LiveWeights:
-    def __init__(self, mixture: MixtureState, store: WeightStore, max_model_len: int) -> None:
+    def __init__(
+        self, mixture: MixtureState, store: AsyncWeightStore, sets: KnownWeightSets, max_model_len: int
+    ) -> None:
         self.mixture = mixture
         self.store = store
+        self.sets = sets
         self.max_model_len = max_model_len
         self._lock = asyncio.Lock()
         self.version: int | None = None  # of the active set this replica applied last
+        self.active_id: int | None = None  # the active set's id, as this replica last saw it
 
     async def restore_active(self, replica: str) -> WeightSet:
         """At start-up, before the server reports healthy: fail the jobs this replica ran
@@ -32,26 +38,27 @@ class LiveWeights:
         as the first one. A stored set that no longer fits the manifest's policies is not
         applied (the manifest's weights are stored and activated instead)."""
         mixture = self.mixture
-        for job in await asyncio.to_thread(self.store.fail_jobs, owner=replica):
+        for job in await self.store.fail_jobs(owner=replica):
             logger.warning("job %s was interrupted by a stop of this server: marked failed", job)
-        first, stored = await asyncio.to_thread(self.store.ensure_active, mixture.manifest.weights, mixture.fits)
+        first, stored = await self.store.ensure_active(mixture.manifest.weights, mixture.fits)
         if stored:
             logger.info("no active weight set fits the manifest: its weights are stored as set %s", first.id)
+        await self.sets.refresh(full=True)
         applied = await self.follow_active()  # the newest active set: another replica may have moved on
         return applied or first
 
     async def follow_active(self) -> WeightSet | None:
         """Apply the active weight set if it changed in the store since this replica applied it
         (a change made through any replica, this one included); returns it if applied."""
-        state = await asyncio.to_thread(self.store.active_state)
+        state = await self.store.active_state()
         if state is None or state[0] == self.version:
             return None
         async with self._lock:
-            state = await asyncio.to_thread(self.store.active_state)
+            state = await self.store.active_state()
             if state is None or state[0] == self.version:
                 return None
             version, active = state
-            self.version = version
+            self.version, self.active_id = version, active.id
             if not self.mixture.fits(active.weights):
                 logger.warning("active weight set %s names other policies than the manifest: not applied", active.id)
                 return None
@@ -66,25 +73,27 @@ class LiveWeights:
         step up for about a second, at every change on every replica.)"""
         self.mixture.default_weights = dict(weights)
 
-    async def _apply_then(self, weights: dict[str, float], commit: Callable[[], T]) -> T:
-        """Make `weights` the default, then record that in the store with `commit`; if the
-        store fails, the previous weights come back."""
+    async def _apply_then(self, weights: dict[str, float], commit: Callable[[], Awaitable[WeightSet]]) -> WeightSet:
+        """Make `weights` the default, then record that in the store with `commit` (which
+        returns the set now active); if the store fails, the previous weights come back."""
         async with self._lock:
             previous = dict(self.mixture.default_weights)
             self._apply(weights)
             try:
-                return await asyncio.to_thread(commit)
+                active = await commit()
             except BaseException:
                 self._apply(previous)
                 raise
+            self.sets.add(active)
+            self.active_id = active.id
+            return active
 
     async def apply_and_store(self, weights: dict[str, float], **source) -> WeightSet:
         """Apply `weights` and store them as the active weight set."""
         return await self._apply_then(weights, partial(self.store.add, weights, activate=True, **source))
 
     def active_set_id(self) -> int | None:
-        active = self.store.active()
-        return active.id if active is not None else None
+        return self.active_id
 
     def describe(self) -> dict:
         mixture = self.mixture
@@ -121,17 +130,17 @@ class LiveWeights:
 
     async def activate(self, set_id: int) -> dict:
         """Roll back (or forward) to a stored weight set."""
-        weight_set = self.store.get(set_id)
+        weight_set = await self.sets.get(set_id)
         if weight_set is None:
             raise NotFound(f"weight set {set_id} does not exist", param="id")
         self.mixture.check_fits(set_id, weight_set.weights)
         await self._apply_then(weight_set.weights, partial(self.store.activate, set_id))
         return self.describe()
 
-    def history(self) -> dict:
-        active = self.store.active()
-        active_id = active.id if active else None
-        evals = self.store.latest_evals()
-        return {
-            "data": [w.as_dict(active_id) | {"latest_eval": evals.get(w.id)} for w in reversed(self.store.history())]
-        }
+    async def history(self) -> dict:
+        """Read from the store (not the sets in memory): the admin's view of what is stored."""
+        state = await self.store.active_state()
+        active_id = state[1].id if state else None
+        evals = await self.store.latest_evals()
+        sets = await self.store.history()
+        return {"data": [w.as_dict(active_id) | {"latest_eval": evals.get(w.id)} for w in reversed(sets)]}

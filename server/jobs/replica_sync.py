@@ -16,7 +16,7 @@ import time
 
 from server.jobs.lifecycle import JobRunner
 from server.jobs.live_weights import LiveWeights
-from store.weight_store import WeightStore
+from store.async_store import AsyncWeightStore
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +25,12 @@ class ReplicaSync:
     def __init__(
         self,
         weights: LiveWeights,
-        store: WeightStore,
+        store: AsyncWeightStore,
         runners: list[JobRunner],
         lease_s: float,
         poll_s: float = 0.2,
         heartbeat_s: float = 1.0,
+        reread_s: float = 30.0,
     ) -> None:
         self.weights = weights
         self.store = store
@@ -37,6 +38,7 @@ class ReplicaSync:
         self.lease_s = lease_s
         self.poll_s = poll_s
         self.heartbeat_s = min(heartbeat_s, lease_s / 3)  # several heartbeats per lease
+        self.reread_s = reread_s  # every known weight set read again (server.jobs.weight_sets)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -48,16 +50,19 @@ class ReplicaSync:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:
-        last_heartbeat = 0.0
+        last_heartbeat = last_reread = time.monotonic()
         failing = False
         while True:
             try:
                 await self.weights.follow_active()
+                full = time.monotonic() - last_reread >= self.reread_s
+                await self.weights.sets.refresh(full)
+                last_reread = time.monotonic() if full else last_reread
                 if time.monotonic() - last_heartbeat >= self.heartbeat_s:
                     last_heartbeat = time.monotonic()
                     for runner in self.runners:
                         await runner.heartbeat()
-                    for job in await asyncio.to_thread(self.store.fail_jobs, lease_s=self.lease_s):
+                    for job in await self.store.fail_jobs(lease_s=self.lease_s):
                         logger.warning("job %s: no heartbeat from its replica for %.0f s; failed", job, self.lease_s)
                 if failing:
                     logger.info("the weight store answers again")

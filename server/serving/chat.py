@@ -31,8 +31,9 @@ class ChatHandler:
         self.client = client
         self.tools = tools
 
-    def _prepare(self, request: ChatCompletionRequest) -> Prepared:
-        resolved = self.client.mixture.resolve(request.model, request.mixture.weights if request.mixture else None)
+    async def _prepare(self, request: ChatCompletionRequest) -> Prepared:
+        weights = request.mixture.weights if request.mixture else None
+        resolved = await self.client.mixture.resolve(request.model, weights)
         REQUESTS.labels(resolved.kind).inc()
         tools = None
         if request.tools is not None or request.tool_choice is not None:
@@ -58,7 +59,7 @@ class ChatHandler:
         return chat_logprobs(completion.token_ids, completion.logprobs, request.top_logprobs or 0, labels)
 
     async def complete(self, request: ChatCompletionRequest) -> dict:
-        prepared = self._prepare(request)
+        prepared = await self._prepare(request)
         envelope = Envelope(new_id("chatcmpl"), "chat.completion", prepared.model)
         output = await self.client.final(prepared.prompt_ids, prepared.params, envelope.id)
         choices = []
@@ -71,9 +72,9 @@ class ChatHandler:
         generated = sum(len(c.token_ids) for c in output.outputs)
         return envelope(choices, usage(len(prepared.prompt_ids), generated))
 
-    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[dict]:
+    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[dict]:
         """Validates now (errors before any byte is sent), then yields chunks lazily."""
-        return self._chunks(request, self._prepare(request))
+        return self._chunks(request, await self._prepare(request))
 
     async def _chunks(self, request: ChatCompletionRequest, prepared: Prepared) -> AsyncIterator[dict]:
         chunk = Envelope(new_id("chatcmpl"), "chat.completion.chunk", prepared.model)

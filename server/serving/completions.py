@@ -15,8 +15,9 @@ class CompletionHandler:
     def __init__(self, client: EngineClient) -> None:
         self.client = client
 
-    def _prepare(self, request: CompletionRequest):
-        resolved = self.client.mixture.resolve(request.model, request.mixture.weights if request.mixture else None)
+    async def _prepare(self, request: CompletionRequest):
+        weights = request.mixture.weights if request.mixture else None
+        resolved = await self.client.mixture.resolve(request.model, weights)
         REQUESTS.labels(resolved.kind).inc()
         prompts = [self.client.tokenize_prompt(p) for p in request.prompts()]
         # The engine always generates at least one token; echo with max_tokens=0 drops it.
@@ -61,7 +62,7 @@ class CompletionHandler:
         ]
 
     async def complete(self, request: CompletionRequest) -> dict:
-        model, prompts, params = self._prepare(request)
+        model, prompts, params = await self._prepare(request)
         envelope = Envelope(new_id("cmpl"), "text_completion", model)
         finals: dict[int, RequestOutput] = {}
         async for index, output in merge(self._streams(envelope.id, prompts, params)):
@@ -77,9 +78,9 @@ class CompletionHandler:
                 generated += len(completion.token_ids) if request.max_tokens > 0 else 0
         return envelope(choices, usage(sum(map(len, prompts)), generated))
 
-    def stream(self, request: CompletionRequest) -> AsyncIterator[dict]:
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[dict]:
         """Validates now (errors before any byte is sent), then yields chunks lazily."""
-        model, prompts, params = self._prepare(request)
+        model, prompts, params = await self._prepare(request)
         return self._chunks(request, model, prompts, params)
 
     async def _chunks(self, request: CompletionRequest, model: str, prompts, params) -> AsyncIterator[dict]:

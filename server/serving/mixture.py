@@ -1,7 +1,7 @@
 """What the server knows about the mixture it serves: components, default weights, and how
 a request's `model` and `mixture` fields become the weight vector the engine runs with."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mixer.manifest import Manifest
@@ -21,9 +21,7 @@ class ResolvedMixture:
 class MixtureState:
     """The manifest and the current default weights (by policy name, summing to 1)."""
 
-    def __init__(
-        self, manifest: Manifest, stored_weights: Callable[[int], dict[str, float] | None] = lambda _id: None
-    ) -> None:
+    def __init__(self, manifest: Manifest, stored_weights: Callable[[int], Awaitable[dict[str, float] | None]]) -> None:
         self.manifest = manifest
         self.default_weights: dict[str, float] = dict(manifest.weights)
         self.stored_weights = stored_weights  # a stored weight set's weights by id (None: no such set)
@@ -67,7 +65,7 @@ class MixtureState:
             return int(model[len(prefix) :])
         return None
 
-    def resolve(self, model: str, weights: dict | None) -> ResolvedMixture:
+    async def resolve(self, model: str, weights: dict | None) -> ResolvedMixture:
         """`model` names the mixture (default or given weights), a stored weight set
         ('<mixture>@<id>'), or one component alone.
 
@@ -79,7 +77,7 @@ class MixtureState:
             chosen = self.validate_weights(weights, "mixture.weights")
             return ResolvedMixture(model, self.vector(chosen), "explicit_weights")
         set_id = self.stored_set_id(model)
-        if set_id is not None and (stored := self.stored_weights(set_id)) is not None:
+        if set_id is not None and (stored := await self.stored_weights(set_id)) is not None:
             if weights is not None:
                 raise InvalidRequest(
                     f"model {model!r} is a stored weight set; per-request weights need model {self.name!r}"

@@ -138,10 +138,10 @@ class ResponsesHandler:
         shell = ResponseShell(request, completion["model"])
         return shell(output, response_usage(completion.get("usage")), choice["finish_reason"])
 
-    def stream(self, request: ResponsesRequest) -> AsyncIterator[dict]:
+    async def stream(self, request: ResponsesRequest) -> AsyncIterator[dict]:
         """Validates now (errors before any byte is sent), then yields events lazily."""
         chat_request = self._chat_request(request, stream=True)
-        chunks = self.chat.stream(chat_request)
+        chunks = await self.chat.stream(chat_request)
         return Events(ResponseShell(request, chat_request.model)).stream(chunks)
 
 

@@ -3,23 +3,8 @@
 import threading
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-
-def scrape(http) -> dict[tuple[str, tuple], float]:
-    """Every sample of a scrape, keyed by (name, sorted labels)."""
-    response = http.get("/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def total(samples: dict, name: str, **labels) -> float:
-    wanted = set(labels.items())
-    return sum(v for (n, sample_labels), v in samples.items() if n == name and wanted <= set(sample_labels))
+from tests.scrape import scrape, total
 
 
 def test_vllm_and_mpo_metrics_move_with_requests(http, admin):

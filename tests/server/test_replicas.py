@@ -1,5 +1,5 @@
-"""Replicas sharing one weight store in a real PostgreSQL (tests.postgres), and the project's
-nginx configuration in front of them (tests.nginx): weights follow within a second, one fit
+"""Replicas sharing one weight store in a real PostgreSQL (server.cli.local_services), and the project's
+nginx configuration in front of them (server.cli.local_services): weights follow within a second, one fit
 at a time cluster-wide, a dead replica's job fails when its lease runs out and stores nothing,
 and the load balancer keeps serving when a replica dies."""
 
@@ -11,12 +11,12 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from server.cli.local_services import NginxProxy
 from tests.browser import answer_cards, compare_form, open_playground, set_sampling
 from tests.jobs import wait_for_job
-from tests.nginx import NginxProxy
-from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client, greedy
+from tests.replica_cluster import LEASE_S, Cluster, wait_until
+from tests.server_process import ADMIN_TOKEN, admin_client, greedy
 
-LEASE_S = 3
 LONG_FIT = {
     "items": [{"prompt": "Life is"}] * 64,
     "options": {"samples_per_prompt": 64, "max_tokens": 100, "activate": True},
@@ -27,54 +27,11 @@ SHORT_FIT = {
 }
 
 
-class Cluster:
-    def __init__(self, manifest, folder, store_url: str) -> None:
-        self.manifest, self.folder, self.store_url = manifest, folder, store_url
-        self.replicas = {name: self.start(name) for name in ("replica-a", "replica-b")}
-        for replica in self.replicas.values():
-            replica.wait_ready()
-
-    def start(self, name: str) -> ServerProcess:
-        data = self.folder / name
-        data.mkdir(exist_ok=True)
-        env = {"MPO_STORE_URL": self.store_url, "MPO_REPLICA_NAME": name, "MPO_JOB_LEASE_S": str(LEASE_S)}
-        return ServerProcess(self.manifest, data, self.folder / f"{name}-{time.time():.0f}.log", env=env)
-
-    def restart(self, name: str) -> ServerProcess:
-        self.replicas[name].stop()
-        self.replicas[name] = self.start(name)
-        self.replicas[name].wait_ready()
-        return self.replicas[name]
-
-    @property
-    def a(self) -> ServerProcess:
-        return self.replicas["replica-a"]
-
-    @property
-    def b(self) -> ServerProcess:
-        return self.replicas["replica-b"]
-
-    def stop(self) -> None:
-        for replica in self.replicas.values():
-            replica.stop()
-
-
 @pytest.fixture(scope="module")
 def cluster(test_manifest, postgres, tmp_path_factory):
     started = Cluster(test_manifest, tmp_path_factory.mktemp("replicas"), postgres.url())
     yield started
     started.stop()
-
-
-def wait_until(check, timeout: float, what: str):
-    """The first truthy result of check(), which must have been asked for within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        asked = time.monotonic()
-        assert asked < deadline, f"not within {timeout} s: {what}"
-        if result := check():
-            return result
-        time.sleep(0.02)
 
 
 def test_a_weight_change_through_one_replica_reaches_the_other_within_a_second(cluster):

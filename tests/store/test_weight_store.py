@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from store.schema import metadata
-from store.weight_store import HEAD, JobConflict, JobLost, WeightStore, migrate_to, open_engine
+from store.weight_store import HEAD, JobConflict, JobLost, StoreUnavailable, WeightStore, migrate_to, open_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,6 +36,26 @@ def test_add_activate_history_and_reopen(store, location):
     assert reopened.active() == second and reopened.active().params == {"iterations": 10}
     assert [w.id for w in reopened.history()] == [first.id, second.id]
     assert WeightStore(location, "other").active() is None  # per mixture
+
+
+def test_history_after_an_id_holds_only_the_sets_stored_since(store):
+    first, second, third = (store.add({"a": w, "b": 1 - w}, "manual") for w in (0.1, 0.2, 0.3))
+    assert [w.id for w in store.history(after=first.id)] == [second.id, third.id]
+    assert store.history(after=third.id) == []
+
+
+def test_a_database_that_does_not_answer_is_store_unavailable(postgres):
+    store = WeightStore(postgres.url(), "mix")
+    store.add({"a": 0.5, "b": 0.5}, "manual")
+    postgres.pause()
+    try:
+        for call in (store.active, store.history, lambda: store.add({"a": 1.0, "b": 0.0}, "manual")):
+            with pytest.raises(StoreUnavailable, match="the weight store cannot be reached"):
+                call()
+    finally:
+        postgres.resume()
+    assert [w.weights for w in store.history()] == [{"a": 0.5, "b": 0.5}]  # the refused write left nothing
+    store.close()
 
 
 def test_every_activation_moves_the_version_replicas_poll(store):

@@ -48,7 +48,7 @@ async def set_weights(body: WeightsUpdate, request: Request) -> dict:
 
 @router.get("/weights/history", summary="Every stored weight set, newest first, with the active one marked")
 async def weights_history(request: Request) -> dict:
-    return request.app.state.services.weights.history()
+    return await request.app.state.services.weights.history()
 
 
 @router.post("/weights/{set_id}/activate", summary="Make a stored weight set the default (rollback)")
@@ -58,7 +58,7 @@ async def activate_weights(set_id: Annotated[int, Path(ge=1, le=MAX_ID)], reques
 
 @router.get("/jobs", summary="The latest fit and eval jobs, newest first (their results: /admin/fit|eval/{id})")
 async def jobs(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
-    return {"data": request.app.state.services.store.recent_jobs(limit)}
+    return {"data": await request.app.state.services.store.recent_jobs(limit)}
 
 
 @router.get("/prompts", summary="The mixture's own prompt files (manifest 'prompts'), with their sizes")
@@ -102,28 +102,28 @@ async def read_batch(
     "/fit", status_code=202, summary="Start an MPO fit: JSON {items, options}, or multipart file (JSONL) + options"
 )
 async def start_fit(request: Request) -> dict:
-    job = request.app.state.services.fits.start(await read_batch(request, FitBatch, FitOptions))
-    return request.app.state.services.fits.status(job.id)
+    job = await request.app.state.services.fits.start(await read_batch(request, FitBatch, FitOptions))
+    return await request.app.state.services.fits.status(job.id)
 
 
 @router.get("/fit/{job_id}", summary="A fit job's phase, progress, current lambda and F estimate, result")
 async def fit_status(job_id: str, request: Request) -> dict:
-    return request.app.state.services.fits.status(job_id)
+    return await request.app.state.services.fits.status(job_id)
 
 
 @router.delete("/fit/{job_id}", summary="Cancel a running fit job")
 async def cancel_fit(job_id: str, request: Request) -> dict:
-    return request.app.state.services.fits.cancel(job_id)
+    return await request.app.state.services.fits.cancel(job_id)
 
 
 @router.get("/fit/{job_id}/trajectory", summary="A fit's iterates so far: lambda, F estimate, per-objective estimates")
 async def fit_trajectory(job_id: str, request: Request) -> dict:
-    return request.app.state.services.fits.trajectory(job_id)
+    return await request.app.state.services.fits.trajectory(job_id)
 
 
 @router.get("/fit/{job_id}/plot.png", summary="lambda and per-objective estimates over the iterations")
 async def fit_plot(job_id: str, request: Request) -> Response:
-    return Response(request.app.state.services.fits.plot(job_id), media_type="image/png")
+    return Response(await request.app.state.services.fits.plot(job_id), media_type="image/png")
 
 
 @router.post(
@@ -132,26 +132,26 @@ async def fit_plot(job_id: str, request: Request) -> Response:
     summary="Start an evaluation of candidates on held-out prompts: JSON {items, options}, or multipart file + options",
 )
 async def start_eval(request: Request) -> dict:
-    job = request.app.state.services.evals.start(await read_batch(request, EvalBatch, EvalOptions))
-    return request.app.state.services.evals.status(job.id)
+    job = await request.app.state.services.evals.start(await read_batch(request, EvalBatch, EvalOptions))
+    return await request.app.state.services.evals.status(job.id)
 
 
 @router.get("/eval/{job_id}", summary="An eval job's phase and progress; when done, the table's numbers")
 async def eval_status(job_id: str, request: Request) -> dict:
-    return request.app.state.services.evals.status(job_id)
+    return await request.app.state.services.evals.status(job_id)
 
 
 @router.delete("/eval/{job_id}", summary="Cancel a running eval job")
 async def cancel_eval(job_id: str, request: Request) -> dict:
-    return request.app.state.services.evals.cancel(job_id)
+    return await request.app.state.services.evals.cancel(job_id)
 
 
 @router.get("/eval/{job_id}/plot.png", summary="Win rates per objective and the mean rewards' Pareto front")
 async def eval_plot(job_id: str, request: Request) -> Response:
-    return Response(request.app.state.services.evals.plot(job_id), media_type="image/png")
+    return Response(await request.app.state.services.evals.plot(job_id), media_type="image/png")
 
 
 @router.get("/eval/{job_id}/answers.jsonl", summary="Every generated answer with its rewards, one JSON line each")
 async def eval_answers(job_id: str, request: Request) -> FileResponse:
-    path = request.app.state.services.evals.answers_path(job_id)
+    path = await request.app.state.services.evals.answers_path(job_id)
     return FileResponse(path, media_type="application/x-ndjson", filename=f"eval-{job_id}.jsonl")

@@ -1,4 +1,5 @@
-"""GET /health: 200 while the engine runs, 503 otherwise."""
+"""GET /health: 200 while the engine runs and the server takes work, 503 otherwise (starting,
+stopping, or an engine that died)."""
 
 from fastapi import APIRouter, Request
 
@@ -12,6 +13,9 @@ async def health(request: Request) -> dict:
     services = getattr(request.app.state, "services", None)
     if services is None:
         raise APIError(503, "the engine is starting")
+    stopping = request.app.state.stopping.reason
+    if stopping is not None:
+        raise APIError(503, f"this server is stopping ({stopping})", code="server_shutting_down")
     try:
         await services.client.engine.check_health()
     except Exception as err:  # noqa: BLE001 - any engine failure means not healthy

@@ -3,28 +3,21 @@
 from fastapi import APIRouter, Depends, Request
 
 from server.api.auth import require_api_key
-from server.api.disconnect import cancel_on_disconnect
+from server.api.respond import respond
 from server.api.sse import sse_response
 from server.serving.protocol import ChatCompletionRequest, CompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
 
 
-async def respond(request: Request, handler, body: ChatCompletionRequest | CompletionRequest):
-    """A stream of events, or one body; either way a client that leaves aborts its requests."""
-    if body.stream:
-        return sse_response(handler.stream(body))
-    return await cancel_on_disconnect(request, handler.complete(body))
-
-
 @router.post("/chat/completions", summary="Chat completion from the mixture (any weights) or one policy")
 async def chat_completions(body: ChatCompletionRequest, request: Request):
-    return await respond(request, request.app.state.services.chat, body)
+    return await respond(request, request.app.state.services.chat, body, sse_response)
 
 
 @router.post("/completions", summary="Text completion (prompt strings or token ids; echo with prompt logprobs)")
 async def completions(body: CompletionRequest, request: Request):
-    return await respond(request, request.app.state.services.completions, body)
+    return await respond(request, request.app.state.services.completions, body, sse_response)
 
 
 @router.get("/models", summary="The mixture, each component, and each stored weight set ('<mixture>@<id>')")

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Request
 
 from server.api.auth import require_api_key
-from server.api.disconnect import cancel_on_disconnect
+from server.api.respond import respond
 from server.api.sse import typed_sse_response
 from server.serving.responses_protocol import ResponsesRequest
 
@@ -12,9 +12,4 @@ router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_
 
 @router.post("/responses", summary="A response (OpenAI's Responses API) from the mixture, a weight set or one policy")
 async def responses(body: ResponsesRequest, request: Request):
-    handler = request.app.state.services.responses
-    return (
-        typed_sse_response(handler.stream(body))
-        if body.stream
-        else await cancel_on_disconnect(request, handler.complete(body))
-    )
+    return await respond(request, request.app.state.services.responses, body, typed_sse_response)

@@ -9,15 +9,15 @@ from server.serving.protocol import DetokenizeRequest, TokenizeChatRequest, Toke
 router = APIRouter(tags=["tokenizer"])
 
 
-def _check_model(request: Request, model: str | None) -> None:
+async def _check_model(request: Request, model: str | None) -> None:
     """An optional model must be one the server serves (404 otherwise, as in /v1)."""
     if model is not None:
-        request.app.state.services.client.mixture.resolve(model, None)
+        await request.app.state.services.client.mixture.resolve(model, None)
 
 
 @router.post("/tokenize", summary="Token ids of a prompt, or of messages rendered by the chat template")
 async def tokenize(body: TokenizeChatRequest | TokenizeCompletionRequest, request: Request) -> dict:
-    _check_model(request, body.model)
+    await _check_model(request, body.model)
     client = request.app.state.services.client
     if isinstance(body, TokenizeChatRequest):
         tokens = client.tokenize_chat(
@@ -35,7 +35,7 @@ async def tokenize(body: TokenizeChatRequest | TokenizeCompletionRequest, reques
 
 @router.post("/detokenize", summary="The text of token ids")
 async def detokenize(body: DetokenizeRequest, request: Request) -> dict:
-    _check_model(request, body.model)
+    await _check_model(request, body.model)
     client = request.app.state.services.client
     return {"prompt": client.tokenizer.decode(client.check_token_ids(body.tokens, "tokens"))}
 

@@ -1,0 +1,126 @@
+"""How a server stops (server.api.shutdown), on real server processes: SIGTERM drains (the stream
+in flight completes, new work is refused with 503, a running fit ends failed "shutdown" and
+stores nothing, exit 0); an engine killed under a stream ends it with an error event, /health
+answers 503 and the process exits non-zero within seconds, and its restart serves the same
+active weights."""
+
+import json
+import signal
+import threading
+import time
+
+import httpx
+import psutil
+
+from store.weight_store import WeightStore
+from tests.server_process import ServerProcess, admin_client
+
+LONG_FIT = {
+    "items": [{"prompt": "Life is"}] * 64,
+    "options": {"samples_per_prompt": 64, "max_tokens": 100, "activate": True},
+}
+
+
+def stream_events(url: str, tokens: int, events: list, done: threading.Event) -> None:
+    """A streamed completion's data lines, gathered into `events` as they come."""
+    body = {"model": "test-mix", "prompt": "Once", "max_tokens": tokens, "ignore_eos": True, "stream": True}
+    body["stream_options"] = {"include_usage": True}
+    try:
+        with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=120) as response:
+            events.append(response.status_code)
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    events.append(line.removeprefix("data:").strip())
+    finally:
+        done.set()
+
+
+def start_stream(url: str, tokens: int) -> tuple[list, threading.Event]:
+    events: list = []
+    done = threading.Event()
+    threading.Thread(target=stream_events, args=(url, tokens, events, done), daemon=True).start()
+    deadline = time.monotonic() + 30
+    while len(events) < 3:  # the status and two events: it is generating
+        assert time.monotonic() < deadline and not done.is_set(), events
+        time.sleep(0.01)
+    return events, done
+
+
+def test_sigterm_drains_streams_refuses_new_work_fails_the_fit_and_exits_zero(test_manifest, tmp_path):
+    env = {"MPO_DRAIN_S": "60", "MPO_REPLICA_NAME": "drain-test"}
+    server = ServerProcess(test_manifest, tmp_path, tmp_path / "server.log", env=env)
+    server.wait_ready()
+    with admin_client(server) as admin:
+        active = admin.put("/admin/weights", json={"weights": {"alpha": 0.7, "beta": 0.3}}).json()
+        history = admin.get("/admin/weights/history").json()["data"]
+        job = admin.post("/admin/fit", json=LONG_FIT).json()["id"]
+        deadline = time.monotonic() + 60
+        while admin.get(f"/admin/fit/{job}").json()["progress"]["samples_done"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        events, done = start_stream(server.url, tokens=400)
+        server.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        health = refused = None
+        while time.monotonic() - signalled < 5 and (health is None or refused is None):
+            if health is None and (answer := httpx.get(f"{server.url}/health")).status_code == 503:
+                health = answer
+            body = {"model": "test-mix", "prompt": "Hello", "max_tokens": 4}
+            if refused is None and (answer := httpx.post(f"{server.url}/v1/completions", json=body)).status_code == 503:
+                refused = answer
+        assert health is not None and "stopping" in health.json()["error"]["message"]
+        assert refused is not None and refused.json()["error"]["code"] == "server_shutting_down"
+        assert refused.headers["Retry-After"] == "1"
+        late_fit = admin.post("/admin/fit", json=LONG_FIT)
+        assert late_fit.status_code == 503 and "stopping" in late_fit.json()["error"]["message"]
+    assert done.wait(60), "the stream in flight did not finish"
+    assert events[0] == 200 and events[-1] == "[DONE]"
+    assert json.loads(events[-2])["usage"]["completion_tokens"] == 400  # whole, not cut
+    assert server.process.wait(60) == 0
+    print(f"exited {time.monotonic() - signalled:.1f} s after SIGTERM")
+    store = WeightStore(tmp_path / "weights.sqlite", "test-mix")
+    fit = store.job(job, "fit")
+    assert fit["status"] == "failed" and fit["error"].startswith("shutdown") and fit["result_set"] is None
+    assert store.active().id == active["active_weight_set"]
+    assert [w.id for w in store.history()] == [w["id"] for w in reversed(history)]  # nothing stored by the fit
+
+
+def engine_core(server: ServerProcess) -> psutil.Process:
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    cores = [p for p in children if "EngineCore" in " ".join([p.name(), *p.cmdline()])]
+    assert len(cores) == 1, [(p.name(), p.cmdline()) for p in children]
+    return cores[0]
+
+
+def test_an_engine_that_dies_ends_streams_with_an_error_and_the_process_exits_for_a_restart(test_manifest, tmp_path):
+    env = {"MPO_REPLICA_NAME": "engine-death-test"}
+    server = ServerProcess(test_manifest, tmp_path, tmp_path / "first.log", env=env)
+    server.wait_ready()
+    chosen = {"alpha": 0.9, "beta": 0.1}
+    with admin_client(server) as admin:
+        admin.put("/admin/weights", json={"weights": chosen}).raise_for_status()
+    events, done = start_stream(server.url, tokens=500)
+    engine_core(server).kill()
+    killed = time.monotonic()
+    health = None
+    while health is None and time.monotonic() - killed < 5:
+        answer = httpx.get(f"{server.url}/health", timeout=5)
+        health = answer if answer.status_code == 503 else None
+    assert done.wait(10), "the stream did not end"
+    code = server.process.wait(10)
+    exited = time.monotonic() - killed
+    print(f"/health 503 and exit {code} {exited:.1f} s after the engine was killed")
+    assert health is not None
+    assert code != 0 and exited < 10
+    assert events[0] == 200 and events[-1] == "[DONE]"
+    error = json.loads(events[-2])["error"]
+    assert error["code"] == "engine_dead" and "restart" in error["message"]
+    server.stop()
+
+    again = ServerProcess(test_manifest, tmp_path, tmp_path / "second.log", env=env)
+    try:
+        again.wait_ready()
+        with admin_client(again) as admin:
+            assert admin.get("/admin/mixture").json()["default_weights"] == chosen
+    finally:
+        again.stop()

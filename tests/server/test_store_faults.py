@@ -1,0 +1,142 @@
+"""A weight store in PostgreSQL that is slow or away (store.async_store, server.jobs.weight_sets):
+streams keep their inter-token latency while the store's tables are locked by another session,
+and with the database stopped for 20 s two replicas go on generating, refuse weight changes
+with 503, and both apply a change made once it is back."""
+
+import threading
+import time
+
+import httpx
+import psycopg
+import pytest
+
+from tests.replica_cluster import Cluster, wait_until
+from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def inter_token_p99(url: str, tokens: int = 400) -> float:
+    """The 99th percentile of the gaps between a stream's events, in seconds."""
+    body = {"model": "test-mix", "prompt": "Once", "max_tokens": tokens, "ignore_eos": True, "stream": True}
+    arrivals = []
+    with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=120) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append(time.perf_counter())
+    gaps = sorted(b - a for a, b in zip(arrivals[1:-1], arrivals[2:], strict=True))
+    return gaps[int(0.99 * (len(gaps) - 1))]
+
+
+class StoreTraffic:
+    """What touches the store while a stream runs: the model list, a stored set by id, metrics,
+    and the admin's history, one after the other in a thread; `slowest` is the
+    longest the history took (the store's own delay)."""
+
+    def __init__(self, url: str, set_id: int) -> None:
+        self.url, self.set_id = url, set_id
+        self.stop = threading.Event()
+        self.slowest = 0.0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, headers=ADMIN, timeout=60) as http:
+            while not self.stop.is_set():
+                assert http.get("/v1/models").status_code == 200
+                body = {"model": f"test-mix@{self.set_id}", "prompt": "Hi", "max_tokens": 1}
+                assert http.post("/v1/completions", json=body).status_code == 200
+                assert http.get("/metrics").status_code == 200
+                began = time.perf_counter()
+                http.get("/admin/weights/history")
+                self.slowest = max(self.slowest, time.perf_counter() - began)
+
+    def end(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+
+
+@pytest.fixture
+def pg_server(test_manifest, postgres, tmp_path):
+    url = postgres.url()
+    env = {"MPO_STORE_URL": url, "MPO_REPLICA_NAME": "slow-store-test"}
+    with ServerProcess(test_manifest, tmp_path, tmp_path / "server.log", env=env) as server:
+        yield server, url
+
+
+def test_streams_keep_their_inter_token_latency_while_the_store_is_locked(pg_server):
+    server, url = pg_server
+    with admin_client(server) as admin:
+        set_id = admin.put("/admin/weights", json={"weights": {"alpha": 0.6, "beta": 0.4}}).json()["active_weight_set"]
+    inter_token_p99(server.url, tokens=50)  # warm
+    traffic = StoreTraffic(server.url, set_id)
+    unloaded = inter_token_p99(server.url)
+    traffic.end()
+    traffic = StoreTraffic(server.url, set_id)
+    with psycopg.connect(url) as lock:  # another session holds the tables: every statement on them waits
+        lock.execute("LOCK TABLE weight_sets, active, jobs IN ACCESS EXCLUSIVE MODE")
+        time.sleep(1.0)  # the store's threads are all waiting now
+        locked = inter_token_p99(server.url)
+        lock.rollback()
+    traffic.end()
+    print(f"inter-token p99: {1000 * unloaded:.1f} ms with the store answering, {1000 * locked:.1f} ms locked")
+    print(f"the admin's history waited up to {traffic.slowest:.1f} s")
+    assert traffic.slowest > 1.0  # the store was slow indeed
+    assert locked <= 2 * unloaded
+
+
+@pytest.fixture
+def cluster(test_manifest, postgres, tmp_path):
+    started = Cluster(test_manifest, tmp_path, postgres.url())
+    yield started
+    started.stop()
+
+
+class GenerationLoad:
+    """Short completions sent to each replica in turn until stopped; every status kept."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls, self.statuses = urls, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        body = {"model": "test-mix", "prompt": "Life is", "max_tokens": 8}
+        while not self.stop.is_set():
+            for url in self.urls:
+                self.statuses.append(httpx.post(f"{url}/v1/completions", json=body, timeout=60).status_code)
+
+    def end(self) -> list[int]:
+        self.stop.set()
+        self.thread.join(60)
+        return self.statuses
+
+
+def test_with_the_database_stopped_for_20_s_replicas_serve_refuse_changes_and_catch_up(cluster, postgres):
+    load = GenerationLoad([cluster.a.url, cluster.b.url])
+    postgres.pause()
+    stopped = time.monotonic()
+    with admin_client(cluster.a) as a, admin_client(cluster.b) as b:
+        before = a.get("/admin/mixture").json()["default_weights"]
+        for replica in (a, b):
+            refused = replica.put("/admin/weights", json={"weights": {"alpha": 0.2, "beta": 0.8}})
+            assert refused.status_code == 503, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "store_unavailable" and "cannot be reached" in error["message"]
+            assert "Retry-After" in refused.headers
+            assert replica.get("/admin/mixture").json()["default_weights"] == before  # nothing half-applied
+        during = len(load.statuses)
+        time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
+        postgres.resume()
+        statuses = load.end()
+        print(f"{len(statuses)} generations, {len(statuses) - during} of them while the database was away")
+        assert len(statuses) > during and set(statuses) == {200}
+        target = {"alpha": 0.9, "beta": 0.1}
+        changed = wait_until(
+            lambda: (r := a.put("/admin/weights", json={"weights": target})).status_code == 200 and r, 10, "a write"
+        )
+        for replica in (a, b):
+            wait_until(lambda r=replica: r.get("/admin/mixture").json()["default_weights"] == target, 5, "applied")
+            assert replica.get("/admin/mixture").json()["active_weight_set"] == changed.json()["active_weight_set"]
