@@ -5,7 +5,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 def scrape(http) -> dict[tuple[str, tuple], float]:
     """Every sample of a scrape, keyed by (name, sorted labels)."""
-    response = http.get("/metrics")
+    return samples(http.get("/metrics"))
+
+
+async def scrape_async(http) -> dict[tuple[str, tuple], float]:
+    return samples(await http.get("/metrics"))
+
+
+def samples(response) -> dict[tuple[str, tuple], float]:
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from mixer.manifest import Manifest
 from server.api.errors import install_error_handlers
-from server.api.middleware import BodySizeLimit, ReplicaHeader
+from server.api.middleware import BodySizeLimit, ReplicaHeader, instrument
 from server.api.routes import admin, health, metrics, mixture, openai, playground, responses, tokenize
 from server.api.shutdown import Stopping
 from server.engine import prepare_engine, start_engine
@@ -148,6 +148,7 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
     app.state.stopping = stopping = Stopping(settings.drain_s)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(ReplicaHeader, replica=settings.replica)
+    instrument(app)
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(responses.router)

@@ -12,7 +12,7 @@ from server.api.errors import APIError
 bearer = HTTPBearer(auto_error=False)
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     """With MPO_API_KEYS set, /v1 needs one of them as a bearer token (as vLLM's --api-key);
@@ -31,7 +31,7 @@ def require_api_key(
     request.state.api_key = keys[matches.index(True)]
 
 
-def require_admin(
+async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     token = request.app.state.settings.admin_token

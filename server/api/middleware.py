@@ -1,6 +1,8 @@
 """Plain ASGI middlewares: Starlette's BaseHTTPMiddleware wraps `receive`, which interferes
 with the disconnect detection that streaming responses and cancel_on_disconnect rely on."""
 
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
+
 from server.api.errors import error_response
 
 
@@ -45,3 +47,18 @@ class ReplicaHeader:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
+
+
+# Fine enough at the low end to tell a refusal (admission answers before any work) from work.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def instrument(app) -> None:
+    """vLLM serve's HTTP metrics (prometheus-fastapi-instrumentator, as vLLM's own server does):
+    http_requests_total by handler, method and status, and http_request_duration_seconds by the
+    same, measured in this process from the request's arrival to its last byte; by exact status
+    (not vLLM's 2xx/5xx groups), so that how fast refusals (503, 429) are answered shows apart
+    from the work and from failures. A plain ASGI middleware: it wraps `send` only."""
+    Instrumentator(excluded_handlers=["/metrics", "/health"], should_group_status_codes=False).add(
+        metrics.requests(), metrics.latency(buckets=LATENCY_BUCKETS)
+    ).instrument(app)

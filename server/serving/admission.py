@@ -84,18 +84,19 @@ class Admission:
         if self.stopping is not None:
             REJECTED.labels("shutting_down").inc()
             raise ShuttingDown(f"this server is stopping ({self.stopping}); retry", self.retry_after_s)
-        if self.in_flight >= self.capacity:
-            REJECTED.labels("overloaded").inc()
-            raise Overloaded(
-                f"the server is overloaded: {self.waiting} requests wait for the engine already, the most it "
-                f"queues; retry after {self.retry_after_s:g} s",
-                self.retry_after_s,
-            )
+        # A key at its own bound hears so first: waiting for the server to be less busy would not help it.
         if key is not None and self.per_key is not None and self.by_key[key] >= self.per_key:
             REJECTED.labels("per_key").inc()
             raise RateLimited(
                 f"this API key has {self.by_key[key]} requests in flight, the most one key may have; "
                 f"retry after {self.retry_after_s:g} s",
+                self.retry_after_s,
+            )
+        if self.in_flight >= self.capacity:
+            REJECTED.labels("overloaded").inc()
+            raise Overloaded(
+                f"the server is overloaded: {self.waiting} requests wait for the engine already, the most it "
+                f"queues; retry after {self.retry_after_s:g} s",
                 self.retry_after_s,
             )
         self.in_flight += 1

@@ -113,7 +113,11 @@ def test_prefix_cache_reuse_across_needed_sets(served, family, oracle, tokenizer
         for model, weights, expected in [KINDS[2], KINDS[0], KINDS[3], KINDS[2]]:
             lp = http.post("/v1/completions", json=body(family, prompt, model, weights, max_tokens=6)).json()
             lp = lp["choices"][0]["logprobs"]
-            oracle.check_greedy(prompt, oracle.vector(expected), token_ids(lp), lp["token_logprobs"])
+            # 1e-3, not 1e-4: a 300-token prefill in fp32 sums in orders that differ between
+            # vLLM's CPU kernels and torch's by CPU (one CI machine: 4.2e-4 at the first request's
+            # first step, before any reuse); a block reused from another component's KV would
+            # be off by tenths.
+            oracle.check_greedy(prompt, oracle.vector(expected), token_ids(lp), lp["token_logprobs"], tol=1e-3)
 
 
 def test_a_structured_output_is_the_masked_mixture(served, family, oracle, tokenizer):

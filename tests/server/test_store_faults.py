@@ -3,6 +3,7 @@ streams keep their inter-token latency while the store's tables are locked by an
 and with the database stopped for 20 s two replicas go on generating, refuse weight changes
 with 503, and both apply a change made once it is back."""
 
+import multiprocessing
 import threading
 import time
 
@@ -16,8 +17,8 @@ from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def inter_token_p99(url: str, tokens: int = 400) -> float:
-    """The 99th percentile of the gaps between a stream's events, in seconds."""
+def inter_token(url: str, tokens: int = 400) -> tuple[float, float]:
+    """The mean and the 99th percentile of the gaps between a stream's events, in seconds."""
     body = {"model": "test-mix", "prompt": "Once", "max_tokens": tokens, "ignore_eos": True, "stream": True}
     arrivals = []
     with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=120) as response:
@@ -26,41 +27,54 @@ def inter_token_p99(url: str, tokens: int = 400) -> float:
             if line.startswith("data:"):
                 arrivals.append(time.perf_counter())
     gaps = sorted(b - a for a, b in zip(arrivals[1:-1], arrivals[2:], strict=True))
-    return gaps[int(0.99 * (len(gaps) - 1))]
+    # The mean by the clock (vLLM merges tokens into one event when its reader falls behind).
+    return (arrivals[-2] - arrivals[1]) / (tokens - 1), gaps[int(0.99 * (len(gaps) - 1))]
+
+
+def touch_the_store(url: str, set_id: int, stop, slowest, rounds) -> None:
+    """The model list, a stored set by id, metrics and the admin's history, one after the other
+    until `stop` is set; `slowest` gets the longest the history took (the store's own delay)."""
+    with httpx.Client(base_url=url, headers=ADMIN, timeout=60) as http:
+        while not stop.is_set():
+            assert http.get("/v1/models").status_code == 200
+            body = {"model": f"test-mix@{set_id}", "prompt": "Hi", "max_tokens": 1}
+            assert http.post("/v1/completions", json=body).status_code == 200
+            assert http.get("/metrics").status_code == 200
+            began = time.perf_counter()
+            http.get("/admin/weights/history")
+            slowest.value = max(slowest.value, time.perf_counter() - began)
+            rounds.value += 1
 
 
 class StoreTraffic:
-    """What touches the store while a stream runs: the model list, a stored set by id, metrics,
-    and the admin's history, one after the other in a thread; `slowest` is the
-    longest the history took (the store's own delay)."""
+    """touch_the_store in a process of its own: a thread of the test's would share its GIL with
+    the stream being timed, and bunch that stream's events into fewer, later reads."""
 
     def __init__(self, url: str, set_id: int) -> None:
-        self.url, self.set_id = url, set_id
-        self.stop = threading.Event()
-        self.slowest = 0.0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        context = multiprocessing.get_context("spawn")
+        self.stop, self.slowest, self.rounds = context.Event(), context.Value("d", 0.0), context.Value("i", 0)
+        args = (url, set_id, self.stop, self.slowest, self.rounds)
+        self.process = context.Process(target=touch_the_store, args=args)
+        self.process.start()
+        while not self.rounds.value:  # started (a process's start is busy, and would be timed)
+            assert self.process.is_alive()
+            time.sleep(0.1)
 
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, headers=ADMIN, timeout=60) as http:
-            while not self.stop.is_set():
-                assert http.get("/v1/models").status_code == 200
-                body = {"model": f"test-mix@{self.set_id}", "prompt": "Hi", "max_tokens": 1}
-                assert http.post("/v1/completions", json=body).status_code == 200
-                assert http.get("/metrics").status_code == 200
-                began = time.perf_counter()
-                http.get("/admin/weights/history")
-                self.slowest = max(self.slowest, time.perf_counter() - began)
-
-    def end(self) -> None:
+    def end(self) -> float:
+        """Stop; the longest the history took."""
         self.stop.set()
-        self.thread.join(60)
+        self.process.join(60)
+        assert self.process.exitcode == 0
+        return self.slowest.value
 
 
 @pytest.fixture
 def pg_server(test_manifest, postgres, tmp_path):
     url = postgres.url()
-    env = {"MPO_STORE_URL": url, "MPO_REPLICA_NAME": "slow-store-test"}
+    # The engine on one core, the other left to the front end and the test's clients (as vLLM's
+    # default reserves one): on two cores an engine decoding on both delays the front end by
+    # whatever the scheduler does, which would measure the machine, not the store.
+    env = {"MPO_STORE_URL": url, "MPO_REPLICA_NAME": "slow-store-test", "VLLM_CPU_OMP_THREADS_BIND": "0"}
     with ServerProcess(test_manifest, tmp_path, tmp_path / "server.log", env=env) as server:
         yield server, url
 
@@ -69,21 +83,30 @@ def test_streams_keep_their_inter_token_latency_while_the_store_is_locked(pg_ser
     server, url = pg_server
     with admin_client(server) as admin:
         set_id = admin.put("/admin/weights", json={"weights": {"alpha": 0.6, "beta": 0.4}}).json()["active_weight_set"]
-    inter_token_p99(server.url, tokens=50)  # warm
+    inter_token(server.url, tokens=50)  # warm
     traffic = StoreTraffic(server.url, set_id)
-    unloaded = inter_token_p99(server.url)
+    unloaded = inter_token(server.url)
     traffic.end()
     traffic = StoreTraffic(server.url, set_id)
     with psycopg.connect(url) as lock:  # another session holds the tables: every statement on them waits
         lock.execute("LOCK TABLE weight_sets, active, jobs IN ACCESS EXCLUSIVE MODE")
         time.sleep(1.0)  # the store's threads are all waiting now
-        locked = inter_token_p99(server.url)
+        locked = inter_token(server.url)
         lock.rollback()
-    traffic.end()
-    print(f"inter-token p99: {1000 * unloaded:.1f} ms with the store answering, {1000 * locked:.1f} ms locked")
-    print(f"the admin's history waited up to {traffic.slowest:.1f} s")
-    assert traffic.slowest > 1.0  # the store was slow indeed
-    assert locked <= 2 * unloaded
+    slowest = traffic.end()
+    print(
+        "inter-token mean / p99: {:.2f} / {:.2f} ms with the store answering, {:.2f} / {:.2f} ms locked".format(
+            *(1000 * x for x in (*unloaded, *locked))
+        )
+    )
+    print(f"the admin's history waited up to {slowest:.1f} s")
+    assert slowest > 1.0  # the store was slow indeed
+    # Within 2x, with a floor of 10 ms: on this VM a client sees the same stream paced (about 3
+    # ms a token) one time and arrive all at once the next (vLLM merges tokens into one output
+    # when its reader falls behind), so the unloaded value swings from 0.01 to 3 ms. A store call
+    # on the event loop would hold the stream for as long as the store waited (a second and more).
+    floor = 0.010
+    assert locked[0] <= 2 * max(unloaded[0], floor) and locked[1] <= 2 * max(unloaded[1], floor)
 
 
 @pytest.fixture
