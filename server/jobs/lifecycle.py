@@ -169,6 +169,9 @@ class JobRunner(ABC, Generic[J]):
 
     async def cancel(self, job_id: str) -> dict:
         job = self.jobs.get(job_id)
+        if job is not None and job.phase in ("succeeded", "failed", "cancelled"):
+            # (it may still be recording its end in the store: that write is not to be cancelled)
+            raise Conflict(f"{self.kind} job {job_id} is not running", param="id")
         if job is not None and job.task is not None and not job.task.done():
             job.cancel.set()
             job.task.cancel()
