@@ -1,14 +1,24 @@
 """A real mpo-serve server in a subprocess, for tests that go through HTTP, and the admin
 client and greedy probe the restart and replica tests use on it."""
 
+import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from server.cli.processes import MpoServer
 from tests.completions import completion_body
 
 ADMIN_TOKEN = "test-admin-token-0123"
+
+# Tests that need the server held under load while the test process acts: run by hand
+# (MPO_LOAD_TESTS=1). On the 2-core CI VM, while vLLM decodes, a process asleep on a timer may
+# wake tens of seconds late, after the load (or a drained server) is gone: each failed once in
+# the full suite and passes alone (tests/server/test_admission.py says more).
+BY_HAND_UNDER_LOAD = pytest.mark.skipif(
+    not os.environ.get("MPO_LOAD_TESTS"), reason="by hand: MPO_LOAD_TESTS=1 (flaky on the CI VM)"
+)
 
 
 # Servers a test has finished with, still shutting down (reaped by conftest at the session's end).

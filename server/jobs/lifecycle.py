@@ -28,6 +28,9 @@ class Cancelled(Exception):
     pass
 
 
+ENDED = ("succeeded", "failed", "cancelled")  # (server/cli/job_commands.py, the client, has its own)
+
+
 @dataclass
 class Job:
     id: str
@@ -45,6 +48,10 @@ class Job:
         if self.phase != "queued":
             self.timings[self.phase] = self.timings.get(self.phase, 0.0) + now - self._since
         self.phase, self._since = phase, now
+
+    @property
+    def ended(self) -> bool:
+        return self.phase in ENDED
 
     def check_cancelled(self) -> None:
         """Raise Cancelled if the job was asked to stop (for work running in threads)."""
@@ -169,7 +176,7 @@ class JobRunner(ABC, Generic[J]):
 
     async def cancel(self, job_id: str) -> dict:
         job = self.jobs.get(job_id)
-        if job is not None and job.phase in ("succeeded", "failed", "cancelled"):
+        if job is not None and job.ended:
             # (it may still be recording its end in the store: that write is not to be cancelled)
             raise Conflict(f"{self.kind} job {job_id} is not running", param="id")
         if job is not None and job.task is not None and not job.task.done():

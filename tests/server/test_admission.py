@@ -5,7 +5,6 @@ the load has passed. (A held stream's place: tests/server/test_shutdown.py, stre
 
 import asyncio
 import gc
-import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -16,7 +15,7 @@ import pytest
 from server.exceptions import Overloaded, RateLimited, ShuttingDown
 from server.serving.admission import Admission
 from tests.scrape import scrape, scrape_async, total
-from tests.server_process import ServerProcess
+from tests.server_process import BY_HAND_UNDER_LOAD, ServerProcess
 
 KEYS = ("key-a", "key-b", "key-c")
 T = TypeVar("T")
@@ -192,9 +191,7 @@ def refusal_seconds(metrics: httpx.Client, status: int) -> tuple[float, float]:
     )
 
 
-# Run by hand (MPO_LOAD_TESTS=1): in the full suite on this 2-core VM it failed all three rounds
-# once (the load had passed before the action reached the server, each time), alone it passes.
-@pytest.mark.skipif(not os.environ.get("MPO_LOAD_TESTS"), reason="by hand: MPO_LOAD_TESTS=1 (flaky on the CI VM)")
+@BY_HAND_UNDER_LOAD  # in the full suite it once found the load gone (all three rounds)
 def test_beyond_the_queue_a_fast_503_or_429_what_was_admitted_finishes_and_openai_retries_succeed(small_server):
     """One round of load (key-a decoding, key-b waiting): five requests of key-c get 503, one of
     key-a (at its bound) 429, each with Retry-After and answered in the server within 50 ms; the

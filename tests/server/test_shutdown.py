@@ -5,17 +5,15 @@ answers 503 and the process exits non-zero within seconds, and its restart serve
 active weights."""
 
 import json
-import os
 import signal
 import threading
 import time
 
 import httpx
 import psutil
-import pytest
 
 from store.weight_store import WeightStore
-from tests.server_process import ServerProcess, admin_client
+from tests.server_process import BY_HAND_UNDER_LOAD, ServerProcess, admin_client
 
 LONG_FIT = {
     "items": [{"prompt": "Life is"}] * 64,
@@ -48,10 +46,7 @@ def start_stream(url: str, tokens: int) -> tuple[list, threading.Event]:
     return events, done
 
 
-# Run by hand (MPO_LOAD_TESTS=1): once in the full suite on the CI VM the test process woke after
-# the 400-token stream had ended and the drained server had exited, so it saw no 503 (the VM can
-# leave a process asleep for seconds while vLLM decodes; see tests/server/test_admission.py).
-@pytest.mark.skipif(not os.environ.get("MPO_LOAD_TESTS"), reason="by hand: MPO_LOAD_TESTS=1 (flaky on the CI VM)")
+@BY_HAND_UNDER_LOAD  # once in the full suite: awake only after the drained server had exited
 def test_sigterm_drains_streams_refuses_new_work_fails_the_fit_and_exits_zero(test_manifest, tmp_path):
     env = {"MPO_DRAIN_S": "60", "MPO_REPLICA_NAME": "drain-test"}
     server = ServerProcess(test_manifest, tmp_path, tmp_path / "server.log", env=env)
