@@ -17,8 +17,9 @@ from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def inter_token(url: str, tokens: int = 400) -> tuple[float, float]:
-    """The mean and the 99th percentile of the gaps between a stream's events, in seconds."""
+def inter_token(url: str, tokens: int = 400, at_tenth=lambda: None) -> tuple[float, float]:
+    """The mean and the 99th percentile of the gaps between a stream's events, in seconds;
+    `at_tenth` is called when the tenth event has come."""
     body = {"model": "test-mix", "prompt": "Once", "max_tokens": tokens, "ignore_eos": True, "stream": True}
     arrivals = []
     with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=120) as response:
@@ -26,22 +27,21 @@ def inter_token(url: str, tokens: int = 400) -> tuple[float, float]:
         for line in response.iter_lines():
             if line.startswith("data:"):
                 arrivals.append(time.perf_counter())
+                if len(arrivals) == 10:
+                    at_tenth()
     gaps = sorted(b - a for a, b in zip(arrivals[1:-1], arrivals[2:], strict=True))
     # The mean by the clock (vLLM merges tokens into one event when its reader falls behind).
     return (arrivals[-2] - arrivals[1]) / (tokens - 1), gaps[int(0.99 * (len(gaps) - 1))]
 
 
-def touch_the_store(url: str, set_id: int, stop, slowest, rounds) -> None:
-    """The model list, a stored set by id, metrics and the admin's history, one after the other
-    until `stop` is set; `slowest` gets the longest the history took (the store's own delay)."""
+def touch_the_store(url: str, stop, slowest, rounds) -> None:
+    """The admin's history again and again until `stop` is set; `slowest` gets the longest it
+    took (the store's own delay). The server's replica sync reads the store five times a second
+    besides."""
     with httpx.Client(base_url=url, headers=ADMIN, timeout=60) as http:
         while not stop.is_set():
-            assert http.get("/v1/models").status_code == 200
-            body = {"model": f"test-mix@{set_id}", "prompt": "Hi", "max_tokens": 1}
-            assert http.post("/v1/completions", json=body).status_code == 200
-            assert http.get("/metrics").status_code == 200
             began = time.perf_counter()
-            http.get("/admin/weights/history")
+            assert http.get("/admin/weights/history").status_code == 200
             slowest.value = max(slowest.value, time.perf_counter() - began)
             rounds.value += 1
 
@@ -50,10 +50,10 @@ class StoreTraffic:
     """touch_the_store in a process of its own: a thread of the test's would share its GIL with
     the stream being timed, and bunch that stream's events into fewer, later reads."""
 
-    def __init__(self, url: str, set_id: int) -> None:
+    def __init__(self, url: str) -> None:
         context = multiprocessing.get_context("spawn")
         self.stop, self.slowest, self.rounds = context.Event(), context.Value("d", 0.0), context.Value("i", 0)
-        args = (url, set_id, self.stop, self.slowest, self.rounds)
+        args = (url, self.stop, self.slowest, self.rounds)
         self.process = context.Process(target=touch_the_store, args=args)
         self.process.start()
         while not self.rounds.value:  # started (a process's start is busy, and would be timed)
@@ -79,34 +79,60 @@ def pg_server(test_manifest, postgres, tmp_path):
         yield server, url
 
 
+def measure(server, url: str) -> tuple[tuple[float, float], tuple[float, float], float, float]:
+    """One stream with the store answering and one during which another session locks the
+    store's tables, both beside store traffic: their (mean, p99) inter-token gaps, how long the
+    second stream went on once the lock was taken, and the longest the admin's history waited."""
+    traffic = StoreTraffic(server.url)
+    unloaded = inter_token(server.url)
+    traffic.end()
+    traffic = StoreTraffic(server.url)
+    with psycopg.connect(url) as lock:
+        # Taken once the stream runs (a store that blocks the event loop then stalls it midway,
+        # not before its first token) and held 10 s at most (a gap of seconds, not a stream that
+        # never ends); every statement on these tables waits meanwhile.
+        release, taken = threading.Timer(10.0, lock.rollback), []
+
+        def take() -> None:
+            lock.execute("LOCK TABLE weight_sets, active, jobs IN ACCESS EXCLUSIVE MODE")
+            release.start()
+            taken.append(time.perf_counter())
+
+        locked = inter_token(server.url, at_tenth=take)
+        during = time.perf_counter() - taken[0]
+        time.sleep(1.5)  # the history has waited a while, whatever the stream's speed
+        release.cancel()
+        lock.rollback()
+    return unloaded, locked, during, traffic.end()
+
+
 def test_streams_keep_their_inter_token_latency_while_the_store_is_locked(pg_server):
     server, url = pg_server
     with admin_client(server) as admin:
-        set_id = admin.put("/admin/weights", json={"weights": {"alpha": 0.6, "beta": 0.4}}).json()["active_weight_set"]
+        assert admin.put("/admin/weights", json={"weights": {"alpha": 0.6, "beta": 0.4}}).status_code == 200
     inter_token(server.url, tokens=50)  # warm
-    traffic = StoreTraffic(server.url, set_id)
-    unloaded = inter_token(server.url)
-    traffic.end()
-    traffic = StoreTraffic(server.url, set_id)
-    with psycopg.connect(url) as lock:  # another session holds the tables: every statement on them waits
-        lock.execute("LOCK TABLE weight_sets, active, jobs IN ACCESS EXCLUSIVE MODE")
-        time.sleep(1.0)  # the store's threads are all waiting now
-        locked = inter_token(server.url)
-        lock.rollback()
-    slowest = traffic.end()
-    print(
-        "inter-token mean / p99: {:.2f} / {:.2f} ms with the store answering, {:.2f} / {:.2f} ms locked".format(
-            *(1000 * x for x in (*unloaded, *locked))
-        )
-    )
-    print(f"the admin's history waited up to {slowest:.1f} s")
-    assert slowest > 1.0  # the store was slow indeed
     # Within 2x, with a floor of 10 ms: on this VM a client sees the same stream paced (about 3
     # ms a token) one time and arrive all at once the next (vLLM merges tokens into one output
-    # when its reader falls behind), so the unloaded value swings from 0.01 to 3 ms. A store call
-    # on the event loop would hold the stream for as long as the store waited (a second and more).
+    # when its reader falls behind), so the unloaded value swings from 0.01 to 3 ms. Up to five
+    # rounds, for this VM sometimes leaves a process asleep for tens of milliseconds and more
+    # (one CI round: p99 32 ms unloaded, 98 ms locked, the mean 6.3 and 5.2 ms), which a round
+    # measures as well as the store. A round counts only if the stream went on for half a second
+    # once the tables were locked (read all at once, it measured nothing) and the store was slow
+    # indeed. A store call on the event loop holds every stream for as long as the store waits
+    # (here 10 s: 25 ms more on the mean of 400 tokens), in every round.
     floor = 0.010
-    assert locked[0] <= 2 * max(unloaded[0], floor) and locked[1] <= 2 * max(unloaded[1], floor)
+    for _ in range(5):
+        unloaded, locked, during, slowest = measure(server, url)
+        print(
+            "inter-token mean / p99: {:.2f} / {:.2f} ms with the store answering, {:.2f} / {:.2f} ms locked".format(
+                *(1000 * x for x in (*unloaded, *locked))
+            )
+        )
+        print(f"the stream went on {during:.1f} s once locked; the admin's history waited up to {slowest:.1f} s")
+        measured = during >= 0.5 and slowest >= 1.0
+        if measured and locked[0] <= 2 * max(unloaded[0], floor) and locked[1] <= 2 * max(unloaded[1], floor):
+            return
+    pytest.fail("in five rounds no stream beside a locked store kept within 2x of its inter-token latency")
 
 
 @pytest.fixture
