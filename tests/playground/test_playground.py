@@ -70,7 +70,7 @@ def test_four_columns_stream_at_once(page, checkpoint_server):
     form.get_by_role("button", name="Add a column").click()
     form.get_by_role("button", name="Add a column").click()
     expect(form.get_by_role("button", name="Add a column")).to_be_disabled()  # four at most
-    set_sampling(form, max_tokens=160, extra={"ignore_eos": True})
+    set_sampling(form, max_tokens=400, extra={"ignore_eos": True})
     column = form.locator(".setting").nth(3)
     column.get_by_label("Column 4: generate with").select_option("component")
     column.get_by_label("Component").select_option("beta")
