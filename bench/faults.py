@@ -2,7 +2,7 @@
 load (streamed chats, plain completions, weight swaps, a fit), with faults injected one after
 another. Not a test: it prints what each fault cost.
 
-    .venv/bin/python -m bench.faults                  # the tiny demo; about 5 minutes
+    .venv/bin/python -m bench.faults                  # the tiny demo; about 15 minutes on 2 cores
     .venv/bin/python -m bench.faults --demo smollm2   # the SmolLM2 demo (slower to restart)
 
 Each fault has a phase of its own: load starts, the fault comes FAULT_AT_S seconds in, the load
@@ -51,6 +51,7 @@ OVERLOAD_S = 10.0
 CLIENTS = 4  # the steady load: each sends its next request when the last one is answered
 MAX_NUM_SEQS, MAX_WAITING = 4, 4  # per replica: what it decodes at once, and what may wait
 SWAP_EVERY_S = 2.0
+BACK_OFF_S = 1.0  # a client waits this long after a failure (the openai package's retries wait 0.5-8 s)
 FIT = {"options": {"samples_per_prompt": 8, "max_tokens": 16, "iterations": 200}}
 
 
@@ -130,7 +131,12 @@ class Bench:
         }
         (folder / "replica-a").mkdir(parents=True, exist_ok=True)
         (folder / "replica-b").mkdir(parents=True, exist_ok=True)
-        self.replicas = [Replica(name, manifest, folder, env) for name in ("replica-a", "replica-b")]
+        # Each replica's engine on a core of its own, as on machines of their own: two engines
+        # spinning on both cores starved a restarting replica's start for minutes.
+        self.replicas = [
+            Replica(name, manifest, folder, env | {"VLLM_CPU_OMP_THREADS_BIND": core})
+            for name, core in (("replica-a", "0"), ("replica-b", "1"))
+        ]
         self.nginx = NginxProxy([r.port for r in self.replicas])
         self.url = self.nginx.url
         mixture = httpx.get(f"{self.url}/v1/mixture", timeout=30).json()
@@ -144,7 +150,7 @@ class Bench:
 
     # -- the load -------------------------------------------------------------------------------
 
-    async def _request(self, http: httpx.AsyncClient, phase: Phase, kind: str) -> None:
+    async def _request(self, http: httpx.AsyncClient, phase: Phase, kind: str) -> Outcome:
         outcome = Outcome(kind, time.monotonic())
         try:
             if kind == "stream":
@@ -167,13 +173,15 @@ class Bench:
             outcome.detail = type(err).__name__
         outcome.ended = time.monotonic()
         phase.outcomes.append(outcome)
+        return outcome
 
     async def _clients(self, phase: Phase, count: int, until: asyncio.Event) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=120) as http:
 
             async def client(n: int) -> None:
                 while not until.is_set():
-                    await self._request(http, phase, "stream" if n % 2 == 0 else "plain")
+                    if not (await self._request(http, phase, "stream" if n % 2 == 0 else "plain")).ok:
+                        await asyncio.sleep(BACK_OFF_S)
 
             await asyncio.gather(*(client(n) for n in range(count)))
 

@@ -45,7 +45,18 @@ def serve(args: argparse.Namespace) -> None:
         sys.exit(f"mpo-serve: {err}")
     app = create_app(settings, manifest)
     # The drain (server.api.shutdown) waits for requests itself; what uvicorn then finds left is cut.
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=2)
+    # Idle connections are kept 75 s, longer than a proxy keeps its own (nginx: keepalive_timeout
+    # 60 s in docker/nginx/mpo-serve.conf): with uvicorn's 5 s a request nginx sent on a
+    # connection the replica was closing failed (502), and with max_fails=1 a live replica was
+    # skipped for 10 s (bench.faults: both replicas "down" while one restarted).
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=75,
+    )
     GracefulServer(config, app.state.stopping).run()
     sys.exit(app.state.stopping.exit_code)
 
