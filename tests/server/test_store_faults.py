@@ -1,7 +1,7 @@
 """A weight store in PostgreSQL that is slow or away (store.async_store, server.jobs.weight_sets):
 streams keep their inter-token latency while the store's tables are locked by another session,
-and with the database stopped for 20 s two replicas go on generating, refuse weight changes
-with 503, and both apply a change made once it is back."""
+and with the database stopped for 20 s two replicas go on generating (also with a stored set by
+id), refuse weight changes with 503, and both apply a change made once it is back."""
 
 import multiprocessing
 import threading
@@ -113,15 +113,16 @@ def test_streams_keep_their_inter_token_latency_while_the_store_is_locked(pg_ser
     inter_token(server.url, tokens=50)  # warm
     # Within 2x, with a floor of 10 ms: on this VM a client sees the same stream paced (about 3
     # ms a token) one time and arrive all at once the next (vLLM merges tokens into one output
-    # when its reader falls behind), so the unloaded value swings from 0.01 to 3 ms. Up to five
+    # when its reader falls behind), so the unloaded value swings from 0.01 to 3 ms. Up to eight
     # rounds, for this VM sometimes leaves a process asleep for tens of milliseconds and more
     # (one CI round: p99 32 ms unloaded, 98 ms locked, the mean 6.3 and 5.2 ms), which a round
     # measures as well as the store. A round counts only if the stream went on for half a second
-    # once the tables were locked (read all at once, it measured nothing) and the store was slow
-    # indeed. A store call on the event loop holds every stream for as long as the store waits
-    # (here 10 s: 25 ms more on the mean of 400 tokens), in every round.
+    # once the tables were locked (read all at once, it measured nothing: here one round in ten
+    # to three in four, though the lock is taken in a millisecond) and the store was slow indeed.
+    # A store call on the event loop holds every stream for as long as the store waits (here
+    # 10 s: 25 ms more on the mean of 400 tokens), in every round.
     floor = 0.010
-    for _ in range(5):
+    for _ in range(8):
         unloaded, locked, during, slowest = measure(server, url)
         print(
             "inter-token mean / p99: {:.2f} / {:.2f} ms with the store answering, {:.2f} / {:.2f} ms locked".format(
@@ -132,7 +133,7 @@ def test_streams_keep_their_inter_token_latency_while_the_store_is_locked(pg_ser
         measured = during >= 0.5 and slowest >= 1.0
         if measured and locked[0] <= 2 * max(unloaded[0], floor) and locked[1] <= 2 * max(unloaded[1], floor):
             return
-    pytest.fail("in five rounds no stream beside a locked store kept within 2x of its inter-token latency")
+    pytest.fail("in eight rounds no stream beside a locked store kept within 2x of its inter-token latency")
 
 
 @pytest.fixture
@@ -169,7 +170,12 @@ def test_with_the_database_stopped_for_20_s_replicas_serve_refuse_changes_and_ca
     stopped = time.monotonic()
     with admin_client(cluster.a) as a, admin_client(cluster.b) as b:
         before = a.get("/admin/mixture").json()["default_weights"]
+        active = a.get("/admin/mixture").json()["active_weight_set"]
         for replica in (a, b):
+            # a stored set by id, the model list and metrics are answered from memory
+            by_id = {"model": f"test-mix@{active}", "prompt": "Hi", "max_tokens": 1}
+            assert replica.post("/v1/completions", json=by_id).status_code == 200
+            assert replica.get("/v1/models").status_code == 200 and replica.get("/metrics").status_code == 200
             refused = replica.put("/admin/weights", json={"weights": {"alpha": 0.2, "beta": 0.8}})
             assert refused.status_code == 503, refused.text
             error = refused.json()["error"]
