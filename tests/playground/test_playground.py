@@ -74,11 +74,16 @@ def test_four_columns_stream_at_once(page, checkpoint_server):
     column = form.locator(".setting").nth(3)
     column.get_by_label("Column 4: generate with").select_option("component")
     column.get_by_label("Component").select_option("beta")
+    # Judged by the order of the page's requests (each fires "requestfinished" once its stream is
+    # over), not by when their tokens were shown: on the 2-core CI VM vLLM's spinning EngineCore
+    # (bench.engine_affinity) can hold the browser back until every stream is over, and then all
+    # four arrive at once.
+    events = []
+    page.on("request", lambda r: "/completions" in r.url and events.append("sent"))
+    page.on("requestfinished", lambda r: "/completions" in r.url and events.append("finished"))
     form.get_by_role("button", name="Compare", exact=True).click()
     cards = answer_cards(page, "compare", 4)
-    first = [int(cards.nth(n).get_attribute("data-first-ms")) for n in range(4)]
-    done = [int(cards.nth(n).get_attribute("data-done-ms")) for n in range(4)]
-    assert max(first) < min(done), f"first tokens at {first} ms, ends at {done} ms"
+    assert events[:4] == ["sent"] * 4, events  # all four sent before any finished
     assert cards.nth(3).locator("h3").inner_text() == "beta alone"
     assert not page.problems
 
