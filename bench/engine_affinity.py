@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 
 from server.cli.main import demo_manifest
 from server.cli.processes import MpoServer
@@ -88,8 +87,7 @@ def main() -> None:
     try:
         server.wait_ready()
         model = httpx.get(f"{server.url}/v1/mixture").json()["id"]
-        children = psutil.Process(server.process.pid).children(recursive=True)
-        engine = next(p for p in children if "EngineCore" in p.name())
+        engine = server.engine_process()
         completion(server.url, model)  # warm
         everywhere = os.sched_getaffinity(engine.pid)
         results: dict[str, list[tuple[float, ...]]] = {"free": [], "pinned": []}

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 
 from server.cli.local_services import NginxProxy, PostgresServer
 from server.cli.main import demo_manifest
@@ -107,10 +106,6 @@ class Replica:
         self.server = self._start()
         await asyncio.to_thread(self.server.wait_ready)
         return time.monotonic()
-
-    def engine_process(self) -> psutil.Process:
-        children = psutil.Process(self.server.process.pid).children(recursive=True)
-        return next(p for p in children if "EngineCore" in " ".join([p.name(), *p.cmdline()]))
 
     def stop(self) -> None:
         self.server.stop()
@@ -248,7 +243,7 @@ class Bench:
             target.server.process.terminate()
             phase.over = await target.supervise()
         elif phase.fault == "engine kill":
-            target.engine_process().kill()
+            target.server.engine_process().kill()
             phase.over = await target.supervise()
         elif phase.fault == "PostgreSQL restart":
             await asyncio.to_thread(self.postgres.pause)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 
 def free_port() -> int:
@@ -106,3 +107,11 @@ class MpoServer(HttpServer):
             if value is not None:
                 full_env[key] = value
         super().__init__(command, port, full_env, log)
+
+    def engine_process(self) -> psutil.Process:
+        """vLLM's EngineCore process of this server (the fault tests and benches kill or pin it)."""
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        cores = [p for p in children if "EngineCore" in " ".join([p.name(), *p.cmdline()])]
+        if len(cores) != 1:
+            raise RuntimeError(f"not one EngineCore among {[(p.name(), p.cmdline()) for p in children]}")
+        return cores[0]

@@ -10,7 +10,6 @@ import threading
 import time
 
 import httpx
-import psutil
 
 from store.weight_store import WeightStore
 from tests.server_process import BY_HAND_UNDER_LOAD, ServerProcess, admin_client
@@ -86,13 +85,6 @@ def test_sigterm_drains_streams_refuses_new_work_fails_the_fit_and_exits_zero(te
     assert [w.id for w in store.history()] == [w["id"] for w in reversed(history)]  # nothing stored by the fit
 
 
-def engine_core(server: ServerProcess) -> psutil.Process:
-    children = psutil.Process(server.process.pid).children(recursive=True)
-    cores = [p for p in children if "EngineCore" in " ".join([p.name(), *p.cmdline()])]
-    assert len(cores) == 1, [(p.name(), p.cmdline()) for p in children]
-    return cores[0]
-
-
 def test_an_engine_that_dies_ends_streams_with_an_error_and_the_process_exits_for_a_restart(test_manifest, tmp_path):
     env = {"MPO_REPLICA_NAME": "engine-death-test"}
     server = ServerProcess(test_manifest, tmp_path, tmp_path / "first.log", env=env)
@@ -101,7 +93,7 @@ def test_an_engine_that_dies_ends_streams_with_an_error_and_the_process_exits_fo
     with admin_client(server) as admin:
         admin.put("/admin/weights", json={"weights": chosen}).raise_for_status()
     events, done = start_stream(server.url, tokens=500)
-    engine_core(server).kill()
+    server.engine_process().kill()
     killed = time.monotonic()
     health = None
     while health is None and time.monotonic() - killed < 5:
