@@ -15,7 +15,8 @@ ADMIN_TOKEN = "test-admin-token-0123"
 # Tests that need the server held under load while the test process acts: run by hand
 # (MPO_LOAD_TESTS=1). On the 2-core CI VM, while vLLM decodes, a process asleep on a timer may
 # wake tens of seconds late, after the load (or a drained server) is gone: each failed once in
-# the full suite and passes alone (tests/server/test_admission.py says more).
+# the full suite and passes alone (tests/server/test_admission.py says more). The likely cause:
+# vLLM's EngineCore busy-spins on the core the worker leaves free (bench/engine_affinity.py).
 BY_HAND_UNDER_LOAD = pytest.mark.skipif(
     not os.environ.get("MPO_LOAD_TESTS"), reason="by hand: MPO_LOAD_TESTS=1 (flaky on the CI VM)"
 )
