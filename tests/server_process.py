@@ -22,6 +22,11 @@ BY_HAND_UNDER_LOAD = pytest.mark.skipif(
 )
 
 
+# The engine on one core, the other left to the server's front end and the test's clients (as
+# vLLM's own default reserves one): an engine decoding on both cores delays the front end by
+# whatever the scheduler does, which a latency test would measure instead of the server.
+ONE_CORE = {"VLLM_CPU_OMP_THREADS_BIND": "0"}
+
 # Servers a test has finished with, still shutting down (reaped by conftest at the session's end).
 STOPPING: list["ServerProcess"] = []
 

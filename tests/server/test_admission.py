@@ -15,7 +15,7 @@ import pytest
 from server.exceptions import Overloaded, RateLimited, ShuttingDown
 from server.serving.admission import Admission
 from tests.scrape import scrape, scrape_async, total
-from tests.server_process import BY_HAND_UNDER_LOAD, ServerProcess
+from tests.server_process import BY_HAND_UNDER_LOAD, ONE_CORE, ServerProcess
 
 KEYS = ("key-a", "key-b", "key-c")
 T = TypeVar("T")
@@ -89,11 +89,6 @@ def test_a_held_stream_frees_its_place_at_its_end_or_when_never_started():
         assert admission.in_flight == 0
 
     asyncio.run(scenario())
-
-
-# The engine on one core, the other left to the server's front end and this test's clients, as
-# vLLM's own default reserves one.
-ONE_CORE = {"VLLM_CPU_OMP_THREADS_BIND": "0"}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.replica_cluster import Cluster, wait_until
-from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client
+from tests.server_process import ADMIN_TOKEN, ONE_CORE, ServerProcess, admin_client
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -71,10 +71,7 @@ class StoreTraffic:
 @pytest.fixture
 def pg_server(test_manifest, postgres, tmp_path):
     url = postgres.url()
-    # The engine on one core, the other left to the front end and the test's clients (as vLLM's
-    # default reserves one): on two cores an engine decoding on both delays the front end by
-    # whatever the scheduler does, which would measure the machine, not the store.
-    env = {"MPO_STORE_URL": url, "MPO_REPLICA_NAME": "slow-store-test", "VLLM_CPU_OMP_THREADS_BIND": "0"}
+    env = {"MPO_STORE_URL": url, "MPO_REPLICA_NAME": "slow-store-test", **ONE_CORE}
     with ServerProcess(test_manifest, tmp_path, tmp_path / "server.log", env=env) as server:
         yield server, url
 
