@@ -1,16 +1,22 @@
-"""Where vLLM's EngineCore process runs, side by side on one server: free (what vLLM does) or
-pinned to the cores of its worker. Not a test: it prints the ratios.
+"""Where vLLM's worker and EngineCore processes run on a small machine, side by side. Not a
+test: it prints the ratios.
 
-    .venv/bin/python -m bench.engine_affinity     # the tiny demo; about 3 minutes
+    .venv/bin/python -m bench.engine_affinity [--demos tiny smollm2]     # about 10 minutes
 
 Why it matters: vLLM's shared-memory message queues busy-spin (`sched_yield`) for a second after
 every read (vllm/distributed/device_communicators/shm_broadcast.py, `busy_loop_s=1`), so while
 the engine decodes, the EngineCore process spins on a core its worker does not hold -- the core
-the API server, the clients and the database need. On a 2-core machine with the worker bound to
-core 0, pinning EngineCore beside it gave the API server its core back (measured 2026-12-03:
-/health median 841 ms -> 43 ms under four streams, eight concurrent completions 338 -> 1626
-tokens/s, one alone 306 -> 283). The server does not pin it yet: this bench is the evidence
-for that decision, and for the default binding on small machines.
+the API server, the clients and the database need. Three placements, for each demo:
+
+- every core: the worker's threads on all cores (VLLM_CPU_OMP_THREADS_BIND "0-N"), so EngineCore
+  shares them whatever its affinity;
+- worker on all cores but the last, EngineCore free: vLLM's own way with a core reserved;
+- worker on all cores but the last, EngineCore pinned beside it (server.engine.pin_engine_core):
+  the last core is the front end's alone.
+
+The last two share a server (the bench moves EngineCore between rounds, alternated, so that a
+drift of the machine shows in both). Measured: one completion's and eight concurrent ones'
+tokens/s, and GET /health on a fresh connection while four streams run.
 """
 
 import argparse
@@ -74,39 +80,64 @@ def health_under_streams(url: str, model: str, calls: int = 20) -> tuple[float, 
     return float(np.median(times)), max(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folder", type=Path, default=Path("bench-results/engine-affinity"))
-    args = parser.parse_args()
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs at least two cores: one for the engine, one for the rest")
-    args.folder.mkdir(parents=True, exist_ok=True)
-    manifest = demo_manifest(Settings(demo="tiny"))
-    env = {"MPO_MAX_NUM_SEQS": "8", "VLLM_CPU_OMP_THREADS_BIND": "0"}  # the worker on core 0
-    server = MpoServer(manifest, args.folder, args.folder / "server.log", env)
+def cpu_list(cores: set[int]) -> str:
+    return ",".join(str(core) for core in sorted(cores))
+
+
+def measure(url: str, model: str) -> tuple[float, ...]:
+    return (tokens_per_s(url, model, 1), tokens_per_s(url, model, 8), *health_under_streams(url, model))
+
+
+def set_engine_affinity(engine, cores: set[int]) -> None:
+    for thread in engine.threads():
+        os.sched_setaffinity(thread.id, cores)
+
+
+def run_server(manifest: Path, folder: Path, binding: str, placements: dict[str, set[int] | None]) -> dict:
+    """One server with its worker on `binding`; per placement (EngineCore's cores, None: as the
+    server left it), the median of two alternated rounds of `measure`."""
+    env = {"MPO_MAX_NUM_SEQS": "8", "VLLM_CPU_OMP_THREADS_BIND": binding}
+    server = MpoServer(manifest, folder, folder / "server.log", env)
+    results: dict[str, list[tuple[float, ...]]] = {name: [] for name in placements}
     try:
         server.wait_ready()
         model = httpx.get(f"{server.url}/v1/mixture").json()["id"]
         engine = server.engine_process()
+        pinned = os.sched_getaffinity(engine.pid)
         completion(server.url, model)  # warm
-        everywhere = os.sched_getaffinity(engine.pid)
-        results: dict[str, list[tuple[float, ...]]] = {"free": [], "pinned": []}
-        for _ in range(2):  # alternated, so that a drift of the machine shows in both
-            for placement, cores in (("free", everywhere), ("pinned", {0})):
-                os.sched_setaffinity(engine.pid, cores)
-                one, eight = tokens_per_s(server.url, model, 1), tokens_per_s(server.url, model, 8)
-                results[placement].append((one, eight, *health_under_streams(server.url, model)))
+        for _ in range(2):
+            for name, cores in placements.items():
+                set_engine_affinity(engine, cores or pinned)
+                results[name].append(measure(server.url, model))
     finally:
         server.stop()
-    free, pinned = (np.median(np.array(results[p]), axis=0) for p in ("free", "pinned"))
-    print("| EngineCore | 1 completion, tokens/s | 8 at once, tokens/s | /health under 4 streams, median / max |")
-    print("|---|---|---|---|")
-    for name, row in (("free (vLLM)", free), ("pinned beside its worker", pinned)):
-        print(f"| {name} | {row[0]:.0f} | {row[1]:.0f} | {1000 * row[2]:.0f} / {1000 * row[3]:.0f} ms |")
-    print(
-        f"| pinned / free | {pinned[0] / free[0]:.2f}x | {pinned[1] / free[1]:.2f}x "
-        f"| {pinned[2] / free[2]:.2f}x / {pinned[3] / free[3]:.2f}x |"
-    )
+    return {name: np.median(np.array(rows), axis=0) for name, rows in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, default=Path("bench-results/engine-affinity"))
+    parser.add_argument("--demos", nargs="+", default=["tiny", "smollm2"], choices=["tiny", "smollm2"])
+    args = parser.parse_args()
+    every = os.sched_getaffinity(0)
+    if len(every) < 2:
+        raise SystemExit("needs at least two cores: one for the engine, one for the rest")
+    last = max(every)
+    but_last = every - {last}
+    args.folder.mkdir(parents=True, exist_ok=True)
+    print("| demo | worker / EngineCore | 1 completion, tokens/s | 8 at once, tokens/s | /health under 4 streams |")
+    print("|---|---|---|---|---|")
+    for demo in args.demos:
+        manifest = demo_manifest(Settings(demo=demo))
+        rows = run_server(manifest, args.folder, cpu_list(every), {f"cores {cpu_list(every)} / the same": None})
+        rows |= run_server(
+            manifest,
+            args.folder,
+            cpu_list(but_last),
+            {f"cores {cpu_list(but_last)} / free": every, f"cores {cpu_list(but_last)} / pinned beside it": None},
+        )
+        for name, row in rows.items():
+            print(f"| {demo} | {name} | {row[0]:.0f} | {row[1]:.0f} | {1000 * row[2]:.0f} / {1000 * row[3]:.0f} ms |")
 
 
 if __name__ == "__main__":

@@ -126,8 +126,9 @@ class Bench:
         }
         (folder / "replica-a").mkdir(parents=True, exist_ok=True)
         (folder / "replica-b").mkdir(parents=True, exist_ok=True)
-        # Each replica's engine on a core of its own, as on machines of their own: two engines
-        # spinning on both cores starved a restarting replica's start for minutes.
+        # Each replica's engine (and its EngineCore, pinned beside it by the server) on a core of
+        # its own, as on machines of their own: two engines on both cores starved a restarting
+        # replica's start for minutes.
         self.replicas = [
             Replica(name, manifest, folder, env | {"VLLM_CPU_OMP_THREADS_BIND": core})
             for name, core in (("replica-a", "0"), ("replica-b", "1"))

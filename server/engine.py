@@ -8,6 +8,8 @@ import logging
 import os
 from pathlib import Path
 
+import psutil
+
 from mixer import PROCESSOR, WORKER_EXTENSION
 from mixer.manifest import Manifest, write_model_folder
 from server.settings import Settings
@@ -34,6 +36,53 @@ def cpu_binding(cores: int, ranks: int) -> str:
     per_rank = cores // ranks
     runs = [(r * per_rank, (r + 1) * per_rank - 1) for r in range(ranks)]
     return "|".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
+
+
+def bound_cores(binding: str) -> set[int] | None:
+    """The cores a VLLM_CPU_OMP_THREADS_BIND value names ("0-1", "0|1", "0,2-3"), or None where
+    it names none ("auto", "nobind", unset)."""
+    cores: set[int] = set()
+    for part in binding.replace("|", ",").split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            return None
+        cores.update(range(int(first), int(last or first) + 1))
+    return cores
+
+
+def engine_core_process(parent: psutil.Process) -> psutil.Process:
+    """vLLM's EngineCore process among `parent`'s descendants (its title says so)."""
+    children = parent.children(recursive=True)
+    found = [p for p in children if "EngineCore" in " ".join([p.name(), *p.cmdline()])]
+    if len(found) != 1:
+        raise RuntimeError(f"not one EngineCore among {[(p.name(), p.cmdline()) for p in children]}")
+    return found[0]
+
+
+def pin_engine_core() -> None:
+    """Keep vLLM's EngineCore process on its workers' cores (CPU only).
+
+    vLLM's shared-memory message queues busy-spin (`sched_yield`) for a second after every read
+    (vllm/distributed/device_communicators/shm_broadcast.py, busy_loop_s=1, not configurable), so
+    while the engine decodes, EngineCore spins on whichever core is free: the one the binding left
+    to this API server, its clients and the database. Beside its worker it waits for that worker
+    only (bench.engine_affinity: eight completions at once 4.2x the tokens/s, /health under load
+    median 1748 -> 30 ms on 2 cores). Every thread is pinned: affinity is per thread in Linux.
+    """
+    cores = bound_cores(os.environ.get("VLLM_CPU_OMP_THREADS_BIND", ""))
+    if cuda_available() or cores is None:
+        return
+    try:
+        engine = engine_core_process(psutil.Process())
+    except RuntimeError as error:  # an engine inside this process (VLLM_ENABLE_V1_MULTIPROCESSING=0)
+        logger.warning("EngineCore not pinned: %s", error)
+        return
+    for thread in engine.threads():
+        try:
+            os.sched_setaffinity(thread.id, cores)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            pass
+    logger.info("vLLM's EngineCore (pid %d) pinned to its workers' cores %s", engine.pid, sorted(cores))
 
 
 def configure_environment(kv_cache_gib: float, ranks: int = 1) -> None:
@@ -119,9 +168,11 @@ def start_engine(manifest: Manifest, settings: Settings):
     folder = model_folder(manifest, settings)
     warn_if_slow_dtype(manifest.dtype)
     logger.info("starting vLLM on %s", folder)
-    return AsyncLLM.from_engine_args(
+    engine = AsyncLLM.from_engine_args(
         AsyncEngineArgs(**engine_kwargs(manifest, folder, settings)), usage_context=UsageContext.OPENAI_API_SERVER
     )
+    pin_engine_core()
+    return engine
 
 
 async def prepare_engine(engine) -> None:

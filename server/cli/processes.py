@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from server.engine import engine_core_process
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -110,8 +112,4 @@ class MpoServer(HttpServer):
 
     def engine_process(self) -> psutil.Process:
         """vLLM's EngineCore process of this server (the fault tests and benches kill or pin it)."""
-        children = psutil.Process(self.process.pid).children(recursive=True)
-        cores = [p for p in children if "EngineCore" in " ".join([p.name(), *p.cmdline()])]
-        if len(cores) != 1:
-            raise RuntimeError(f"not one EngineCore among {[(p.name(), p.cmdline()) for p in children]}")
-        return cores[0]
+        return engine_core_process(psutil.Process(self.process.pid))

@@ -15,7 +15,7 @@ import pytest
 from server.exceptions import Overloaded, RateLimited, ShuttingDown
 from server.serving.admission import Admission
 from tests.scrape import scrape, scrape_async, total
-from tests.server_process import BY_HAND_UNDER_LOAD, ONE_CORE, ServerProcess
+from tests.server_process import ServerProcess
 
 KEYS = ("key-a", "key-b", "key-c")
 T = TypeVar("T")
@@ -99,7 +99,6 @@ def small_server(test_manifest, tmp_path_factory):
         "MPO_MAX_WAITING": "1",
         "MPO_API_KEYS": ",".join(KEYS),
         "MPO_MAX_IN_FLIGHT_PER_KEY": "1",
-        **ONE_CORE,
     }
     with ServerProcess(test_manifest, folder, folder / "server.log", env=env) as server:
         yield server
@@ -186,7 +185,6 @@ def refusal_seconds(metrics: httpx.Client, status: int) -> tuple[float, float]:
     )
 
 
-@BY_HAND_UNDER_LOAD  # in the full suite it once found the load gone (all three rounds)
 def test_beyond_the_queue_a_fast_503_or_429_what_was_admitted_finishes_and_openai_retries_succeed(small_server):
     """One round of load (key-a decoding, key-b waiting): five requests of key-c get 503, one of
     key-a (at its bound) 429, each with Retry-After and answered in the server within 50 ms; the

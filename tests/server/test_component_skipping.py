@@ -115,6 +115,7 @@ def test_prefix_cache_blocks_are_not_shared_across_needed_sets(admin, http, orac
         ("alpha", None, {"alpha": 1.0}),  # its own blocks, reused
     ]:
         choice = http.post("/v1/completions", json=served_body(prompt, model, weights, max_tokens=8)).json()
+        print(f"served {model} (usage {choice['usage']})")  # shown if the check fails
         check_choice(oracle, prompt, expected, choice["choices"][0])
     body = {"prompts": [prompt], "n": 2, "max_tokens": 6, "seed": 2}
     for sample in admin.post("/admin/sample", json=body).json()["data"][0]["samples"]:

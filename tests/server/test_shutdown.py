@@ -12,7 +12,7 @@ import time
 import httpx
 
 from store.weight_store import WeightStore
-from tests.server_process import BY_HAND_UNDER_LOAD, ServerProcess, admin_client
+from tests.server_process import ServerProcess, admin_client
 
 LONG_FIT = {
     "items": [{"prompt": "Life is"}] * 64,
@@ -45,7 +45,6 @@ def start_stream(url: str, tokens: int) -> tuple[list, threading.Event]:
     return events, done
 
 
-@BY_HAND_UNDER_LOAD  # once in the full suite: awake only after the drained server had exited
 def test_sigterm_drains_streams_refuses_new_work_fails_the_fit_and_exits_zero(test_manifest, tmp_path):
     env = {"MPO_DRAIN_S": "60", "MPO_REPLICA_NAME": "drain-test"}
     server = ServerProcess(test_manifest, tmp_path, tmp_path / "server.log", env=env)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.replica_cluster import Cluster, wait_until
-from tests.server_process import ADMIN_TOKEN, ONE_CORE, ServerProcess, admin_client
+from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -71,7 +71,7 @@ class StoreTraffic:
 @pytest.fixture
 def pg_server(test_manifest, postgres, tmp_path):
     url = postgres.url()
-    env = {"MPO_STORE_URL": url, "MPO_REPLICA_NAME": "slow-store-test", **ONE_CORE}
+    env = {"MPO_STORE_URL": url, "MPO_REPLICA_NAME": "slow-store-test"}
     with ServerProcess(test_manifest, tmp_path, tmp_path / "server.log", env=env) as server:
         yield server, url
 

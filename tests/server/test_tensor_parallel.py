@@ -5,7 +5,6 @@ serves, for the default mixture, per-request weights and single components."""
 import pytest
 import yaml
 
-from server.engine import cpu_binding
 from tests.completions import completion_body
 from tests.server_process import ServerProcess
 
@@ -49,9 +48,3 @@ def test_tensor_parallel_mixture_serves_what_one_process_serves(server, tp2_serv
     for top_one, top_two in zip(one["top_logprobs"], two["top_logprobs"], strict=True):
         assert top_two.keys() == top_one.keys()
         assert list(top_two.values()) == pytest.approx(list(top_one.values()), abs=1e-4)
-
-
-def test_ranks_get_their_own_cores():
-    assert cpu_binding(2, 1) == "0-1" and cpu_binding(2, 2) == "0|1" and cpu_binding(16, 2) == "0-7|8-15"
-    with pytest.raises(ValueError, match="at least 4 CPU cores"):
-        cpu_binding(2, 4)
