@@ -11,7 +11,14 @@ WORKER_EXTENSION = "mixer.worker.MixtureWorkerExtension"
 
 
 def register() -> None:
+    import os
+
     from vllm import ModelRegistry
+
+    from mixer import ray_cpu
+
+    if os.environ.get(ray_cpu.SWITCH):
+        ray_cpu.enable()
 
     supported = ModelRegistry.get_supported_archs()
     if ARCHITECTURE not in supported:

@@ -168,10 +168,16 @@ def start_engine(manifest: Manifest, settings: Settings):
     folder = model_folder(manifest, settings)
     warn_if_slow_dtype(manifest.dtype)
     logger.info("starting vLLM on %s", folder)
+    ray = manifest.distributed_executor_backend == "ray"
+    if ray and not cuda_available():
+        from mixer import ray_cpu
+
+        ray_cpu.connect()
     engine = AsyncLLM.from_engine_args(
         AsyncEngineArgs(**engine_kwargs(manifest, folder, settings)), usage_context=UsageContext.OPENAI_API_SERVER
     )
-    pin_engine_core()
+    if not ray:  # Ray's workers run on its nodes, not beside this machine's EngineCore
+        pin_engine_core()
     return engine
 
 

@@ -6,14 +6,18 @@ shared weight store or the project's real load balancer in front of local server
   refuses to run as root); it can be paused and resumed like an operator's restart.
 - NginxProxy: the project's nginx configuration (docker/nginx/mpo-serve.conf) used as it is,
   except that it listens on a free local port and its upstream list names the local servers.
+- RayCluster: a Ray head and a worker node as two processes on this machine, each with a node
+  IP of its own (127.0.0.1, 127.0.0.2), as two machines would be (the `ray` extra installs Ray).
 """
 
 import glob
+import json
 import os
 import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -171,3 +175,48 @@ http {{
             self.process.kill()
             self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class RayCluster:
+    """`ray start` for a head and one worker node, each offering `ranks` vLLM worker ranks
+    (mixer.ray_cpu.RESOURCE) and blocking in its own process, so that stop() ends this cluster
+    and no other. `address` is what a driver passes as RAY_ADDRESS."""
+
+    def __init__(self, ranks: int = 1) -> None:
+        from mixer.ray_cpu import RESOURCE
+
+        self.folder = Path(tempfile.mkdtemp(prefix="mpo-ray-"))
+        port = free_port()
+        self.address = f"127.0.0.1:{port}"
+        self.ray = Path(sys.executable).with_name("ray")
+        node = ["--block", "--num-cpus=1", f"--resources={json.dumps({RESOURCE: ranks})}", "--disable-usage-stats"]
+        head = ["--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=false"]
+        self.nodes = [self.start("head", [*head, *node])]
+        self.wait_for_nodes(1)
+        self.nodes.append(self.start("worker", [f"--address={self.address}", "--node-ip-address=127.0.0.2", *node]))
+        self.wait_for_nodes(2)
+
+    def start(self, name: str, arguments: list[str]) -> subprocess.Popen:
+        log = (self.folder / f"{name}.log").open("w")
+        return subprocess.Popen([self.ray, "start", *arguments], stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_for_nodes(self, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = subprocess.run(
+                [self.ray, "status", f"--address={self.address}"], capture_output=True, text=True, check=False
+            )
+            active = status.stdout.partition("Active:")[2].partition("Pending:")[0]
+            if active.count("node_") >= count:
+                return
+            if time.monotonic() > deadline or any(node.poll() is not None for node in self.nodes):
+                raise RuntimeError(f"Ray did not reach {count} nodes (logs in {self.folder}): {status.stdout}")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.terminate()
+            try:
+                node.wait(60)
+            except subprocess.TimeoutExpired:
+                node.kill()

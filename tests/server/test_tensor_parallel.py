@@ -1,6 +1,16 @@
-"""The mixture split by tensor parallelism: vLLM's CPU backend runs one worker process per
-rank, each on its own core (VLLM_CPU_OMP_THREADS_BIND '0|1'); it must serve what one process
-serves, for the default mixture, per-request weights and single components."""
+"""The mixture split by tensor parallelism must serve what one process serves, for the default
+mixture, per-request weights and single components. Two ways to run the two ranks:
+
+- "mp": vLLM's CPU backend runs one worker process per rank, each on its own core
+  (VLLM_CPU_OMP_THREADS_BIND '0|1');
+- "ray": vLLM's Ray executor over a local Ray cluster of two nodes (a head and a worker as two
+  processes, node IPs 127.0.0.1 and 127.0.0.2: server.cli.local_services.RayCluster), one rank
+  on each, as on two machines (mixer.ray_cpu). Run by hand, `MPO_RAY_TESTS=1` with the `ray`
+  extra installed: it adds Ray's install and a two-node cluster to a CI run already near its
+  30-minute goal, for a path the GPU deployments take (docs/deployment.md).
+"""
+
+import os
 
 import pytest
 import yaml
@@ -18,15 +28,35 @@ REQUESTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tp2_server(test_manifest, tmp_path_factory):
-    spec = yaml.safe_load(test_manifest.read_text()) | {"tensor_parallel_size": 2}
-    manifest = test_manifest.with_name("manifest-tp2.yaml")
+RAY = pytest.param(
+    "ray",
+    marks=pytest.mark.skipif(not os.environ.get("MPO_RAY_TESTS"), reason="by hand: MPO_RAY_TESTS=1, `ray` extra"),
+)
+
+
+@pytest.fixture(scope="module", params=["mp", RAY])
+def tp2_server(request, test_manifest, tmp_path_factory):
+    backend = request.param
+    spec = yaml.safe_load(test_manifest.read_text())
+    spec |= {"tensor_parallel_size": 2, "distributed_executor_backend": backend}
+    manifest = test_manifest.with_name(f"manifest-tp2-{backend}.yaml")
     manifest.write_text(yaml.safe_dump(spec))
-    data = tmp_path_factory.mktemp("tp2")
+    data = tmp_path_factory.mktemp(f"tp2-{backend}")
     # Two ranks on two cores, whatever this machine has (the binding is what the server would pick).
-    with ServerProcess(manifest, data, data / "server.log", env={"VLLM_CPU_OMP_THREADS_BIND": "0|1"}) as process:
-        yield process
+    env = {"VLLM_CPU_OMP_THREADS_BIND": "0|1"}
+    if backend == "mp":
+        with ServerProcess(manifest, data, data / "server.log", env=env) as process:
+            yield process
+        return
+    from server.cli.local_services import RayCluster
+
+    cluster = RayCluster()
+    try:
+        with ServerProcess(manifest, data, data / "server.log", env=env | {"RAY_ADDRESS": cluster.address}) as process:
+            yield process
+            process.stop()
+    finally:
+        cluster.stop()
 
 
 def served(url: str, model: str, weights: dict | None, prompt: list[int]) -> dict:
