@@ -57,7 +57,10 @@ def serve(args: argparse.Namespace) -> None:
         timeout_graceful_shutdown=2,
         timeout_keep_alive=75,
     )
-    GracefulServer(config, app.state.stopping).run()
+    # The port is taken before the engine starts (tens of seconds), as uvicorn does for several
+    # workers: a port in use fails at once, and no process started meanwhile takes it (a test
+    # server's free port was once taken by another server's vLLM, which picks free ports too).
+    GracefulServer(config, app.state.stopping).run(sockets=[config.bind_socket()])
     sys.exit(app.state.stopping.exit_code)
 
 
