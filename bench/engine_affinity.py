@@ -31,6 +31,7 @@ import numpy as np
 
 from server.cli.main import demo_manifest
 from server.cli.processes import MpoServer
+from server.engine import pin_threads
 from server.settings import Settings
 
 TOKENS = 200
@@ -88,11 +89,6 @@ def measure(url: str, model: str) -> tuple[float, ...]:
     return (tokens_per_s(url, model, 1), tokens_per_s(url, model, 8), *health_under_streams(url, model))
 
 
-def set_engine_affinity(engine, cores: set[int]) -> None:
-    for thread in engine.threads():
-        os.sched_setaffinity(thread.id, cores)
-
-
 def run_server(manifest: Path, folder: Path, binding: str, placements: dict[str, set[int] | None]) -> dict:
     """One server with its worker on `binding`; per placement (EngineCore's cores, None: as the
     server left it), the median of two alternated rounds of `measure`."""
@@ -107,7 +103,7 @@ def run_server(manifest: Path, folder: Path, binding: str, placements: dict[str,
         completion(server.url, model)  # warm
         for _ in range(2):
             for name, cores in placements.items():
-                set_engine_affinity(engine, cores or pinned)
+                pin_threads(engine, cores or pinned)
                 results[name].append(measure(server.url, model))
     finally:
         server.stop()

@@ -59,6 +59,15 @@ def engine_core_process(parent: psutil.Process) -> psutil.Process:
     return found[0]
 
 
+def pin_threads(process: psutil.Process, cores: set[int]) -> None:
+    """Every thread of `process` onto `cores` (affinity is per thread in Linux)."""
+    for thread in process.threads():
+        try:
+            os.sched_setaffinity(thread.id, cores)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            pass
+
+
 def pin_engine_core() -> None:
     """Keep vLLM's EngineCore process on its workers' cores (CPU only).
 
@@ -78,11 +87,7 @@ def pin_engine_core() -> None:
     except RuntimeError as error:  # an engine inside this process (VLLM_ENABLE_V1_MULTIPROCESSING=0)
         logger.warning("EngineCore not pinned: %s", error)
         return
-    for thread in engine.threads():
-        try:
-            os.sched_setaffinity(thread.id, cores)
-        except ProcessLookupError:  # a thread that ended meanwhile
-            pass
+    pin_threads(engine, cores)
     logger.info("vLLM's EngineCore (pid %d) pinned to its workers' cores %s", engine.pid, sorted(cores))
 
 
