@@ -53,6 +53,12 @@ class Job:
     def ended(self) -> bool:
         return self.phase in ENDED
 
+    @property
+    def committing(self) -> bool:
+        """In its last phase, the one transaction that stores its outcome: cancelling it now
+        would end the task while that write goes on in its thread, so nothing does."""
+        return self.phase == "storing"
+
     def check_cancelled(self) -> None:
         """Raise Cancelled if the job was asked to stop (for work running in threads)."""
         if self.cancel.is_set():
@@ -130,6 +136,10 @@ class JobRunner(ABC, Generic[J]):
         if job is None or job.task is None or job.task.done():
             return
         cancel = await self.store.heartbeat(job.id, self.live_status(job))
+        if job.committing:
+            # Its own transaction decides now: it stores the outcome (and the heartbeat found the
+            # row no longer running because it already has), or it finds the lease gone (JobLost).
+            return
         if cancel is None:
             job.error = "its lease ran out (no heartbeat reached the store in time); nothing was stored"
         if cancel is None or cancel:
@@ -179,6 +189,8 @@ class JobRunner(ABC, Generic[J]):
         if job is not None and job.ended:
             # (it may still be recording its end in the store: that write is not to be cancelled)
             raise Conflict(f"{self.kind} job {job_id} is not running", param="id")
+        if job is not None and job.committing:
+            raise Conflict(f"{self.kind} job {job_id} is storing its result; it can no longer be cancelled", param="id")
         if job is not None and job.task is not None and not job.task.done():
             job.cancel.set()
             job.task.cancel()
@@ -194,7 +206,8 @@ class JobRunner(ABC, Generic[J]):
         job = self.running
         if job is None or job.task is None or job.task.done():
             return
-        job.error = reason
-        job.cancel.set()  # its threads check the flag
-        job.task.cancel()
+        if not job.committing:  # (a job storing its result is let finish: the write is short)
+            job.error = reason
+            job.cancel.set()  # its threads check the flag
+            job.task.cancel()
         await asyncio.gather(job.task, return_exceptions=True)
