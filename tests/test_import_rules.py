@@ -91,7 +91,7 @@ def test_the_rules_catch_a_forbidden_import():
         "mixer.manifest": "from weights.solver import fit_scores\n",
         "mixer.lora.factors": "import vllm\n",
         "mixer.math": "import fastapi\n",
-        "tests.server.test_replicas": "from tests.server.test_restart import greedy\n",
+        "tests.server.test_replicas": "from tests.server.test_shutdown import greedy\n",
         "tests.postgres": "from bench.servers import free_port\n",
         "store.weight_store": "from . import schema\nfrom ..server import settings\n",
     }

@@ -1,7 +1,7 @@
-"""A weight store in PostgreSQL that is slow or away (store.async_store, server.jobs.weight_sets):
-streams keep their inter-token latency while the store's tables are locked by another session,
-and with the database stopped for 20 s two replicas go on generating (also with a stored set by
-id), refuse weight changes with 503, and both apply a change made once it is back."""
+"""A weight store in PostgreSQL that is slow (store.async_store, server.jobs.weight_sets): streams
+keep their inter-token latency while the store's tables are locked by another session. The store
+away (PostgreSQL stopped for 20 s) is tested on the replicas of tests/server/test_replicas.py,
+which share its cluster."""
 
 import multiprocessing
 import threading
@@ -11,7 +11,6 @@ import httpx
 import psycopg
 import pytest
 
-from tests.replica_cluster import Cluster, wait_until
 from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -131,64 +130,3 @@ def test_streams_keep_their_inter_token_latency_while_the_store_is_locked(pg_ser
         if measured and locked[0] <= 2 * max(unloaded[0], floor) and locked[1] <= 2 * max(unloaded[1], floor):
             return
     pytest.fail("in eight rounds no stream beside a locked store kept within 2x of its inter-token latency")
-
-
-@pytest.fixture
-def cluster(test_manifest, postgres, tmp_path):
-    started = Cluster(test_manifest, tmp_path, postgres.url())
-    yield started
-    started.stop()
-
-
-class GenerationLoad:
-    """Short completions sent to each replica in turn until stopped; every status kept."""
-
-    def __init__(self, urls: list[str]) -> None:
-        self.urls, self.statuses = urls, []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        body = {"model": "test-mix", "prompt": "Life is", "max_tokens": 8}
-        while not self.stop.is_set():
-            for url in self.urls:
-                self.statuses.append(httpx.post(f"{url}/v1/completions", json=body, timeout=60).status_code)
-
-    def end(self) -> list[int]:
-        self.stop.set()
-        self.thread.join(60)
-        return self.statuses
-
-
-def test_with_the_database_stopped_for_20_s_replicas_serve_refuse_changes_and_catch_up(cluster, postgres):
-    load = GenerationLoad([cluster.a.url, cluster.b.url])
-    postgres.pause()
-    stopped = time.monotonic()
-    with admin_client(cluster.a) as a, admin_client(cluster.b) as b:
-        before = a.get("/admin/mixture").json()["default_weights"]
-        active = a.get("/admin/mixture").json()["active_weight_set"]
-        for replica in (a, b):
-            # a stored set by id, the model list and metrics are answered from memory
-            by_id = {"model": f"test-mix@{active}", "prompt": "Hi", "max_tokens": 1}
-            assert replica.post("/v1/completions", json=by_id).status_code == 200
-            assert replica.get("/v1/models").status_code == 200 and replica.get("/metrics").status_code == 200
-            refused = replica.put("/admin/weights", json={"weights": {"alpha": 0.2, "beta": 0.8}})
-            assert refused.status_code == 503, refused.text
-            error = refused.json()["error"]
-            assert error["code"] == "store_unavailable" and "cannot be reached" in error["message"]
-            assert "Retry-After" in refused.headers
-            assert replica.get("/admin/mixture").json()["default_weights"] == before  # nothing half-applied
-        during = len(load.statuses)
-        time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
-        postgres.resume()
-        statuses = load.end()
-        print(f"{len(statuses)} generations, {len(statuses) - during} of them while the database was away")
-        assert len(statuses) > during and set(statuses) == {200}
-        target = {"alpha": 0.9, "beta": 0.1}
-        changed = wait_until(
-            lambda: (r := a.put("/admin/weights", json={"weights": target})).status_code == 200 and r, 10, "a write"
-        )
-        for replica in (a, b):
-            wait_until(lambda r=replica: r.get("/admin/mixture").json()["default_weights"] == target, 5, "applied")
-            assert replica.get("/admin/mixture").json()["active_weight_set"] == changed.json()["active_weight_set"]
