@@ -17,14 +17,10 @@ from playwright.sync_api import expect
 
 from server.cli.local_services import NginxProxy
 from tests.browser import answer_cards, compare_form, open_playground, set_sampling
-from tests.jobs import wait_for_job
+from tests.jobs import LONG_FIT, wait_for_job, wait_for_sampling
 from tests.replica_cluster import LEASE_S, Cluster, wait_until
 from tests.server_process import ADMIN_TOKEN, admin_client, greedy
 
-LONG_FIT = {
-    "items": [{"prompt": "Life is"}] * 64,
-    "options": {"samples_per_prompt": 64, "max_tokens": 100, "activate": True},
-}
 SHORT_FIT = {
     "items": [{"prompt": "Life is"}, {"prompt": "The sea"}],
     "options": {"samples_per_prompt": 4, "max_tokens": 4, "iterations": 20},
@@ -94,7 +90,7 @@ def test_a_replica_killed_during_its_fit_leaves_the_job_failed_and_the_weights_u
         history = a.get("/admin/weights/history").json()["data"]
     with admin_client(cluster.b) as b:
         job = b.post("/admin/fit", json=LONG_FIT).json()["id"]
-        wait_until(lambda: b.get(f"/admin/fit/{job}").json()["progress"]["samples_done"] > 0, 60, "sampling")
+        wait_for_sampling(b, job, timeout=60)
     cluster.b.kill()
     killed = time.monotonic()
     with admin_client(cluster.a) as a:

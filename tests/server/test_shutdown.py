@@ -18,12 +18,8 @@ import httpx
 import pytest
 
 from store.weight_store import WeightStore
+from tests.jobs import LONG_FIT, wait_for_sampling
 from tests.server_process import ServerProcess, admin_client, greedy
-
-LONG_FIT = {
-    "items": [{"prompt": "Life is"}] * 64,
-    "options": {"samples_per_prompt": 64, "max_tokens": 100, "activate": True},
-}
 
 
 class Replica:
@@ -54,13 +50,6 @@ def replica(test_manifest, tmp_path_factory):
     yield replica
     if replica.server is not None:
         replica.server.stop()
-
-
-def wait_for_samples(admin: httpx.Client, job: str) -> None:
-    deadline = time.monotonic() + 120
-    while admin.get(f"/admin/fit/{job}").json()["progress"]["samples_done"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
 
 
 def stream_events(url: str, tokens: int, events: list, done: threading.Event) -> None:
@@ -97,7 +86,7 @@ def test_killing_the_server_during_a_fit_loses_nothing(replica):
         active = admin.put("/admin/weights", json={"weights": chosen}).json()["active_weight_set"]
         history = admin.get("/admin/weights/history").json()["data"]
         job = admin.post("/admin/fit", json=LONG_FIT).json()["id"]
-        wait_for_samples(admin, job)
+        wait_for_sampling(admin, job)
     first.kill()
 
     with admin_client(replica.live()) as admin:
@@ -144,7 +133,7 @@ def test_sigterm_drains_streams_refuses_new_work_fails_the_fit_and_exits_zero(re
         active = admin.put("/admin/weights", json={"weights": {"alpha": 0.7, "beta": 0.3}}).json()
         history = admin.get("/admin/weights/history").json()["data"]
         job = admin.post("/admin/fit", json=LONG_FIT).json()["id"]
-        wait_for_samples(admin, job)
+        wait_for_sampling(admin, job, timeout=60)
         events, done = start_stream(server.url, tokens=400)
         server.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
