@@ -1,0 +1,111 @@
+"""The judged fit's estimates and saddle against exact answers on enumerable problems: every
+'response' of a prompt listed with its probability, so E_lambda[r_k] is a finite sum."""
+
+import numpy as np
+import pytest
+
+from weights.judged import (
+    Samples,
+    best_start,
+    estimate,
+    fit_round,
+    importance_weights,
+    simplex_grid,
+    standardised_against,
+    win_probabilities,
+)
+
+
+def enumerable(seed: int, prompts: int = 8, responses: int = 30, policies: int = 3, objectives: int = 3):
+    """Each policy a distribution over `responses` per prompt (log-probs), rewards in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(prompts, responses, policies)) * 2 - 3
+    a -= np.log(np.exp(a).sum(axis=1, keepdims=True))
+    return a, rng.uniform(size=(prompts, responses, objectives))
+
+
+def exact_values(w: np.ndarray, a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """E_lambda[r_k] of the sequence-level product, by summing over every response."""
+    z = a @ w
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return np.einsum("nv,nvk->k", p, r) / a.shape[0]
+
+
+def grid_max(a, r, n: int = 200) -> tuple[np.ndarray, float]:
+    points = [np.array([i, j, n - i - j]) / n for i in range(n + 1) for j in range(n + 1 - i)]
+    values = [exact_values(p, a, r).min() for p in points]
+    best = int(np.argmax(values))
+    return points[best], values[best]
+
+
+def test_all_responses_with_a_flat_proposal_give_the_exact_expectation():
+    a, r = enumerable(0)
+    w = np.array([0.2, 0.3, 0.5])
+    values, _ = estimate(w, a, np.zeros(a.shape[:2]), r)
+    np.testing.assert_allclose(values, exact_values(w, a, r), atol=1e-12)
+
+
+def test_jacobian_is_the_derivative():
+    a, r = enumerable(1)
+    proposal = np.random.default_rng(2).normal(size=a.shape[:2])
+    w, eps = np.array([0.2, 0.3, 0.5]), 1e-6
+
+    def values(x):
+        return estimate(x, a, proposal, r)[0]
+
+    numeric = np.array([(values(w + eps * e) - values(w - eps * e)) / (2 * eps) for e in np.eye(3)]).T
+    np.testing.assert_allclose(estimate(w, a, proposal, r)[1], numeric, atol=1e-6)
+
+
+def test_importance_weights_against_the_mixture_itself_are_uniform():
+    a, _ = enumerable(3)
+    w = np.array([0.6, 0.1, 0.3])
+    z = a @ w
+    own = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # log pi_lambda, normalised
+    np.testing.assert_allclose(importance_weights(w, a, own), 1 / a.shape[1])
+    assert Samples(a, own, np.zeros(a.shape[:2] + (1,))).ess(w) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_judged_saddle_finds_the_grid_maximiser(seed):
+    """Not concave: the start is chosen on a grid (best_start), mirror prox polishes it, the
+    output is the best iterate. Every response listed, so the sample objective is exact."""
+    a, r = enumerable(seed)
+    target, value = grid_max(a, r)
+    result = fit_round(Samples(a, np.zeros(a.shape[:2]), r), 500, 0.3, 0.3, around=np.full(3, 1 / 3))
+    assert result.objective == pytest.approx(value, abs=2e-3), (result.weights, target)
+    assert result.objective == pytest.approx(exact_values(np.array(result.weights), a, r).min(), abs=1e-12)
+
+
+def test_best_start_ignores_points_the_samples_cannot_judge():
+    """Samples drawn at one vertex say nothing about the others (ESS ~ 1 of 30 there)."""
+    a, r = enumerable(4)
+    near = np.array([1.0, 0.0, 0.0])
+    z = a @ near
+    proposal = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    samples = Samples(a * np.array([1, 40, 40]), proposal, r)  # far policies: their weights collapse
+    start = best_start(samples, near)
+    assert samples.ess(start) >= 0.05
+
+
+def test_win_probabilities_count_ties_half_and_leave_an_answer_out_of_its_own_pool():
+    pool = np.array([[[1.0], [2.0], [2.0]]])  # one prompt, three answers, one objective
+    own = win_probabilities(pool, pool, np.array([True]), pool_is_samples=True)
+    np.testing.assert_allclose(own[0, :, 0], [0.0, 0.75, 0.75])
+    lower = win_probabilities(np.array([[[1.5]]]), pool, np.array([False]), pool_is_samples=False)
+    np.testing.assert_allclose(lower[0, 0, 0], 2 / 3)
+
+
+def test_standardised_against_the_pool_flips_lower_is_better():
+    pool = np.array([[[0.0, 10.0], [2.0, 30.0]]])
+    out = standardised_against(pool, pool, np.array([True, False]))
+    np.testing.assert_allclose(out[0], [[-1.0, 1.0], [1.0, -1.0]])
+
+
+def test_the_grid_covers_the_simplex():
+    for size in (1, 2, 3, 4):
+        grid = simplex_grid(size)
+        np.testing.assert_allclose(grid.sum(axis=1), 1.0)
+        assert len(grid) <= 1500 and (grid >= 0).all()
+        assert any(np.allclose(p, np.eye(size)[0]) for p in grid)
