@@ -11,8 +11,9 @@ A request carries its weights over all components in SamplingParams.extra_args
 ["mpo_weights"] (the server always sets them, taken when it admits the request); one
 without (only vLLM's own warm-up runs) takes the manifest's weights and needs every component. A request with
 extra_args["mpo_record"] also has its per-component log-probs recorded (mixer.recording),
-and with extra_args["mpo_force"] its tokens are forced, one per step. Forcing changes the
-logits, so the processor is not argmax-invariant.
+and with extra_args["mpo_force"] its tokens are forced, one per step; extra_args
+["mpo_record_mixtures"] names weight vectors whose served log-probs are recorded beside the
+components'. Forcing changes the logits, so the processor is not argmax-invariant.
 """
 
 import math
@@ -26,9 +27,16 @@ from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
 from mixer.manifest import MIXTURE_CONFIG_KEY
 from mixer.math import normalised
-from mixer.needed import FORCE_ARG, RECORD_ARG, WEIGHTS_ARG, needed_components
+from mixer.needed import FORCE_ARG, RECORD_ARG, RECORD_MIXTURES_ARG, WEIGHTS_ARG, needed_components
 from mixer.recording import RECORDER
 from mixer.step_state import STEP
+
+
+def _check_weights(name: str, weights) -> None:
+    if not isinstance(weights, list) or not all(isinstance(w, (int, float)) for w in weights):
+        raise ValueError(f"{name} must be a list of numbers, got {weights!r}")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"{name} must be finite, non-negative and not all zero, got {weights!r}")
 
 
 @dataclass(frozen=True)
@@ -49,12 +57,19 @@ class MixtureLogitsProcessor(LogitsProcessor):
         extra = params.extra_args or {}
         weights = extra.get(WEIGHTS_ARG)
         if weights is not None:
-            if not isinstance(weights, list) or not all(isinstance(w, (int, float)) for w in weights):
-                raise ValueError(f"{WEIGHTS_ARG} must be a list of numbers, got {weights!r}")
-            if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-                raise ValueError(f"{WEIGHTS_ARG} must be finite, non-negative and not all zero, got {weights!r}")
+            _check_weights(WEIGHTS_ARG, weights)
         if RECORD_ARG in extra and (weights is None or not isinstance(extra[RECORD_ARG], str)):
             raise ValueError(f"{RECORD_ARG} needs a string key and explicit {WEIGHTS_ARG}")
+        mixtures = extra.get(RECORD_MIXTURES_ARG)
+        if mixtures is not None:
+            if RECORD_ARG not in extra or not isinstance(mixtures, list) or not mixtures:
+                raise ValueError(
+                    f"{RECORD_MIXTURES_ARG} must be a non-empty list of weight vectors on a recording request"
+                )
+            if any(not isinstance(m, list) or len(m) != len(weights) for m in mixtures):
+                raise ValueError(f"{RECORD_MIXTURES_ARG}: every vector must be as long as {WEIGHTS_ARG}")
+            for vector in mixtures:
+                _check_weights(RECORD_MIXTURES_ARG, vector)
         forced = extra.get(FORCE_ARG)
         valid_forced = isinstance(forced, list) and forced and all(isinstance(t, int) for t in forced)
         if forced is not None and (RECORD_ARG not in extra or not valid_forced):
@@ -76,7 +91,8 @@ class MixtureLogitsProcessor(LogitsProcessor):
             weights = extra.get(WEIGHTS_ARG)
             record = extra.get(RECORD_ARG)
             if record is not None:
-                RECORDER.start(record, output, extra.get(FORCE_ARG), self.components)
+                mixtures = [normalised(m) for m in extra.get(RECORD_MIXTURES_ARG) or []]
+                RECORDER.start(record, output, extra.get(FORCE_ARG), self.components, mixtures)
             return RowState(
                 None if weights is None else normalised(weights),
                 needed_components(extra, self.components),

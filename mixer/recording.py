@@ -8,6 +8,13 @@ is known (it is appended to the request's output list by the next step, or by th
 request has finished), its log-probs are added to the request's running sums. For supplied responses the processor
 also forces the next token, so the same mechanism scores them (forced decoding).
 
+A recording may also name mixtures (weight vectors over all components, extra_args
+["mpo_record_mixtures"]): for each, the served mixture's log-prob of every token is summed too,
+computed from the step's component log-probs by mixer.math exactly as the model mixes a row.
+That is log q(y|x) of a sample drawn from the mixture (what importance weights against it
+need), and the served margin of a preference pair under any number of weight sets from one
+forced decoding.
+
 Lives in the worker process; the server collects finished sums through the worker
 extension (`MixtureWorkerExtension.take_recorded`).
 """
@@ -17,15 +24,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mixer.math import mix_logprobs
+
 
 @dataclass
 class Recording:
     output: list[int]  # the request's running output token ids (vLLM's own list)
     forced: list[int] | None
-    sums: np.ndarray  # (C,) float64 running sums of log pi_k(token), outside torch's inference mode
+    sums: np.ndarray  # (C + W,) float64 running sums of log pi_k(token), then of each mixture's
+    mixtures: torch.Tensor | None = None  # (W, C) normalised weights of the mixtures recorded too
     counted: int = 0  # output tokens already added to sums
-    # Log-probs of the step in flight: (C, V) when the token is sampled, (C,) for a forced one.
+    # Log-probs of the step in flight: (C + W, V) when the token is sampled, (C + W,) for a forced one.
     pending: torch.Tensor | None = field(default=None, repr=False)
+
+    def step_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
+        """The step's (C, V) component log-probs, with each recorded mixture's below: (C + W, V)."""
+        if self.mixtures is None:
+            return logprobs
+        count = self.mixtures.shape[0]
+        mixed = mix_logprobs(logprobs.unsqueeze(1).expand(-1, count, -1), self.mixtures)  # (W, V)
+        return torch.cat([logprobs, mixed])
 
     def settle(self) -> None:
         """Add the pending step's log-probs once its token is in the output list. A step whose
@@ -41,7 +59,12 @@ class Recording:
 
     def result(self) -> dict:
         self.settle()
-        return {"logprobs": self.sums.tolist(), "token_ids": list(self.output[: self.counted])}
+        components = len(self.sums) - (0 if self.mixtures is None else self.mixtures.shape[0])
+        return {
+            "logprobs": self.sums[:components].tolist(),
+            "mixtures": self.sums[components:].tolist(),
+            "token_ids": list(self.output[: self.counted]),
+        }
 
 
 class Recorder:
@@ -54,9 +77,19 @@ class Recorder:
     def _find(self, key: str, output: list[int]) -> Recording | None:
         return next((r for r in self.active.get(key, ()) if r.output is output), None)
 
-    def start(self, key: str, output: list[int], forced: list[int] | None, components: int) -> None:
+    def start(
+        self,
+        key: str,
+        output: list[int],
+        forced: list[int] | None,
+        components: int,
+        mixtures: list[list[float]] | None = None,
+    ) -> None:
+        """mixtures: normalised weight vectors (over all components) whose served log-probs to record."""
         if self._find(key, output) is None:  # a preempted request re-added keeps its recording
-            self.active.setdefault(key, []).append(Recording(output, forced, np.zeros(components)))
+            table = torch.tensor(mixtures, dtype=torch.float32).reshape(-1, components) if mixtures else None
+            sums = np.zeros(components + (0 if table is None else table.shape[0]))
+            self.active.setdefault(key, []).append(Recording(output, forced, sums, table))
 
     def observe(self, key: str, output: list[int], logprobs: torch.Tensor) -> int | None:
         """Record this step's (C, V) log-probs for the request; returns the token to force, if any."""
@@ -65,13 +98,13 @@ class Recorder:
             return None
         recording.settle()
         if recording.forced is None:
-            recording.pending = logprobs.clone()
+            recording.pending = recording.step_logprobs(logprobs).clone()
             return None
         step = len(recording.output)
         if step >= len(recording.forced):
             return None
         token = recording.forced[step]
-        recording.pending = logprobs[:, token].clone()  # the token is known: keep one column
+        recording.pending = recording.step_logprobs(logprobs)[:, token].clone()  # the token is known: one column
         return token
 
     def take(self, keys: list[str]) -> dict[str, list[dict]]:

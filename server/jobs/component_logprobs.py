@@ -1,7 +1,9 @@
 """Every component's log-probability of a sequence, through the serving engine: samples from
-the reference with their log-probs, and forced decoding of given responses. What fits score
-with (implicit rewards) and what /admin/score and /admin/sample return. Not to be confused
-with `scorers/`, the objectives' rewards of a text.
+the reference (or from the served mixture at given weights) with their log-probs, and forced
+decoding of given responses; optionally the served mixture's log-prob under given weight
+vectors too. What fits score with (implicit rewards, importance weights), what pair evals
+measure margins with, and what /admin/score and /admin/sample return. Not to be confused with
+`scorers/`, the objectives' rewards of a text.
 
 No model is loaded twice: the reference is a component of the mixture, sampling uses weights
 one-hot on it, and the logits processor records every component's log-prob of each chosen
@@ -11,12 +13,12 @@ keeps its own weights and outputs.
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from mixer.needed import FORCE_ARG, RECORD_ARG, WEIGHTS_ARG
+from mixer.needed import FORCE_ARG, RECORD_ARG, RECORD_MIXTURES_ARG, WEIGHTS_ARG
 from server.exceptions import InvalidRequest
 from server.serving.engine_client import EngineClient
 
@@ -28,6 +30,11 @@ class SequenceLogprobs:
     token_ids: list[int]
     logprobs: list[float]  # by component: reference, policies, baselines
     policies: int  # how many of them are policies
+    mixtures: list[float] = field(default_factory=list)  # the served log-prob under each recorded weight vector
+
+    @property
+    def policy_logprobs(self) -> list[float]:
+        return self.logprobs[1 : 1 + self.policies]
 
     def implicit_rewards(self) -> list[float]:
         """s_k = log pi_k(y|x) - log pi_ref(y|x) for each policy."""
@@ -38,10 +45,15 @@ class ComponentLogprobs:
     def __init__(self, client: EngineClient) -> None:
         self.client = client
 
-    async def _record(self, prompt_ids: list[int], params: SamplingParams) -> list[SequenceLogprobs]:
-        """Run one recording request (n >= 1 completions); in the order of its completions."""
+    async def _record(
+        self, prompt_ids: list[int], params: SamplingParams, mixtures: list[list[float]] | None = None
+    ) -> list[SequenceLogprobs]:
+        """Run one recording request (n >= 1 completions); in the order of its completions.
+        mixtures: weight vectors (over all components) whose served log-probs to record too."""
         key = uuid.uuid4().hex
         params.extra_args = {**(params.extra_args or {}), RECORD_ARG: key}
+        if mixtures:
+            params.extra_args[RECORD_MIXTURES_ARG] = [list(m) for m in mixtures]
         try:
             output = await self.client.final(prompt_ids, params, f"mpo-{key}")
         finally:
@@ -50,14 +62,19 @@ class ComponentLogprobs:
         by_tokens = {tuple(r["token_ids"]): r for r in taken}
         completions = sorted(output.outputs, key=lambda c: c.index)
         policies = len(self.client.mixture.manifest.policies)
+        recorded = [by_tokens[tuple(c.token_ids)] for c in completions]
         return [
-            SequenceLogprobs(list(c.token_ids), by_tokens[tuple(c.token_ids)]["logprobs"], policies)
-            for c in completions
+            SequenceLogprobs(list(c.token_ids), r["logprobs"], policies, r["mixtures"])
+            for c, r in zip(completions, recorded, strict=True)
         ]
 
-    async def sample(self, prompt_ids: list[int], count: int, max_tokens: int, seed: int) -> list[SequenceLogprobs]:
-        """`count` pure samples from the reference (temperature 1, no top-k/top-p), scored.
-        One request with n=count: the prompt is prefilled once; child j is seeded seed + j."""
+    async def sample(
+        self, prompt_ids: list[int], count: int, max_tokens: int, seed: int, weights: list[float] | None = None
+    ) -> list[SequenceLogprobs]:
+        """`count` pure samples (temperature 1, no top-k/top-p), scored: from the reference, or
+        from the served mixture at `weights` (a vector over all components), whose log-prob of
+        each sample is then recorded too (mixtures[0]). One request with n=count: the prompt is
+        prefilled once; child j is seeded seed + j."""
         reference = self.client.mixture.one_hot(self.client.mixture.manifest.reference.name)
         params = SamplingParams(
             n=count,
@@ -67,12 +84,15 @@ class ComponentLogprobs:
             max_tokens=self.client.check_length(prompt_ids, max_tokens),
             seed=seed,
             output_kind=RequestOutputKind.FINAL_ONLY,
-            extra_args={WEIGHTS_ARG: reference},
+            extra_args={WEIGHTS_ARG: reference if weights is None else list(weights)},
         )
-        return await self._record(prompt_ids, params)
+        return await self._record(prompt_ids, params, None if weights is None else [weights])
 
-    async def score(self, prompt_ids: list[int], response_ids: list[int]) -> SequenceLogprobs:
-        """Per-component log-probs of a given response, by forced decoding."""
+    async def score(
+        self, prompt_ids: list[int], response_ids: list[int], mixtures: list[list[float]] | None = None
+    ) -> SequenceLogprobs:
+        """Per-component log-probs of a given response, by forced decoding; and the served
+        mixture's under each of `mixtures` (weight vectors over all components)."""
         if not response_ids:
             raise InvalidRequest("a response to score must have at least one token")
         self.client.check_length(prompt_ids, len(response_ids))
@@ -86,7 +106,7 @@ class ComponentLogprobs:
                 FORCE_ARG: list(response_ids),
             },
         )
-        return (await self._record(prompt_ids, params))[0]
+        return (await self._record(prompt_ids, params, mixtures))[0]
 
     def response_ids(self, response: str | list[int]) -> list[int]:
         """Token ids of a supplied response; text gets the end-of-text token, as a complete

@@ -30,7 +30,7 @@ def test_a_step_whose_token_never_arrives_is_replaced():
     assert recorder.observe("k", output, step([[-9.0, -9.0]])) == 1  # partial prefill: token discarded
     assert recorder.observe("k", output, step([[-1.0, -2.0]])) == 1
     output.append(1)
-    assert recorder.take(["k"])["k"] == [{"logprobs": [-2.0], "token_ids": [1]}]
+    assert recorder.take(["k"])["k"] == [{"logprobs": [-2.0], "mixtures": [], "token_ids": [1]}]
 
 
 def test_forcing_stops_after_the_given_tokens_and_unknown_keys_are_ignored():
@@ -49,4 +49,35 @@ def test_children_of_one_request_share_the_key_but_not_the_recording():
     recorder.observe("k", second, step([[-3.0, -4.0]]))
     first.append(0)
     second.append(1)
-    assert recorder.take(["k"])["k"] == [{"logprobs": [-1.0], "token_ids": [0]}, {"logprobs": [-4.0], "token_ids": [1]}]
+    assert recorder.take(["k"])["k"] == [
+        {"logprobs": [-1.0], "mixtures": [], "token_ids": [0]},
+        {"logprobs": [-4.0], "mixtures": [], "token_ids": [1]},
+    ]
+
+
+def test_recorded_mixtures_are_the_served_mixtures_log_probs():
+    """Beside the components, each named mixture's log-prob of the token: log_softmax of the
+    weighted component log-probs (mixer.math), sampled and forced alike."""
+    first = torch.log_softmax(torch.tensor([[0.0, 1.0, 2.0], [2.0, 0.0, -1.0]]), dim=-1)
+    second = torch.log_softmax(torch.tensor([[1.0, 1.0, 0.0], [0.0, 3.0, 0.0]]), dim=-1)
+    mixtures = [[0.5, 0.5], [0.25, 0.75]]
+    recorder, output = Recorder(), []
+    recorder.start("k", output, None, components=2, mixtures=mixtures)
+    recorder.observe("k", output, first)
+    output.append(1)
+    forced_output = []
+    recorder.start("f", forced_output, [2], components=2, mixtures=mixtures)
+    assert recorder.observe("f", forced_output, second) == 2
+    forced_output.append(2)
+    recorder.observe("k", output, second)
+    output.append(0)
+
+    def mixed(logprobs, weights):
+        return torch.log_softmax(weights[0] * logprobs[0] + weights[1] * logprobs[1], dim=-1)
+
+    sampled = recorder.take(["k"])["k"][0]
+    assert sampled["logprobs"] == pytest.approx([float(first[0, 1] + second[0, 0]), float(first[1, 1] + second[1, 0])])
+    expected = [float(mixed(first, w)[1] + mixed(second, w)[0]) for w in mixtures]
+    assert sampled["mixtures"] == pytest.approx(expected, abs=1e-6)
+    forced = recorder.take(["f"])["f"][0]
+    assert forced["mixtures"] == pytest.approx([float(mixed(second, w)[2]) for w in mixtures], abs=1e-6)
