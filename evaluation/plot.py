@@ -1,5 +1,6 @@
 """The picture of an evaluation: win rate against the reference per objective (bars with 95%
-intervals) and, for two or more objectives, mean rewards of the first two with the Pareto front."""
+intervals) and, for two or more objectives, mean rewards of the first two with the Pareto front;
+for a pair eval, preference accuracy and mean margin per objective."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,14 +16,9 @@ def eval_png(result: dict, title: str) -> bytes:
     scatter = len(objectives) >= 2
     figure, axes = plt.subplots(1, 2 if scatter else 1, figsize=(13 if scatter else 7, 5), squeeze=False)
     bars = axes[0][0]
-    width = 0.8 / len(objectives)
-    x = np.arange(len(candidates))
-    for k, objective in enumerate(objectives):
-        wins = [c["objectives"][objective]["win_rate"] for c in candidates]
-        means = np.array([100 * w["mean"] for w in wins])
-        errors = np.array([[100 * (w["mean"] - w["low"]) for w in wins], [100 * (w["high"] - w["mean"]) for w in wins]])
-        bars.bar(x + (k - (len(objectives) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=objective)
+    _bars(bars, candidates, objectives, "win_rate", 100)
     bars.axhline(50, color="grey", linestyle="--", linewidth=1)
+    x = np.arange(len(candidates))
     bars.scatter(
         x, [100 * c["min"]["win_rate"] for c in candidates], color="black", marker="_", s=400, label="Min", zorder=3
     )
@@ -33,6 +29,44 @@ def eval_png(result: dict, title: str) -> bytes:
     bars.set_title("win rate per objective (95% intervals)")
     if scatter:
         _pareto_scatter(axes[0][1], result, objectives[:2])
+    figure.suptitle(title)
+    return png_bytes(figure)
+
+
+def _bars(axis, candidates: list[dict], objectives: list[str], key: str, scale: float) -> None:
+    """One bar per candidate and objective: candidate["objectives"][objective][key] with its 95% interval."""
+    width = 0.8 / len(objectives)
+    x = np.arange(len(candidates))
+    for k, objective in enumerate(objectives):
+        stats = [c["objectives"][objective][key] for c in candidates]
+        means = np.array([scale * s["mean"] for s in stats])
+        errors = np.array(
+            [[scale * (s["mean"] - s["low"]) for s in stats], [scale * (s["high"] - s["mean"]) for s in stats]]
+        )
+        axis.bar(x + (k - (len(objectives) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=objective)
+
+
+def pair_eval_png(result: dict, title: str) -> bytes:
+    """A pair eval: each candidate's preference accuracy per objective with the Min, and its mean margin."""
+    objectives, candidates = result["objectives"], result["candidates"]
+    names = [c["name"] for c in candidates]
+    x = np.arange(len(candidates))
+    figure, (accuracy, margin) = plt.subplots(1, 2, figsize=(13, 5))
+    _bars(accuracy, candidates, objectives, "accuracy", 100)
+    accuracy.axhline(50, color="grey", linestyle="--", linewidth=1)
+    accuracy.scatter(
+        x, [100 * c["min"]["accuracy"] for c in candidates], color="black", marker="_", s=400, label="Min", zorder=3
+    )
+    accuracy.set_ylim(0, 100)
+    accuracy.set_ylabel("preference accuracy (%)")
+    accuracy.set_title("chosen preferred to rejected (95% intervals)")
+    _bars(margin, candidates, objectives, "margin", 1)
+    margin.axhline(0, color="grey", linewidth=1)
+    margin.set_ylabel("mean margin (nats of log pi / pi_ref)")
+    margin.set_title("implicit-reward margin, chosen minus rejected")
+    for axis in (accuracy, margin):
+        axis.set_xticks(x, names, rotation=30, ha="right")
+        axis.legend()
     figure.suptitle(title)
     return png_bytes(figure)
 

@@ -132,8 +132,15 @@ class Manifest(BaseModel):
     )
     prompts: dict[str, Path] = Field(
         default_factory=dict,
-        description="Named prompt files (JSONL, one {prompt} or {messages} a line) shipped with the mixture, "
-        "e.g. fit and eval splits; the playground's jobs panel offers them.",
+        description="Named prompt files (JSONL, one {prompt} or {messages} a line, or preference pairs) shipped with "
+        "the mixture, e.g. fit and eval splits; the playground's jobs panel offers them.",
+    )
+    answer_tokens: int = Field(
+        128,
+        gt=0,
+        description="How long an answer may be where a job samples answers to judge (an eval's, a judged fit's) "
+        "unless the job says: long enough that most of the reference's answers end, or a length judge compares "
+        "words per token of cut answers.",
     )
     _serving: mode.Serving | None = PrivateAttr(None)
 
@@ -226,6 +233,12 @@ class Manifest(BaseModel):
         if self._serving is None:
             raise ManifestError("the serving mode is chosen when the manifest is loaded (load_manifest)")
         return self._serving
+
+    @property
+    def objective_names(self) -> list[str]:
+        """What a preference or a judged reward may be for: the objectives the manifest names,
+        or the policies where it names none (each policy was aligned for one)."""
+        return list(self.objectives) or self.policy_names
 
     @property
     def policy_names(self) -> list[str]:

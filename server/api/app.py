@@ -80,7 +80,7 @@ def build_services(engine, manifest: Manifest, folder: Path, store: AsyncWeightS
     logprobs = ComponentLogprobs(client)
     concurrency, replica = settings.max_num_seqs, settings.replica
     fits = FitJobs(client, logprobs, weights, store, replica, concurrency)
-    evals = EvalJobs(client, weights, store, replica, concurrency, settings.eval_dir)
+    evals = EvalJobs(client, logprobs, weights, store, replica, concurrency, settings.eval_dir)
     objectives = Objectives(manifest)
 
     def weight_sets() -> list[dict]:

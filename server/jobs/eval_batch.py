@@ -1,12 +1,13 @@
-"""The body of POST /admin/eval: held-out prompts, the candidates to compare, the scorer of
-each objective, and how to sample their answers."""
+"""The body of POST /admin/eval: held-out prompts (or preference pairs), the candidates to
+compare, the scorer of each objective, and how to sample their answers.
 
-import hashlib
-import json
+A batch of prompts is answered by every candidate and the answers scored (win rates, Min); a
+batch of preference pairs is scored by forced decoding under every candidate (preference
+accuracy and margins per objective): nothing is sampled."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from server.jobs.fit_batch import JobSeed, PromptItem
+from server.jobs.fit_batch import JobSeed, LocatedBatch, PairItem, PromptItem, pair_or
 
 
 class WeightsCandidate(BaseModel):
@@ -27,27 +28,31 @@ class EvalOptions(BaseModel):
         description="Model ids (the mixture, a component, a baseline such as a soup, a stored weight set "
         "'<mixture>@<id>') or explicit weights. The reference is added if absent.",
     )
-    objectives: dict[str, str] = Field(
+    objectives: dict[str, str] | None = Field(
+        None,
         min_length=1,
         max_length=16,
         description="Objective name -> scorer (sentiment, concise, readability, reward_model:<folder>, "
-        "python:<module>:<function>).",
+        "python:<module>:<function>). Default: the manifest's objectives. Pairs name their own.",
     )
     reference: str | None = Field(None, description="Model id the win rates compare with; default: the reference.")
     samples_per_prompt: int = Field(1, ge=1, le=64)
-    max_tokens: int = Field(128, ge=1)
+    max_tokens: int | None = Field(
+        None, ge=1, description="Longest answer; default: the manifest's answers.max_tokens."
+    )
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     seed: JobSeed = 0
 
 
-class EvalBatch(BaseModel):
+class EvalBatch(LocatedBatch):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[PromptItem] = Field(min_length=1, max_length=10_000)
+    items: list[pair_or(PromptItem)] = Field(min_length=1, max_length=10_000)
     options: EvalOptions
 
-    def data_hash(self) -> str:
-        """sha256 of the prompts, canonical JSON: evals of the same prompts are comparable."""
-        canonical = json.dumps([i.model_dump() for i in self.items], sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+    @model_validator(mode="after")
+    def _one_form(self) -> "EvalBatch":
+        if len({isinstance(item, PairItem) for item in self.items}) > 1:
+            raise ValueError("all items must be prompts, or all preference pairs")
+        return self

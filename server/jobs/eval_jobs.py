@@ -1,11 +1,14 @@
-"""Eval jobs: what each candidate's answers to held-out prompts score on every objective.
+"""Eval jobs: what each candidate's answers to held-out prompts score on every objective, or
+how each candidate ranks the answers of held-out preference pairs.
 
 Every candidate (policy, mixture, stored weight set, explicit weights, baseline) answers the
 same prompts with the same seeds, so its rewards pair with the reference's answer for answer;
 the statistics are evaluation.stats'. Candidates run one after another, so each one's tokens/s
 is its own. The job ends with one transaction: the result, and the Min of each evaluated weight
 set kept with that set; the answers and their rewards are written as JSONL beside the store
-first. The lifecycle (one at a time, phases, cancel, persistence) is server.jobs.lifecycle'.
+first. A batch of pairs is a pair eval instead (server.jobs.pair_eval: margins by forced
+decoding, no answers sampled), whose per-pair margins are the file. The lifecycle (one at a
+time, phases, cancel, persistence) is server.jobs.lifecycle'.
 """
 
 import asyncio
@@ -19,15 +22,18 @@ from pathlib import Path
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from evaluation.plot import eval_png
+from evaluation.plot import eval_png, pair_eval_png
 from evaluation.stats import pareto_front
 from evaluation.summary import summarise_candidates
 from mixer.needed import WEIGHTS_ARG
 from scorers import Scorer, ScorerError, get_scorer
 from server.exceptions import Conflict, InvalidRequest, NotFound, ServiceError
+from server.jobs.component_logprobs import ComponentLogprobs
 from server.jobs.eval_batch import EvalBatch, WeightsCandidate
 from server.jobs.lifecycle import Job, JobRunner
 from server.jobs.live_weights import LiveWeights
+from server.jobs.pair_eval import PairCandidate, PairEval
+from server.jobs.pair_scores import PreparedPair, prepare_pairs
 from server.serving.engine_client import EngineClient
 from store.async_store import AsyncWeightStore
 
@@ -56,7 +62,9 @@ class EvalJob(Job):
     reference: str = ""
     prompt_ids: list[list[int]] = field(default_factory=list)
     prompts: list = field(default_factory=list)  # as the scorers see them (text or chat), by prompt
-    # phases: queued, generating, scoring, storing, succeeded, failed, cancelled
+    max_tokens: int = 0
+    pairs: list[PreparedPair] = field(default_factory=list)  # a pair eval's
+    # phases: queued, generating, scoring, storing, succeeded, failed, cancelled (a pair eval: scoring, storing)
     responses_done: int = 0
     responses_total: int = 0
     current: str | None = None  # the candidate generating now
@@ -70,6 +78,7 @@ class EvalJobs(JobRunner[EvalJob]):
     def __init__(
         self,
         client: EngineClient,
+        logprobs: ComponentLogprobs,
         weights: LiveWeights,
         store: AsyncWeightStore,
         replica: str,
@@ -78,6 +87,7 @@ class EvalJobs(JobRunner[EvalJob]):
     ) -> None:
         super().__init__(store, replica)
         self.client = client
+        self.logprobs = logprobs
         self.weights = weights
         self.concurrency = concurrency  # the engine's batch size (max_num_seqs)
         self.folder = folder  # where answers are kept, <job>.jsonl
@@ -87,33 +97,44 @@ class EvalJobs(JobRunner[EvalJob]):
         4xx now, not a failed job later."""
         options = batch.options
         candidates = await self._candidates(batch)
-        reference = options.reference or self.client.mixture.manifest.reference.name
+        manifest = self.client.mixture.manifest
+        reference = options.reference or manifest.reference.name
         if reference not in {c.name for c in candidates}:
             candidates.insert(0, await self._candidate(reference, "options.reference"))
-        scorers = {}
-        for objective, spec in options.objectives.items():
+        job = EvalJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch, candidates=candidates, reference=reference)
+        if batch.pairs:
+            job.pairs = prepare_pairs(batch, self.client, self.logprobs)
+            job.responses_total = 2 * len(job.pairs)
+            return await self.launch(job, options.model_dump() | {"kind": "pairs"})
+        specs = options.objectives or manifest.objectives
+        if not specs:
+            raise InvalidRequest(
+                "an eval needs objectives: options.objectives, or objectives in the mixture's manifest",
+                param="options.objectives",
+            )
+        for objective, spec in specs.items():
             try:
-                scorers[objective] = get_scorer(spec)
+                job.scorers[objective] = get_scorer(spec)
             except ScorerError as err:
                 raise InvalidRequest(
                     f"options.objectives.{objective}: {err}", param=f"options.objectives.{objective}"
                 ) from None
         client = self.client
-        prompt_ids = [item.prompt_ids(client) for item in batch.items]
-        for ids in prompt_ids:
-            client.check_length(ids, options.max_tokens)
-        job = EvalJob(
-            uuid.uuid4().hex[:16],
-            batch.data_hash(),
-            batch=batch,
-            candidates=candidates,
-            scorers=scorers,
-            reference=reference,
-            prompt_ids=prompt_ids,
-            prompts=[item.scorer_prompt(client.tokenizer.decode) for item in batch.items],
-        )
-        job.responses_total = len(candidates) * len(prompt_ids) * options.samples_per_prompt
-        return await self.launch(job, options.model_dump())
+        job.max_tokens = options.max_tokens or manifest.answer_tokens
+        job.prompt_ids = [item.prompt_ids(client) for item in batch.items]
+        for n, ids in enumerate(job.prompt_ids):
+            try:
+                client.check_length(ids, job.max_tokens)
+            except InvalidRequest as err:
+                raise InvalidRequest(f"{batch.where(n)}: {err.message}", param=err.param) from None
+        job.prompts = [item.scorer_prompt(client.tokenizer.decode) for item in batch.items]
+        job.responses_total = len(candidates) * len(job.prompt_ids) * options.samples_per_prompt
+        params = options.model_dump() | {"objectives": self._specs(job), "max_tokens": job.max_tokens}
+        return await self.launch(job, params)
+
+    @staticmethod
+    def _specs(job: EvalJob) -> dict[str, str]:
+        return {objective: scorer.spec for objective, scorer in job.scorers.items()}
 
     async def _candidates(self, batch: EvalBatch) -> list[Candidate]:
         mixture = self.client.mixture
@@ -150,6 +171,8 @@ class EvalJobs(JobRunner[EvalJob]):
 
     async def execute(self, job: EvalJob) -> None:
         assert job.batch is not None
+        if job.pairs:
+            return await self._execute_pairs(job)
         job.enter("generating")
         answers: dict[str, list[list[Answer]]] = {}
         speed: dict[str, tuple[int, float]] = {}
@@ -173,6 +196,53 @@ class EvalJobs(JobRunner[EvalJob]):
         }
         await self.store.finish_job(job.id, "succeeded", result=job.result, evaluated_sets=evaluated)
 
+    async def _execute_pairs(self, job: EvalJob) -> None:
+        """Every candidate's margin on every pair (server.jobs.pair_eval); the per-pair margins
+        are the job's file. A pair eval's Min is an accuracy, not a win rate: no weight set keeps it."""
+        job.enter("scoring")
+        evaluation = PairEval([PairCandidate(c.name, c.vector) for c in job.candidates], len(self.policies))
+
+        def done(count: int) -> None:
+            job.check_cancelled()
+            job.responses_done += count
+
+        scored = await evaluation.score(self.logprobs, job.pairs, 4 * self.concurrency, done)
+        present = {p.objective for p in job.pairs}
+        objectives = [o for o in self.client.mixture.manifest.objective_names if o in present]
+        job.enter("storing")
+        computed = evaluation.result(job.pairs, scored, objectives)
+        job.result = {
+            "kind": "pairs",
+            "objectives": objectives,
+            "pairs": computed["pairs"],
+            "reference": job.reference,
+            "candidates": [
+                {"name": c.name, "model": c.model, "weights": c.weights, "weight_set": c.weight_set}
+                | computed["summary"][c.name]
+                for c in job.candidates
+            ],
+        }
+        decode = self.client.tokenizer.decode
+        rows = (
+            {
+                "pair": n,
+                "objective": pair.objective,
+                "prompt": job.batch.items[n].scorer_prompt(decode),
+                "chosen": decode(pair.chosen, skip_special_tokens=True),
+                "rejected": decode(pair.rejected, skip_special_tokens=True),
+                "margins": {name: float(m[n]) for name, m in computed["served"].items()},
+                "linear_margins": {name: float(m[n]) for name, m in computed["linear"].items() if m is not None},
+            }
+            for n, pair in enumerate(job.pairs)
+        )
+        path = await asyncio.to_thread(self._write_jsonl, job, rows)
+        job.result["answers_file"] = path.name
+        await self.store.finish_job(job.id, "succeeded", result=job.result)
+
+    @property
+    def policies(self) -> list[str]:
+        return self.client.mixture.manifest.policy_names
+
     async def _generate(self, job: EvalJob, candidate: Candidate) -> list[list[Answer]]:
         options = job.batch.options
         m = options.samples_per_prompt
@@ -186,7 +256,7 @@ class EvalJobs(JobRunner[EvalJob]):
                     n=m,
                     temperature=options.temperature,
                     top_p=options.top_p,
-                    max_tokens=options.max_tokens,
+                    max_tokens=job.max_tokens,
                     seed=options.seed + n * m,  # child j is seeded seed + n*m + j: the same for every candidate
                     output_kind=RequestOutputKind.FINAL_ONLY,
                     extra_args={WEIGHTS_ARG: candidate.vector},
@@ -254,25 +324,32 @@ class EvalJobs(JobRunner[EvalJob]):
         }
 
     def _write_answers(self, job: EvalJob, answers, rewards) -> Path:
-        """Every answer with its rewards, one JSON line each; written whole or not at all."""
+        """Every answer with its rewards, one JSON line each."""
+        rows = (
+            {
+                "candidate": name,
+                "prompt_index": p,
+                "sample": j,
+                "prompt": prompt,
+                "response": a.text,
+                "tokens": a.tokens,
+                "finish_reason": a.finish_reason,
+                "rewards": {o: rewards[name][o][p][j] for o in job.scorers},
+            }
+            for name, groups in answers.items()
+            for p, (prompt, group) in enumerate(zip(job.prompts, groups, strict=True))
+            for j, a in enumerate(group)
+        )
+        return self._write_jsonl(job, rows)
+
+    def _write_jsonl(self, job: EvalJob, rows) -> Path:
+        """The job's file, <job>.jsonl, one JSON line per row; written whole or not at all."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{job.id}.jsonl"
         staging = path.with_suffix(".jsonl.tmp")
         with staging.open("w") as out:
-            for name, groups in answers.items():
-                for p, (prompt, group) in enumerate(zip(job.prompts, groups, strict=True)):
-                    for j, a in enumerate(group):
-                        line = {
-                            "candidate": name,
-                            "prompt_index": p,
-                            "sample": j,
-                            "prompt": prompt,
-                            "response": a.text,
-                            "tokens": a.tokens,
-                            "finish_reason": a.finish_reason,
-                            "rewards": {o: rewards[name][o][p][j] for o in job.scorers},
-                        }
-                        out.write(json.dumps(line) + "\n")
+            for row in rows:
+                out.write(json.dumps(row) + "\n")
             out.flush()
             os.fsync(out.fileno())
         staging.replace(path)
@@ -309,7 +386,9 @@ class EvalJobs(JobRunner[EvalJob]):
 
     async def plot(self, job_id: str) -> bytes:
         """The result's picture, drawn in a thread (matplotlib takes a while; streams don't wait)."""
-        return await asyncio.to_thread(eval_png, await self._finished_result(job_id), f"eval {job_id}")
+        result = await self._finished_result(job_id)
+        draw = pair_eval_png if result.get("kind") == "pairs" else eval_png
+        return await asyncio.to_thread(draw, result, f"eval {job_id}")
 
     async def answers_path(self, job_id: str) -> Path:
         path = self.folder / (await self._finished_result(job_id))["answers_file"]

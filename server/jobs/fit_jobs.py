@@ -1,7 +1,11 @@
-"""MPO fit jobs, run inside the server: gather scores through the engine (implicit rewards,
-or explicit rewards from scorers), solve by mirror descent (in a thread), store the result as
-a weight set, and activate it if asked. The lifecycle (one at a time, phases, cancel,
-persistence) is server.jobs.lifecycle'; a fit's weights are stored with its success in one transaction.
+"""Fit jobs, run inside the server: gather what the method needs through the engine, solve (in a
+thread), store the result as a weight set, and activate it if asked. Three methods
+(server.jobs.fit_batch): mpo (implicit rewards, or explicit rewards from scorers, by MPO's
+mirror descent: weights.solver), judged (the worst objective's expected reward under the
+mixture, in rounds: server.jobs.judged_fit) and pairs (the worst objective's mean log sigmoid
+of preference pairs' margins: weights.pairs). The lifecycle (one at a time, phases, cancel,
+persistence) is server.jobs.lifecycle'; a fit's weights are stored with its success in one
+transaction.
 """
 
 import asyncio
@@ -11,15 +15,19 @@ from functools import partial
 
 import numpy as np
 
-from scorers import ScorerError, get_scorer
+from scorers import Scorer, ScorerError, get_scorer
 from server.exceptions import Conflict, InvalidRequest
-from server.jobs.component_logprobs import ComponentLogprobs
-from server.jobs.fit_batch import FitBatch
+from server.jobs.component_logprobs import ComponentLogprobs, SequenceLogprobs
+from server.jobs.fit_batch import PAIR_BETA, FitBatch
+from server.jobs.judged_fit import JudgedFit, JudgedSetup
 from server.jobs.lifecycle import Job, JobRunner
 from server.jobs.live_weights import LiveWeights
+from server.jobs.pair_scores import PreparedPair, prepare_pairs, score_pairs
 from server.serving.engine_client import EngineClient
 from store.async_store import AsyncWeightStore
+from weights.pairs import fit_pairs, margins
 from weights.plot import trajectory_png
+from weights.saddle import SaddleIterate, SaddleResult
 from weights.solver import FitResult, Iterate, fit_scores, normalised_rewards, standardised
 
 MAX_STORED_POINTS = 500  # trajectory points kept with a finished job (for its plot)
@@ -28,14 +36,19 @@ MAX_STORED_POINTS = 500  # trajectory points kept with a finished job (for its p
 @dataclass
 class FitJob(Job):
     batch: FitBatch | None = None
-    # phases: queued, sampling | scoring, fitting, storing, succeeded, failed, cancelled
+    # phases: queued, sampling | scoring, [rewarding], fitting, storing, succeeded, failed, cancelled
+    # (a judged fit in rounds goes back to sampling for each round)
+    objectives: list[str] = field(default_factory=list)  # what `expected` is of: mpo's are the policies
     samples_done: int = 0
     samples_total: int = 0
     iteration: int = 0
-    latest: Iterate | None = None
-    trajectory: list[Iterate] = field(default_factory=list)
-    result: FitResult | None = None
+    latest: Iterate | SaddleIterate | None = None
+    trajectory: list[Iterate | SaddleIterate] = field(default_factory=list)
+    result: FitResult | SaddleResult | None = None
     result_set: int | None = None
+    scorers: dict[str, Scorer] = field(default_factory=dict)  # judged: by objective
+    pairs: list[PreparedPair] = field(default_factory=list)
+    judged: JudgedFit | None = None
 
 
 def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[dict]:
@@ -69,6 +82,21 @@ class FitJobs(JobRunner[FitJob]):
         return self.client.mixture.manifest.policy_names
 
     async def start(self, batch: FitBatch) -> FitJob:
+        """Check everything the fit needs before it starts: a bad scorer, objective or prompt is
+        a 4xx now, not a failed job later."""
+        job = FitJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch)
+        {"mpo": self._check_mpo, "judged": self._check_judged, "pairs": self._check_pairs}[batch.method](job)
+        params = batch.options.model_dump() | {"mode": batch.mode, "method": batch.method, "step": batch.step}
+        return await self.launch(job, params | {"max_tokens": self._max_tokens(batch)})
+
+    def _max_tokens(self, batch: FitBatch) -> int | None:
+        if batch.mode not in ("sample",):
+            return None
+        return batch.max_tokens or self.client.mixture.manifest.answer_tokens
+
+    def _check_mpo(self, job: FitJob) -> None:
+        batch = job.batch
+        job.objectives = self.policies
         if batch.mode == "rewards":
             unknown = {k for item in batch.items for r in item.rewards or [] for k in r} - set(self.policies)
             missing = [p for p in self.policies if any(p not in r for i in batch.items for r in i.rewards or [])]
@@ -86,8 +114,38 @@ class FitJobs(JobRunner[FitJob]):
                 "scorers) are normalised by beta instead",
                 param="options.normalise",
             )
-        job = FitJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch)
-        return await self.launch(job, batch.options.model_dump() | {"mode": batch.mode})
+
+    def _check_judged(self, job: FitJob) -> None:
+        batch = job.batch
+        if batch.mode == "rewards":
+            job.objectives = sorted(batch.items[0].rewards[0])
+        else:
+            specs = batch.options.scorers or self.client.mixture.manifest.objectives
+            if not specs:
+                raise InvalidRequest(
+                    "a judged fit needs objectives: options.scorers, or objectives in the mixture's manifest",
+                    param="options.scorers",
+                )
+            job.objectives = list(specs)
+            job.scorers = {name: self._scorer(spec, f"options.scorers.{name}") for name, spec in specs.items()}
+        if batch.mode == "sample":
+            for n, item in enumerate(batch.items):
+                try:
+                    self.client.check_length(item.prompt_ids(self.client), self._max_tokens(batch))
+                except InvalidRequest as err:
+                    raise InvalidRequest(f"{batch.where(n)}: {err.message}", param=err.param) from None
+
+    def _check_pairs(self, job: FitJob) -> None:
+        job.pairs = prepare_pairs(job.batch, self.client, self.logprobs)
+        present = {p.objective for p in job.pairs}
+        job.objectives = [o for o in self.client.mixture.manifest.objective_names if o in present]
+
+    @staticmethod
+    def _scorer(spec: str, param: str) -> Scorer:
+        try:
+            return get_scorer(spec)
+        except ScorerError as err:
+            raise InvalidRequest(f"{param}: {err}", param=param) from None
 
     def _check_scorers(self, scorers: dict[str, str]) -> None:
         if sorted(scorers) != sorted(self.policies):
@@ -96,32 +154,20 @@ class FitJobs(JobRunner[FitJob]):
                 param="options.scorers",
             )
         for policy, spec in scorers.items():
-            try:
-                get_scorer(spec)
-            except ScorerError as err:
-                raise InvalidRequest(f"options.scorers.{policy}: {err}", param=f"options.scorers.{policy}") from None
+            self._scorer(spec, f"options.scorers.{policy}")
 
     async def execute(self, job: FitJob) -> None:
         assert job.batch is not None
+        job.result = await {"mpo": self._mpo, "judged": self._judged, "pairs": self._pair_fit}[job.batch.method](job)
         options = job.batch.options
-        scores = await self._scores(job)
-        job.enter("fitting")
-        job.result = await asyncio.to_thread(
-            fit_scores,
-            scores,
-            options.iterations,
-            options.step,
-            options.batch_size,
-            options.seed,
-            lambda it: self._on_iterate(job, it),
-        )
         job.enter("storing")
         weights = dict(zip(self.policies, job.result.weights, strict=True))
         # The weight set and the job's success are one transaction: a crash leaves both or neither.
         source = {
             "source": "fit",
             "job_id": job.id,
-            "params": options.model_dump() | {"mode": job.batch.mode},
+            "params": options.model_dump()
+            | {"mode": job.batch.mode, "method": job.batch.method, "step": job.batch.step},
             "data_hash": job.data_hash,
             "job_result": self.summary(job),
         }
@@ -132,25 +178,107 @@ class FitJobs(JobRunner[FitJob]):
             self.weights.sets.add(stored)
         job.result_set = stored.id
 
-    def _on_iterate(self, job: FitJob, iterate: Iterate) -> None:
+    def _on_iterate(self, job: FitJob, iterate: Iterate | SaddleIterate) -> None:
         job.check_cancelled()
         job.iteration, job.latest = iterate.t, iterate
         job.trajectory.append(iterate)
 
-    async def _scores(self, job: FitJob) -> np.ndarray:
-        """(prompts, responses, objectives) implicit rewards, or normalised explicit rewards
-        (given with the batch, or the scorers' rewards of responses sampled from the reference)."""
+    async def _mpo(self, job: FitJob) -> FitResult:
+        """MPO's mirror descent (weights.solver) on implicit or explicit rewards."""
+        scores = await self._scores(job)
+        job.enter("fitting")
+        options = job.batch.options
+        return await asyncio.to_thread(
+            fit_scores,
+            scores,
+            options.iterations,
+            job.batch.step,
+            options.batch_size,
+            options.seed,
+            lambda it: self._on_iterate(job, it),
+        )
+
+    async def _judged(self, job: FitJob) -> SaddleResult:
+        """The worst objective's expected reward under the mixture, in rounds (server.jobs.judged_fit)."""
         batch, options = job.batch, job.batch.options
-        if batch.mode == "rewards":
-            rewards = np.array([[[r[p] for p in self.policies] for r in item.rewards or []] for item in batch.items])
-            return normalised_rewards(rewards, options.beta or 1.0)
-        client, logprobs = self.client, self.logprobs
-        prompts = [item.prompt_ids(client) for item in batch.items]
-        # Responses in flight: several engine batches deep, so the batch stays full while
-        # groups finish at different times; bounded, so a huge job neither floods the engine's
-        # queue nor keeps running long after a cancel.
-        per_prompt = options.samples_per_prompt if batch.mode == "sample" else len(batch.items[0].responses or [1])
-        limit = asyncio.Semaphore(max(1, 4 * self.concurrency // per_prompt))
+        prompts = [item.prompt_ids(self.client) for item in batch.items]
+        max_tokens = self._max_tokens(batch)
+        mixture = self.client.mixture
+        rounds = 1 if not options.resample_every else -(-options.iterations // options.resample_every)
+        per_prompt = options.samples_per_prompt if batch.mode == "sample" else len(batch.items[0].responses or [])
+        job.samples_total = rounds * len(prompts) * per_prompt
+        bounded = self._bounded(job, per_prompt)
+
+        async def sample(n: int, m: int, vector: list[float] | None, seed: int) -> list[SequenceLogprobs]:
+            if job.phase != "sampling":
+                job.enter("sampling")
+            return await bounded(partial(self.logprobs.sample, prompts[n], m, max_tokens, seed, vector))
+
+        def reward(groups: list[list[SequenceLogprobs]]) -> np.ndarray:
+            job.enter("rewarding")
+            if batch.mode == "rewards":
+                given = [[[r[o] for o in job.objectives] for r in item.rewards or []] for item in batch.items]
+                rewards = np.array(given, dtype=np.float64)
+            else:
+                rewards = self._rewards(job, groups, job.objectives, [job.scorers[o] for o in job.objectives])
+            job.enter("fitting")
+            return rewards
+
+        higher = (
+            [True] * len(job.objectives)
+            if batch.mode == "rewards"
+            else [job.scorers[o].direction == "higher" for o in job.objectives]
+        )
+        setup = JudgedSetup(
+            self.policies,
+            higher,
+            options.scale,
+            options.iterations,
+            options.resample_every,
+            options.samples_per_prompt,
+            batch.step,
+            options.adversary_step,
+            options.seed,
+        )
+        job.judged = JudgedFit(setup, len(prompts), sample, reward, lambda w: mixture.vector(self._named(w)))
+        reference = await self._gather(job, prompts, per_prompt, max_tokens, bounded)
+        return await job.judged.run(reference, lambda it: self._on_iterate(job, it))
+
+    async def _pair_fit(self, job: FitJob) -> SaddleResult:
+        """The worst objective's mean log sigmoid of the pairs' sequence-level margins (weights.pairs)."""
+        job.enter("scoring")
+        job.samples_total = 2 * len(job.pairs)
+
+        def done(count: int) -> None:
+            job.check_cancelled()
+            job.samples_done += count
+
+        scored = await score_pairs(self.logprobs, job.pairs, None, 4 * self.concurrency, done)
+        chosen = np.array([p.chosen.logprobs[: 1 + len(self.policies)] for p in scored], dtype=np.float64)
+        rejected = np.array([p.rejected.logprobs[: 1 + len(self.policies)] for p in scored], dtype=np.float64)
+        index = {name: k for k, name in enumerate(job.objectives)}
+        job.enter("fitting")
+        options = job.batch.options
+        return await asyncio.to_thread(
+            fit_pairs,
+            margins(chosen, rejected),
+            np.array([index[p.objective] for p in scored]),
+            len(job.objectives),
+            options.beta or PAIR_BETA,
+            options.iterations,
+            job.batch.step,
+            options.adversary_step,
+            lambda it: self._on_iterate(job, it),
+        )
+
+    def _named(self, weights: np.ndarray) -> dict[str, float]:
+        return dict(zip(self.policies, np.asarray(weights).tolist(), strict=True))
+
+    def _bounded(self, job: FitJob, per_prompt: int):
+        """Responses in flight: several engine batches deep, so the batch stays full while groups
+        finish at different times; bounded, so a huge job neither floods the engine's queue nor
+        keeps running long after a cancel."""
+        limit = asyncio.Semaphore(max(1, 4 * self.concurrency // max(1, per_prompt)))
 
         async def bounded(make):
             async with limit:
@@ -159,44 +287,65 @@ class FitJobs(JobRunner[FitJob]):
                 job.samples_done += len(result)
                 return result
 
+        return bounded
+
+    async def _gather(self, job: FitJob, prompts: list[list[int]], per_prompt: int, max_tokens, bounded) -> list:
+        """The batch's responses with every component's log-probs: sampled from the reference
+        (prompts only) or the given ones scored."""
+        batch, options = job.batch, job.batch.options
         if batch.mode == "sample":
             job.enter("sampling")
-            m = options.samples_per_prompt
-            job.samples_total = len(prompts) * m
-            groups = await asyncio.gather(
-                *(
-                    bounded(partial(logprobs.sample, ids, m, options.max_tokens, options.seed + n * m))
-                    for n, ids in enumerate(prompts)
+            m = per_prompt
+            return list(
+                await asyncio.gather(
+                    *(
+                        bounded(partial(self.logprobs.sample, ids, m, max_tokens, options.seed + n * m))
+                        for n, ids in enumerate(prompts)
+                    )
                 )
             )
-        else:
-            job.enter("scoring")
-            job.samples_total = sum(len(item.responses or []) for item in batch.items)
-            groups = await asyncio.gather(
+        job.enter("scoring")
+        return list(
+            await asyncio.gather(
                 *(
                     bounded(partial(self._score_all, ids, item.responses or []))
                     for ids, item in zip(prompts, batch.items, strict=True)
                 )
             )
+        )
+
+    async def _scores(self, job: FitJob) -> np.ndarray:
+        """(prompts, responses, objectives) implicit rewards, or normalised explicit rewards
+        (given with the batch, or the scorers' rewards of responses sampled from the reference)."""
+        batch, options = job.batch, job.batch.options
+        if batch.mode == "rewards":
+            rewards = np.array([[[r[p] for p in self.policies] for r in item.rewards or []] for item in batch.items])
+            return normalised_rewards(rewards, options.beta or 1.0)
+        prompts = [item.prompt_ids(self.client) for item in batch.items]
+        per_prompt = options.samples_per_prompt if batch.mode == "sample" else len(batch.items[0].responses or [1])
+        job.samples_total = len(prompts) * per_prompt
+        groups = await self._gather(job, prompts, per_prompt, batch.max_tokens, self._bounded(job, per_prompt))
         if options.scorers is not None:
             job.enter("rewarding")
-            rewards = await asyncio.to_thread(self._explicit_rewards, job, groups)
+            scorers = [get_scorer(options.scorers[p]) for p in self.policies]
+            rewards = await asyncio.to_thread(self._rewards, job, groups, self.policies, scorers)
             return normalised_rewards(rewards, options.beta or 1.0)
         rows = [[scored.implicit_rewards() for scored in group] for group in groups]
         scores = np.array(rows, dtype=np.float64)
         return standardised(scores) if options.normalise == "standard" else scores
 
-    def _explicit_rewards(self, job: FitJob, groups: list) -> np.ndarray:
-        """(prompts, responses, policies) rewards of the sampled responses by each policy's scorer."""
-        batch = job.batch
+    def _rewards(self, job: FitJob, groups: list, names: list[str], scorers: list[Scorer]) -> np.ndarray:
+        """(prompts, responses, objectives) rewards of the responses by each objective's scorer."""
         decode = self.client.tokenizer.decode
-        prompts = [item.scorer_prompt(decode) for item in batch.items for _ in range(len(groups[0]))]
+        prompts = [
+            item.scorer_prompt(decode) for item, group in zip(job.batch.items, groups, strict=True) for _ in group
+        ]
         texts = [decode(scored.token_ids, skip_special_tokens=True) for group in groups for scored in group]
         columns = []
-        for policy in self.policies:
+        for scorer in scorers:
             job.check_cancelled()
-            columns.append(get_scorer(batch.options.scorers[policy])(prompts, texts))
-        return np.array(columns, dtype=np.float64).T.reshape(len(groups), len(groups[0]), len(self.policies))
+            columns.append(scorer(prompts, texts))
+        return np.array(columns, dtype=np.float64).T.reshape(len(groups), len(groups[0]), len(names))
 
     async def _score_all(self, prompt_ids: list[int], responses: list[str | list[int]]) -> list:
         logprobs = self.logprobs
@@ -206,23 +355,31 @@ class FitJobs(JobRunner[FitJob]):
         """What is stored with a finished job: its outcome and the (thinned) trajectory."""
         return {
             "policies": self.policies,
+            "objectives": job.objectives,
             **self._outcome(job),
             "samples": job.samples_done,
             "trajectory": thinned(job.trajectory),
         }
 
+    OUTCOME = ("method", "weights", "objective", "expected_scores", "start", "ess", "rounds")
+
     def _outcome(self, job: FitJob) -> dict:
-        result = job.result
+        result, names = job.result, job.objectives
+        last = job.trajectory[-1] if job.trajectory else None
         return {
+            "method": job.batch.method if job.batch else None,
             "weights": dict(zip(self.policies, result.weights, strict=True)) if result else None,
             "objective": result.objective if result else None,
-            "expected_scores": dict(zip(self.policies, result.expected, strict=True)) if result else None,
+            "expected_scores": dict(zip(names, result.expected, strict=True)) if result else None,
             "start": None
             if result is None
             else {
                 "objective": result.start_objective,
-                "expected_scores": dict(zip(self.policies, result.start_expected, strict=True)),
+                "expected_scores": dict(zip(names, result.start_expected, strict=True)),
             },
+            # judged: the ESS share at the last iterate, and each round's proposal and family gap
+            "ess": getattr(last, "ess", None),
+            "rounds": job.judged.report(names) if job.judged else None,
         }
 
     def stored_status(self, stored: dict) -> dict:
@@ -230,7 +387,7 @@ class FitJobs(JobRunner[FitJob]):
         return {
             **self.stored_lifecycle(stored),
             "result_weight_set": stored["result_set"],
-            **{k: result.get(k) for k in ("weights", "objective", "expected_scores", "start")},
+            **{k: result.get(k) for k in self.OUTCOME},
         }
 
     def live_status(self, job: FitJob) -> dict:
@@ -250,7 +407,8 @@ class FitJobs(JobRunner[FitJob]):
             else {
                 "weights": dict(zip(self.policies, latest.weights, strict=True)),
                 "objective": latest.objective,
-                "expected_scores": dict(zip(self.policies, latest.expected, strict=True)),
+                "expected_scores": dict(zip(job.objectives, latest.expected, strict=True)),
+                "ess": getattr(latest, "ess", None),
             },
             **self._outcome(job),
             "result_weight_set": job.result_set,
@@ -258,17 +416,29 @@ class FitJobs(JobRunner[FitJob]):
         }
 
     async def trajectory(self, job_id: str) -> dict:
-        """The iterates so far (thinned to MAX_STORED_POINTS): t, weights, objective, expected."""
+        """The iterates so far (thinned to MAX_STORED_POINTS): t, weights, objective, expected
+        (of `objectives`), and for judged and pair fits the objectives' player (adversary) and ESS."""
         job = self.jobs.get(job_id)
         if job is not None:
-            points = thinned(job.trajectory)
+            points, objectives, method = thinned(job.trajectory), job.objectives, job.batch.method
         else:
-            points = ((await self.stored(job_id))["result"] or {}).get("trajectory")
-        return {"policies": self.policies, "points": points or []}
+            stored = await self.stored(job_id)
+            result = stored["result"] or {}
+            points = result.get("trajectory")
+            objectives = result.get("objectives") or self.policies
+            method = (stored["params"] or {}).get("method", "mpo")
+        return {"policies": self.policies, "objectives": objectives, "method": method, "points": points or []}
 
     async def plot(self, job_id: str) -> bytes:
         """The trajectory's picture, drawn in a thread (matplotlib takes a while; streams don't wait)."""
-        points = (await self.trajectory(job_id))["points"]
-        if not points:
+        trajectory = await self.trajectory(job_id)
+        if not trajectory["points"]:
             raise Conflict(f"fit job {job_id} has no iterations yet", param="id")
-        return await asyncio.to_thread(trajectory_png, points, self.policies, f"MPO fit {job_id}")
+        return await asyncio.to_thread(
+            trajectory_png,
+            trajectory["points"],
+            self.policies,
+            trajectory["objectives"],
+            trajectory["method"],
+            f"{trajectory['method']} fit {job_id}",
+        )

@@ -10,7 +10,7 @@ from server.api.auth import require_admin
 from server.api.disconnect import cancel_on_disconnect
 from server.api.errors import APIError
 from server.jobs.eval_batch import EvalBatch, EvalOptions
-from server.jobs.fit_batch import FitBatch, FitOptions, JobSeed, parse_jsonl
+from server.jobs.fit_batch import FitBatch, FitOptions, JobSeed, parse_json, parse_jsonl
 from store.weight_store import MAX_ID
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -95,7 +95,7 @@ async def read_batch(
             raise APIError(400, "multipart upload needs a JSONL file in the field 'file'", param="file")
         parsed = options.model_validate_json(str(form.get("options") or "{}"))
         return parse_jsonl((await upload.read()).decode("utf-8"), parsed, batch)
-    return batch.model_validate_json(await request.body())
+    return parse_json(await request.body(), batch)
 
 
 @router.post(
