@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
+from store import votes
 from store.weight_store import WeightSet, WeightStore
 
 T = TypeVar("T")
@@ -74,3 +75,9 @@ class AsyncWeightStore:
 
     async def fail_jobs(self, owner: str | None = None, lease_s: float | None = None) -> list[str]:
         return await self._call(self.sync.fail_jobs, owner, lease_s)
+
+    async def add_vote(self, vote: dict) -> int:
+        return await self._call(votes.add_vote, self.sync, vote)
+
+    async def votes(self, objective: str | None = None) -> list[dict]:
+        return await self._call(votes.list_votes, self.sync, objective)

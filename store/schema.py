@@ -73,3 +73,19 @@ weight_set_evals = sa.Table(
     sa.Column("min_win_rate", sa.Float, nullable=False),  # the Min over objectives of this set in that eval
     sa.Column("min_objective", sa.Text, nullable=False),
 )
+
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("mixture", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("voter", sa.Text),  # the API key's fingerprint (sha256, 12 hex digits); None where /v1 is open
+    sa.Column("objective", sa.Text, nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),  # JSON: text, or chat messages
+    sa.Column("chosen", sa.Text, nullable=False),
+    sa.Column("rejected", sa.Text, nullable=False),
+    sa.Column("chosen_setting", sa.Text),  # JSON: what answered (model, weights...), hidden from the voter
+    sa.Column("rejected_setting", sa.Text),
+    sqlite_autoincrement=True,
+)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from store.schema import active, jobs, weight_set_evals, weight_sets
 
 MAX_ID = 2**63 - 1  # the largest 64-bit integer (SQLite and PostgreSQL), hence the largest weight-set id
-HEAD = "0003"  # the newest migration (store/migrations/versions)
+HEAD = "0004"  # the newest migration (store/migrations/versions)
 START_LOCK = 727_011  # PostgreSQL advisory lock key: replicas starting together migrate and seed one at a time
 
 
@@ -187,7 +187,7 @@ class WeightStore:
         self.engine.dispose()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """One transaction; the database's own failures to answer become StoreUnavailable (a
         refused or dropped connection, a timeout), so that callers can tell 'try later' from
         a mistake."""
@@ -216,7 +216,7 @@ class WeightStore:
         job_result mark its fit job succeeded (JobLost, and nothing stored, if that job is no
         longer running)."""
         now = time.time()
-        with self._transaction() as db:
+        with self.transaction() as db:
             set_id = self._insert(db, weights, source, job_id, params, data_hash)
             if activate:
                 self._activate(db, set_id)
@@ -255,7 +255,7 @@ class WeightStore:
         weight_set = self.get(set_id)
         if weight_set is None:
             raise KeyError(set_id)
-        with self._transaction() as db:
+        with self.transaction() as db:
             self._activate(db, set_id)
         return weight_set
 
@@ -263,7 +263,7 @@ class WeightStore:
         """The active set if there is one and `fits(weights)` accepts it; else `weights` stored
         as a 'manifest' set and activated. One transaction, so replicas that start together
         store the manifest's weights once. Returns the set and whether it was stored now."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             _one_starter_at_a_time(db)
             row = db.execute(self._active_query()).first()
             if row is not None and fits(json.loads(row.weights)):
@@ -284,7 +284,7 @@ class WeightStore:
     def get(self, set_id: int) -> WeightSet | None:
         if not 0 < set_id <= MAX_ID:  # 64-bit integers stop there; no such set exists
             return None
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute(
                 sa.select(weight_sets).where(weight_sets.c.id == set_id, weight_sets.c.mixture == self.mixture)
             ).first()
@@ -296,7 +296,7 @@ class WeightStore:
 
     def active_state(self) -> tuple[int, WeightSet] | None:
         """(version, active set): what replicas poll."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute(self._active_query()).first()
         return (row.version, _weight_set(row)) if row else None
 
@@ -304,7 +304,7 @@ class WeightStore:
         """Every weight set of the mixture, oldest first; with `after`, only those stored later
         (ids grow): what a replica polls to learn of new sets."""
         which = (weight_sets.c.mixture == self.mixture, weight_sets.c.id > after)
-        with self._transaction() as db:
+        with self.transaction() as db:
             rows = db.execute(sa.select(weight_sets).where(*which).order_by(weight_sets.c.id)).all()
         return [_weight_set(r) for r in rows]
 
@@ -314,7 +314,7 @@ class WeightStore:
         """Record a running job owned by `owner`; JobConflict if one of its kind already runs."""
         now = time.time()
         try:
-            with self._transaction() as db:
+            with self.transaction() as db:
                 db.execute(
                     jobs.insert().values(
                         id=job_id,
@@ -335,7 +335,7 @@ class WeightStore:
             raise JobConflict(running["id"], running["owner"]) from None
 
     def running_job(self, kind: str) -> dict | None:
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute(
                 sa.select(jobs.c.id, jobs.c.owner).where(
                     jobs.c.mixture == self.mixture, jobs.c.kind == kind, jobs.c.status == "running"
@@ -365,7 +365,7 @@ class WeightStore:
         evaluated_sets ({weight set: (Min, its objective)}) an eval's Min is kept with each
         weight set it evaluated, in the same transaction."""
         now = time.time()
-        with self._transaction() as db:
+        with self.transaction() as db:
             self._end_job(db, job_id, status, now, error=error, result_set=result_set, result=_dumps(result or None))
             for set_id, (min_win_rate, objective) in (evaluated_sets or {}).items():
                 db.execute(
@@ -381,7 +381,7 @@ class WeightStore:
     def heartbeat(self, job_id: str, progress: dict) -> bool | None:
         """Renew a running job's lease and publish its progress. Returns whether a cancel was
         requested, or None when the job is no longer running (its lease ran out)."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.status == "running")
@@ -393,12 +393,12 @@ class WeightStore:
     def request_cancel(self, job_id: str, kind: str) -> bool:
         """Ask the replica running a job to cancel it; False if no such job is running."""
         which = (jobs.c.id == job_id, jobs.c.kind == kind, jobs.c.mixture == self.mixture, jobs.c.status == "running")
-        with self._transaction() as db:
+        with self.transaction() as db:
             done = db.execute(jobs.update().where(*which).values(cancel_requested=True))
         return done.rowcount == 1
 
     def job(self, job_id: str, kind: str) -> dict | None:
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute(
                 sa.select(jobs).where(jobs.c.id == job_id, jobs.c.kind == kind, jobs.c.mixture == self.mixture)
             ).first()
@@ -413,7 +413,7 @@ class WeightStore:
     def recent_jobs(self, limit: int = 50) -> list[dict]:
         """The mixture's latest jobs of every kind, newest first (no results: see job())."""
         columns = (jobs.c.id, jobs.c.kind, jobs.c.status, jobs.c.created, jobs.c.finished, jobs.c.error, jobs.c.owner)
-        with self._transaction() as db:
+        with self.transaction() as db:
             rows = db.execute(
                 sa.select(*columns).where(jobs.c.mixture == self.mixture).order_by(jobs.c.created.desc()).limit(limit)
             ).all()
@@ -421,7 +421,7 @@ class WeightStore:
 
     def latest_evals(self) -> dict[int, dict]:
         """{weight set: its latest eval's job id, Min and worst objective}."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             rows = db.execute(
                 sa.select(weight_set_evals)
                 .join(weight_sets, weight_sets.c.id == weight_set_evals.c.weight_set)
@@ -450,7 +450,7 @@ class WeightStore:
         if not conditions:
             return []
         which = sa.and_(jobs.c.status == "running", jobs.c.mixture == self.mixture, sa.or_(*conditions))
-        with self._transaction() as db:
+        with self.transaction() as db:
             failed = db.execute(
                 jobs.update()
                 .where(which)

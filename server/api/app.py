@@ -24,6 +24,7 @@ from server.jobs.prompt_sets import PromptSets
 from server.jobs.replica_sync import ReplicaSync
 from server.jobs.weight_sets import KnownWeightSets
 from server.metrics import MixtureCollector
+from server.preferences.votes import Votes
 from server.serving.admission import Admission
 from server.serving.chat import ChatHandler
 from server.serving.completions import CompletionHandler
@@ -55,6 +56,7 @@ class Services:
     models: ModelList
     objectives: Objectives
     prompt_sets: PromptSets
+    votes: Votes
     fits: FitJobs
     evals: EvalJobs
     sync: ReplicaSync
@@ -102,6 +104,7 @@ def build_services(engine, manifest: Manifest, folder: Path, store: AsyncWeightS
         models=ModelList(client, objectives, weight_sets, weights.active_set_id),
         objectives=objectives,
         prompt_sets=PromptSets(manifest),
+        votes=Votes(manifest, store),
         fits=fits,
         evals=evals,
         sync=ReplicaSync(weights, store, [fits, evals], lease_s=settings.job_lease_s),

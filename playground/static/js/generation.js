@@ -57,8 +57,11 @@ export class PromptForm {
 
 // One answer in a card: filled as its tokens arrive; text only, never markup.
 export class AnswerCard {
-  constructor(title, subtitle, objectives) {
+  // rewards: show the answer's reward on every objective (not in a blind vote: a judge's score
+  // would sway the person judging).
+  constructor(title, subtitle, objectives, { rewards = true } = {}) {
     this.objectives = objectives; // the mixture's: {objective: {scorer, direction, units}}
+    this.showRewards = rewards;
     this.text = el("pre", { class: "answer", "aria-live": "off" });
     this.stats = el("dl", { class: "stats" });
     this.rewards = el("dl", { class: "stats rewards" });
@@ -106,6 +109,7 @@ export class AnswerCard {
       "first token": first === null ? "–" : `${Math.round(first - started)} ms`,
     };
     for (const [name, value] of Object.entries(stats)) this.stats.append(el("dt", {}, name), el("dd", { dataset: { stat: name } }, value));
+    if (!this.showRewards) return { text, finish, tokens, rewards: null };
     const [rewards] = await scores(scorerPrompt, [text]);
     for (const [objective, value] of Object.entries(rewards)) {
       const scorer = this.objectives[objective];

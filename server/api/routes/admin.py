@@ -71,6 +71,11 @@ async def prompt_set(name: str, request: Request) -> FileResponse:
     return FileResponse(request.app.state.services.prompt_sets.path(name), media_type="application/x-ndjson")
 
 
+@router.get("/preferences.jsonl", summary="The votes cast on the mixture, as a batch of preference pairs (JSONL)")
+async def preferences(request: Request, objective: str | None = None) -> Response:
+    return Response(await request.app.state.services.votes.export(objective), media_type="application/x-ndjson")
+
+
 @router.post("/score", summary="log pi_k(response | prompt) for every component, and implicit rewards")
 async def score(body: ScoreRequest, request: Request) -> dict:
     items = [(item.prompt, item.response) for item in body.items]
