@@ -83,6 +83,17 @@ class Component(BaseModel):
         return self
 
 
+class AnswerSampling(BaseModel):
+    """The length and temperature of answers sampled to be judged. Long enough that most answers
+    end, or a length judge compares words per token of cut answers (bench.answer_length measures
+    it); a temperature the judged fit can reproduce exactly (no top-k or top-p truncation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(128, gt=0, description="Longest answer.")
+    temperature: float = Field(1.0, gt=0, le=2, description="Sampling temperature.")
+
+
 class Manifest(BaseModel):
     """A reference policy, the aligned policies, their default weights and engine limits."""
 
@@ -135,12 +146,10 @@ class Manifest(BaseModel):
         description="Named prompt files (JSONL, one {prompt} or {messages} a line, or preference pairs) shipped with "
         "the mixture, e.g. fit and eval splits; the playground's jobs panel offers them.",
     )
-    answer_tokens: int = Field(
-        128,
-        gt=0,
-        description="How long an answer may be where a job samples answers to judge (an eval's, a judged fit's) "
-        "unless the job says: long enough that most of the reference's answers end, or a length judge compares "
-        "words per token of cut answers.",
+    answers: AnswerSampling = Field(
+        default_factory=AnswerSampling,
+        description="How answers are sampled where a job samples answers to judge (an eval's, a judged fit's) "
+        "unless the job says otherwise.",
     )
     _serving: mode.Serving | None = PrivateAttr(None)
 

@@ -14,6 +14,7 @@ WEIGHTS_ARG = "mpo_weights"  # extra_args key: the request's weights over all co
 RECORD_ARG = "mpo_record"  # extra_args key: a unique recording key (str)
 FORCE_ARG = "mpo_force"  # extra_args key: token ids to force, in order (list[int])
 RECORD_MIXTURES_ARG = "mpo_record_mixtures"  # extra_args key: weight vectors whose served log-probs to record
+RECORD_TEMPERATURE_ARG = "mpo_record_temperature"  # extra_args key: the temperature they are served at (float)
 
 
 def needed_components(extra_args: Mapping | None, count: int) -> tuple[int, ...]:

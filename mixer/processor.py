@@ -27,7 +27,14 @@ from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
 from mixer.manifest import MIXTURE_CONFIG_KEY
 from mixer.math import normalised
-from mixer.needed import FORCE_ARG, RECORD_ARG, RECORD_MIXTURES_ARG, WEIGHTS_ARG, needed_components
+from mixer.needed import (
+    FORCE_ARG,
+    RECORD_ARG,
+    RECORD_MIXTURES_ARG,
+    RECORD_TEMPERATURE_ARG,
+    WEIGHTS_ARG,
+    needed_components,
+)
 from mixer.recording import RECORDER
 from mixer.step_state import STEP
 
@@ -70,6 +77,9 @@ class MixtureLogitsProcessor(LogitsProcessor):
                 raise ValueError(f"{RECORD_MIXTURES_ARG}: every vector must be as long as {WEIGHTS_ARG}")
             for vector in mixtures:
                 _check_weights(RECORD_MIXTURES_ARG, vector)
+        temperature = extra.get(RECORD_TEMPERATURE_ARG, 1.0)
+        if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"{RECORD_TEMPERATURE_ARG} must be a positive number, got {temperature!r}")
         forced = extra.get(FORCE_ARG)
         valid_forced = isinstance(forced, list) and forced and all(isinstance(t, int) for t in forced)
         if forced is not None and (RECORD_ARG not in extra or not valid_forced):
@@ -92,7 +102,8 @@ class MixtureLogitsProcessor(LogitsProcessor):
             record = extra.get(RECORD_ARG)
             if record is not None:
                 mixtures = [normalised(m) for m in extra.get(RECORD_MIXTURES_ARG) or []]
-                RECORDER.start(record, output, extra.get(FORCE_ARG), self.components, mixtures)
+                temperature = extra.get(RECORD_TEMPERATURE_ARG, 1.0)
+                RECORDER.start(record, output, extra.get(FORCE_ARG), self.components, mixtures, temperature)
             return RowState(
                 None if weights is None else normalised(weights),
                 needed_components(extra, self.components),

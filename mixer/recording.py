@@ -10,10 +10,11 @@ also forces the next token, so the same mechanism scores them (forced decoding).
 
 A recording may also name mixtures (weight vectors over all components, extra_args
 ["mpo_record_mixtures"]): for each, the served mixture's log-prob of every token is summed too,
-computed from the step's component log-probs by mixer.math exactly as the model mixes a row.
-That is log q(y|x) of a sample drawn from the mixture (what importance weights against it
-need), and the served margin of a preference pair under any number of weight sets from one
-forced decoding.
+computed from the step's component log-probs by mixer.math exactly as the model mixes a row,
+at a temperature if one is named (extra_args["mpo_record_temperature"]: log_softmax of the
+mixture over it, as vLLM's sampler divides the logits). That is log q(y|x) of a sample drawn
+from the mixture (what importance weights against it need), and the served margin of a
+preference pair under any number of weight sets from one forced decoding.
 
 Lives in the worker process; the server collects finished sums through the worker
 extension (`MixtureWorkerExtension.take_recorded`).
@@ -33,6 +34,7 @@ class Recording:
     forced: list[int] | None
     sums: np.ndarray  # (C + W,) float64 running sums of log pi_k(token), then of each mixture's
     mixtures: torch.Tensor | None = None  # (W, C) normalised weights of the mixtures recorded too
+    temperature: float = 1.0  # the mixtures' sampling temperature
     counted: int = 0  # output tokens already added to sums
     # Log-probs of the step in flight: (C + W, V) when the token is sampled, (C + W,) for a forced one.
     pending: torch.Tensor | None = field(default=None, repr=False)
@@ -43,6 +45,8 @@ class Recording:
             return logprobs
         count = self.mixtures.shape[0]
         mixed = mix_logprobs(logprobs.unsqueeze(1).expand(-1, count, -1), self.mixtures)  # (W, V)
+        if self.temperature != 1.0:
+            mixed = torch.log_softmax(mixed / self.temperature, dim=-1)
         return torch.cat([logprobs, mixed])
 
     def settle(self) -> None:
@@ -84,12 +88,14 @@ class Recorder:
         forced: list[int] | None,
         components: int,
         mixtures: list[list[float]] | None = None,
+        temperature: float = 1.0,
     ) -> None:
-        """mixtures: normalised weight vectors (over all components) whose served log-probs to record."""
+        """mixtures: normalised weight vectors (over all components) whose served log-probs, at
+        `temperature`, to record."""
         if self._find(key, output) is None:  # a preempted request re-added keeps its recording
             table = torch.tensor(mixtures, dtype=torch.float32).reshape(-1, components) if mixtures else None
             sums = np.zeros(components + (0 if table is None else table.shape[0]))
-            self.active.setdefault(key, []).append(Recording(output, forced, sums, table))
+            self.active.setdefault(key, []).append(Recording(output, forced, sums, table, float(temperature)))
 
     def observe(self, key: str, output: list[int], logprobs: torch.Tensor) -> int | None:
         """Record this step's (C, V) log-probs for the request; returns the token to force, if any."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from mixer.needed import FORCE_ARG, RECORD_ARG, RECORD_MIXTURES_ARG, WEIGHTS_ARG
+from mixer.needed import FORCE_ARG, RECORD_ARG, RECORD_MIXTURES_ARG, RECORD_TEMPERATURE_ARG, WEIGHTS_ARG
 from server.exceptions import InvalidRequest
 from server.serving.engine_client import EngineClient
 
@@ -69,22 +69,34 @@ class ComponentLogprobs:
         ]
 
     async def sample(
-        self, prompt_ids: list[int], count: int, max_tokens: int, seed: int, weights: list[float] | None = None
+        self,
+        prompt_ids: list[int],
+        count: int,
+        max_tokens: int,
+        seed: int,
+        weights: list[float] | None = None,
+        temperature: float = 1.0,
     ) -> list[SequenceLogprobs]:
-        """`count` pure samples (temperature 1, no top-k/top-p), scored: from the reference, or
-        from the served mixture at `weights` (a vector over all components), whose log-prob of
-        each sample is then recorded too (mixtures[0]). One request with n=count: the prompt is
-        prefilled once; child j is seeded seed + j."""
+        """`count` pure samples (no top-k/top-p), scored: from the reference at temperature 1, or
+        from the served mixture at `weights` (a vector over all components; one-hot on the
+        reference is the reference) and `temperature`, whose log-prob of each sample is then
+        recorded too (mixtures[0]: the distribution it was drawn from). One request with
+        n=count: the prompt is prefilled once; child j is seeded seed + j."""
+        if weights is None and temperature != 1.0:
+            raise ValueError("samples at another temperature need the weights they are drawn at (their log q)")
         reference = self.client.mixture.one_hot(self.client.mixture.manifest.reference.name)
         params = SamplingParams(
             n=count,
-            temperature=1.0,
+            temperature=temperature,
             top_p=1.0,
             top_k=0,
             max_tokens=self.client.check_length(prompt_ids, max_tokens),
             seed=seed,
             output_kind=RequestOutputKind.FINAL_ONLY,
-            extra_args={WEIGHTS_ARG: reference if weights is None else list(weights)},
+            extra_args={
+                WEIGHTS_ARG: reference if weights is None else list(weights),
+                RECORD_TEMPERATURE_ARG: temperature,
+            },
         )
         return await self._record(prompt_ids, params, None if weights is None else [weights])
 

@@ -62,7 +62,8 @@ class EvalJob(Job):
     reference: str = ""
     prompt_ids: list[list[int]] = field(default_factory=list)
     prompts: list = field(default_factory=list)  # as the scorers see them (text or chat), by prompt
-    max_tokens: int = 0
+    max_tokens: int = 0  # the options' or the manifest's
+    temperature: float = 1.0
     pairs: list[PreparedPair] = field(default_factory=list)  # a pair eval's
     # phases: queued, generating, scoring, storing, succeeded, failed, cancelled (a pair eval: scoring, storing)
     responses_done: int = 0
@@ -120,7 +121,8 @@ class EvalJobs(JobRunner[EvalJob]):
                     f"options.objectives.{objective}: {err}", param=f"options.objectives.{objective}"
                 ) from None
         client = self.client
-        job.max_tokens = options.max_tokens or manifest.answer_tokens
+        job.max_tokens = options.max_tokens or manifest.answers.max_tokens
+        job.temperature = manifest.answers.temperature if options.temperature is None else options.temperature
         job.prompt_ids = [item.prompt_ids(client) for item in batch.items]
         for n, ids in enumerate(job.prompt_ids):
             try:
@@ -129,7 +131,11 @@ class EvalJobs(JobRunner[EvalJob]):
                 raise InvalidRequest(f"{batch.where(n)}: {err.message}", param=err.param) from None
         job.prompts = [item.scorer_prompt(client.tokenizer.decode) for item in batch.items]
         job.responses_total = len(candidates) * len(job.prompt_ids) * options.samples_per_prompt
-        params = options.model_dump() | {"objectives": self._specs(job), "max_tokens": job.max_tokens}
+        params = options.model_dump() | {
+            "objectives": self._specs(job),
+            "max_tokens": job.max_tokens,
+            "temperature": job.temperature,
+        }
         return await self.launch(job, params)
 
     @staticmethod
@@ -254,7 +260,7 @@ class EvalJobs(JobRunner[EvalJob]):
                 job.check_cancelled()
                 params = SamplingParams(
                     n=m,
-                    temperature=options.temperature,
+                    temperature=job.temperature,
                     top_p=options.top_p,
                     max_tokens=job.max_tokens,
                     seed=options.seed + n * m,  # child j is seeded seed + n*m + j: the same for every candidate

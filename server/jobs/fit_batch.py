@@ -58,6 +58,13 @@ class FitOptions(BaseModel):
         description=f"Longest sampled response. Default: {MPO_MAX_TOKENS} for mpo; for judged, what an eval answers "
         "with (the manifest's answers.max_tokens).",
     )
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        le=2,
+        description="judged: the temperature answers are sampled at (an eval's: the manifest's answers.temperature); "
+        "the fit optimises the mixture at that temperature. Every other fit samples the reference at 1.",
+    )
     iterations: int = Field(500, ge=1, le=1_000_000, description="Mirror-descent iterations T (in all rounds).")
     step: float | None = Field(
         None,
@@ -263,7 +270,7 @@ class FitBatch(LocatedBatch):
                 raise ValueError("options.beta is required with options.scorers")
         if self.mode == "rewards" and options.beta is None:
             raise ValueError("options.beta is required with reward scores")
-        self._unused("mpo", resample_every=0, scale="win")
+        self._unused("mpo", resample_every=0, scale="win", temperature=None)
 
     def _judged_options(self) -> None:
         options = self.options
@@ -275,12 +282,16 @@ class FitBatch(LocatedBatch):
             keys = {tuple(sorted(r)) for i in self.items for r in i.rewards or []}
             if len(keys) > 1:
                 raise ValueError(f"every response's rewards must name the same objectives; got {sorted(keys)}")
+        if options.temperature is not None and self.mode != "sample":
+            raise ValueError("options.temperature is what the fit samples at: give prompts only")
         if self.mode == "sample" and options.samples_per_prompt < 2 and options.scale == "win":
             raise ValueError("win probabilities compare a prompt's answers: options.samples_per_prompt must be >= 2")
         self._unused("judged", beta=None, normalise="none")
 
     def _pair_options(self) -> None:
-        self._unused("pairs", scorers=None, normalise="none", resample_every=0, scale="win", max_tokens=None)
+        self._unused(
+            "pairs", scorers=None, normalise="none", resample_every=0, scale="win", max_tokens=None, temperature=None
+        )
 
     def _unused(self, method: str, **defaults) -> None:
         """Options another method reads, set for this one: refused rather than ignored."""

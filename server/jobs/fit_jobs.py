@@ -86,13 +86,25 @@ class FitJobs(JobRunner[FitJob]):
         a 4xx now, not a failed job later."""
         job = FitJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch)
         {"mpo": self._check_mpo, "judged": self._check_judged, "pairs": self._check_pairs}[batch.method](job)
-        params = batch.options.model_dump() | {"mode": batch.mode, "method": batch.method, "step": batch.step}
-        return await self.launch(job, params | {"max_tokens": self._max_tokens(batch)})
+        return await self.launch(job, self._params(batch))
+
+    def _params(self, batch: FitBatch) -> dict:
+        """The options as the fit runs them (defaults resolved): kept with the job and its weight set."""
+        resolved = {"mode": batch.mode, "method": batch.method, "step": batch.step}
+        sampling = {"max_tokens": self._max_tokens(batch), "temperature": self._temperature(batch)}
+        return batch.options.model_dump() | resolved | sampling
 
     def _max_tokens(self, batch: FitBatch) -> int | None:
-        if batch.mode not in ("sample",):
+        if batch.mode != "sample":
             return None
-        return batch.max_tokens or self.client.mixture.manifest.answer_tokens
+        return batch.max_tokens or self.client.mixture.manifest.answers.max_tokens
+
+    def _temperature(self, batch: FitBatch) -> float | None:
+        """A judged fit samples at an eval's temperature (every other fit samples the reference at 1)."""
+        if batch.method != "judged" or batch.mode != "sample":
+            return None
+        given = batch.options.temperature
+        return self.client.mixture.manifest.answers.temperature if given is None else given
 
     def _check_mpo(self, job: FitJob) -> None:
         batch = job.batch
@@ -166,8 +178,7 @@ class FitJobs(JobRunner[FitJob]):
         source = {
             "source": "fit",
             "job_id": job.id,
-            "params": options.model_dump()
-            | {"mode": job.batch.mode, "method": job.batch.method, "step": job.batch.step},
+            "params": self._params(job.batch),
             "data_hash": job.data_hash,
             "job_result": self.summary(job),
         }
@@ -202,17 +213,17 @@ class FitJobs(JobRunner[FitJob]):
         """The worst objective's expected reward under the mixture, in rounds (server.jobs.judged_fit)."""
         batch, options = job.batch, job.batch.options
         prompts = [item.prompt_ids(self.client) for item in batch.items]
-        max_tokens = self._max_tokens(batch)
         mixture = self.client.mixture
+        max_tokens, temperature = self._max_tokens(batch), self._temperature(batch)
         rounds = 1 if not options.resample_every else -(-options.iterations // options.resample_every)
         per_prompt = options.samples_per_prompt if batch.mode == "sample" else len(batch.items[0].responses or [])
         job.samples_total = rounds * len(prompts) * per_prompt
         bounded = self._bounded(job, per_prompt)
 
-        async def sample(n: int, m: int, vector: list[float] | None, seed: int) -> list[SequenceLogprobs]:
+        async def sample(n: int, m: int, vector: list[float], seed: int) -> list[SequenceLogprobs]:
             if job.phase != "sampling":
                 job.enter("sampling")
-            return await bounded(partial(self.logprobs.sample, prompts[n], m, max_tokens, seed, vector))
+            return await bounded(partial(self.logprobs.sample, prompts[n], m, max_tokens, seed, vector, temperature))
 
         def reward(groups: list[list[SequenceLogprobs]]) -> np.ndarray:
             job.enter("rewarding")
@@ -224,11 +235,7 @@ class FitJobs(JobRunner[FitJob]):
             job.enter("fitting")
             return rewards
 
-        higher = (
-            [True] * len(job.objectives)
-            if batch.mode == "rewards"
-            else [job.scorers[o].direction == "higher" for o in job.objectives]
-        )
+        higher = [batch.mode == "rewards" or job.scorers[o].direction == "higher" for o in job.objectives]
         setup = JudgedSetup(
             self.policies,
             higher,
@@ -236,13 +243,15 @@ class FitJobs(JobRunner[FitJob]):
             options.iterations,
             options.resample_every,
             options.samples_per_prompt,
+            temperature,
             batch.step,
             options.adversary_step,
             options.seed,
         )
-        job.judged = JudgedFit(setup, len(prompts), sample, reward, lambda w: mixture.vector(self._named(w)))
-        reference = await self._gather(job, prompts, per_prompt, max_tokens, bounded)
-        return await job.judged.run(reference, lambda it: self._on_iterate(job, it))
+        reference = mixture.one_hot(mixture.manifest.reference.name)
+        job.judged = JudgedFit(setup, len(prompts), sample, reward, lambda w: mixture.vector(self._named(w)), reference)
+        given = None if batch.mode == "sample" else await self._gather(job, prompts, per_prompt, None, bounded)
+        return await job.judged.run(given, lambda it: self._on_iterate(job, it))
 
     async def _pair_fit(self, job: FitJob) -> SaddleResult:
         """The worst objective's mean log sigmoid of the pairs' sequence-level margins (weights.pairs)."""

@@ -2,14 +2,19 @@
 the served mixture, their rewards on every objective, and the saddle solved on each round.
 
 Round 0 is the reference's answers to every prompt (sampled, or the batch's own responses,
-taken as the reference's): they are the pool each answer's win probability is measured
-against, and the first round's samples. With `resample_every` R, every R iterations the
-mixture is sampled again at the current weights (served, per token, exactly as a request with
-those weights), each answer with its log-prob under that mixture, and the next R iterations
-judge weights on those answers (importance weights against the mixture that drew them). Each
-on-policy round also measures the gap between the two families (weights.judged): the plain
-mean of its rewards is the served mixture's expectation at its weights, the importance-weighted
-estimate at the same weights the sequence-level product's.
+taken as the reference's at temperature 1): they are the pool each answer's win probability is
+measured against, and the first round's samples. With `resample_every` R, every R iterations
+the mixture is sampled again at the current weights (served, per token, exactly as a request
+with those weights), and the next R iterations judge weights on those answers. Every sampled
+answer comes with the log-prob of the distribution that drew it (mixer.recording, at the
+sampling temperature): the importance weights' denominator.
+
+Answers are sampled at an eval's temperature tau (the manifest's answers.temperature unless
+the options say), and what the fit optimises is then the sequence-level product at tau,
+exp(sum_i lambda_i a_i / tau) / Z: the policies' log-probs enter divided by tau
+(weights.judged is written for tau = 1). Each on-policy round also measures the gap between the
+families: the plain mean of its rewards is the served mixture's expectation at its weights, the
+importance-weighted estimate at the same weights the sequence-level product's.
 """
 
 import asyncio
@@ -23,8 +28,8 @@ from server.jobs.component_logprobs import SequenceLogprobs
 from weights.judged import Samples, fit_round, standardised_against, win_probabilities
 from weights.saddle import SaddleIterate, SaddleResult
 
-# (prompt index, samples, weights over all components or None for the reference, seed) -> answers
-Sampler = Callable[[int, int, list[float] | None, int], Awaitable[list[SequenceLogprobs]]]
+# (prompt index, samples, weights over all components, seed) -> answers drawn at those weights
+Sampler = Callable[[int, int, list[float], int], Awaitable[list[SequenceLogprobs]]]
 # answers[prompt][sample] -> raw rewards (prompts, samples, objectives), in a thread
 Rewarder = Callable[[list[list[SequenceLogprobs]]], np.ndarray]
 
@@ -49,37 +54,43 @@ class JudgedSetup:
     iterations: int
     resample_every: int
     samples_per_prompt: int
+    temperature: float
     step: float
     adversary_step: float
     seed: int
 
 
 class JudgedFit:
-    def __init__(self, setup: JudgedSetup, prompts: int, sample: Sampler, reward: Rewarder, vector) -> None:
+    def __init__(
+        self, setup: JudgedSetup, prompts: int, sample: Sampler, reward: Rewarder, vector, reference: list[float]
+    ) -> None:
         self.setup = setup
         self.prompts = prompts
         self.sample, self.reward = sample, reward
         self.vector = vector  # policy weights -> a vector over all components
+        self.reference = reference  # the vector of the reference alone
         self.rounds: list[Round] = []
 
     async def run(
-        self, reference: list[list[SequenceLogprobs]], on_iterate: Callable[[SaddleIterate], None]
+        self, given: list[list[SequenceLogprobs]] | None, on_iterate: Callable[[SaddleIterate], None]
     ) -> SaddleResult:
-        """The reference's answers by prompt (round 0) -> the fitted weights (the last round's)."""
+        """Round 0 is drawn from the reference, or `given` (the batch's responses, scored) ->
+        the fitted weights (the last round's)."""
         setup = self.setup
-        pool = await asyncio.to_thread(self.reward, reference)  # (N, M, K)
-        samples = self._samples(reference, pool, pool, None)
+        first = given if given is not None else await self._draw(0, self.reference)
+        pool = await asyncio.to_thread(self.reward, first)  # (N, M, K)
+        samples = self._samples(first, pool, pool, drawn=given is None, own_pool=True)
         per_round = setup.resample_every or setup.iterations
-        rounds = math.ceil(setup.iterations / per_round)
         weights = np.full(len(setup.policies), 1.0 / len(setup.policies))
         result = None
-        for index in range(rounds):
+        for index in range(math.ceil(setup.iterations / per_round)):
             if index > 0:
-                drawn = await self._draw(index, weights)
-                samples = self._samples(drawn, await asyncio.to_thread(self.reward, drawn), pool, weights)
+                answers = await self._draw(index, self.vector(weights))
+                raw = await asyncio.to_thread(self.reward, answers)
+                samples = self._samples(answers, raw, pool, drawn=True, own_pool=False)
             first_t = index * per_round
-            count = min(per_round, setup.iterations - first_t)
             self.rounds.append(self._round(index, first_t, samples, weights))
+            count = min(per_round, setup.iterations - first_t)
             result = await asyncio.to_thread(
                 fit_round, samples, count, setup.step, setup.adversary_step, weights, on_iterate, first_t
             )
@@ -87,26 +98,26 @@ class JudgedFit:
         assert result is not None
         return result
 
-    async def _draw(self, index: int, weights: np.ndarray) -> list[list[SequenceLogprobs]]:
-        """Every prompt's answers from the served mixture at `weights`; seeds apart from earlier rounds'."""
-        m, vector = self.setup.samples_per_prompt, self.vector(weights)
+    async def _draw(self, index: int, vector: list[float]) -> list[list[SequenceLogprobs]]:
+        """Every prompt's answers from the served mixture at `vector`; seeds apart from other rounds'."""
+        m = self.setup.samples_per_prompt
         base = self.setup.seed + index * self.prompts * m
         return list(await asyncio.gather(*(self.sample(n, m, vector, base + n * m) for n in range(self.prompts))))
 
-    def _samples(self, answers, raw: np.ndarray, pool: np.ndarray, proposal: np.ndarray | None) -> Samples:
-        """Log-probs, the proposal's log-prob (the reference's, or the recorded mixture's) and
-        rewards on the fit's scale."""
-        logprobs = np.array([[a.policy_logprobs for a in group] for group in answers], dtype=np.float64)
-        if proposal is None:
-            drawn = np.array([[a.logprobs[0] for a in group] for group in answers], dtype=np.float64)
-        else:
-            drawn = np.array([[a.mixtures[0] for a in group] for group in answers], dtype=np.float64)
+    def _samples(self, answers, raw: np.ndarray, pool: np.ndarray, drawn: bool, own_pool: bool) -> Samples:
+        """Log-probs (over tau), the proposal's log-prob (recorded where the fit drew the answers;
+        the reference's for given ones) and rewards on the fit's scale."""
+        tau = self.setup.temperature if drawn else 1.0
+        logprobs = np.array([[a.policy_logprobs for a in group] for group in answers], dtype=np.float64) / tau
+        proposal = np.array(
+            [[a.mixtures[0] if drawn else a.logprobs[0] for a in group] for group in answers], dtype=np.float64
+        )
         higher = np.array(self.setup.higher)
         if self.setup.scale == "win":
-            rewards = win_probabilities(raw, pool, higher, pool_is_samples=proposal is None)
+            rewards = win_probabilities(raw, pool, higher, pool_is_samples=own_pool)
         else:
             rewards = standardised_against(raw, pool, higher)
-        return Samples(logprobs, drawn, rewards)
+        return Samples(logprobs, proposal, rewards)
 
     def _round(self, index: int, first_t: int, samples: Samples, weights: np.ndarray) -> Round:
         on_policy = index > 0

@@ -81,3 +81,14 @@ def test_recorded_mixtures_are_the_served_mixtures_log_probs():
     assert sampled["mixtures"] == pytest.approx(expected, abs=1e-6)
     forced = recorder.take(["f"])["f"][0]
     assert forced["mixtures"] == pytest.approx([float(mixed(second, w)[2]) for w in mixtures], abs=1e-6)
+
+
+def test_recorded_mixtures_at_a_temperature_are_the_tempered_distribution():
+    logprobs = torch.log_softmax(torch.tensor([[0.0, 1.0, 2.0], [2.0, 0.0, -1.0]]), dim=-1)
+    recorder, output = Recorder(), []
+    recorder.start("k", output, None, components=2, mixtures=[[0.5, 0.5]], temperature=0.7)
+    recorder.observe("k", output, logprobs)
+    output.append(2)
+    mixed = torch.log_softmax(0.5 * logprobs[0] + 0.5 * logprobs[1], dim=-1)
+    expected = float(torch.log_softmax(mixed / 0.7, dim=-1)[2])
+    assert recorder.take(["k"])["k"][0]["mixtures"] == pytest.approx([expected], abs=1e-6)

@@ -54,14 +54,18 @@ def problem(oracle, test_manifest, tmp_path_factory):
     (folder / "rewards.json").write_text(json.dumps(table))
     (folder / "judges.py").write_text(SCORER)
     scorers = {"a": f"python:{folder / 'judges.py'}:a", "b": f"python:{folder / 'judges.py'}:b"}
-    ref = np.exp(logprobs[:, 0])  # (N, V)
     diff = rewards[:, :, None, :] - rewards[:, None, :, :]  # (N, V, V', K): v against v'
-    win = np.einsum("nw,nvwk->nvk", ref, (diff > 0) + 0.5 * (diff == 0))  # P(v beats a reference answer)
+    beats = (diff > 0) + 0.5 * (diff == 0)
 
-    def exact(weight: float) -> np.ndarray:
-        z = weight * logprobs[:, 1] + (1 - weight) * logprobs[:, 2]
+    def distribution(z: np.ndarray) -> np.ndarray:
         p = np.exp(z - z.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def exact(weight: float, temperature: float = 1.0) -> np.ndarray:
+        """min over k comes later: each E[win_k], the mixture and the reference both at `temperature`
+        (an eval samples every candidate at its temperature)."""
+        win = np.einsum("nw,nvwk->nvk", distribution(logprobs[:, 0] / temperature), beats)  # P(v beats ref's answer)
+        p = distribution((weight * logprobs[:, 1] + (1 - weight) * logprobs[:, 2]) / temperature)
         return np.einsum("nv,nvk->k", p, win) / len(prompts)
 
     grid = np.linspace(0, 1, 1001)
@@ -112,3 +116,17 @@ def test_judged_fit_finds_the_exact_maximiser_and_rounds_judge_it_better(admin, 
     # One-token answers: the served mixture and the sequence-level product are one family, so
     # an on-policy round's two estimates differ by the importance weights' noise only.
     assert max(abs(history[2]["served"][o] - history[2]["sequence"][o]) for o in scorers) < 0.01, history
+
+
+def test_at_an_evals_temperature_the_fit_finds_the_tempered_maximiser(admin, problem):
+    """Answers sampled at 0.7 (as an eval at 0.7 samples them): the fit is of the mixture at 0.7,
+    whose maximiser differs from the one at 1."""
+    prompts, scorers, grid, _, exact = problem
+    values = np.array([exact(w, 0.7).min() for w in grid])
+    target, top = grid[int(np.argmax(values))], values.max()
+    status = fit(admin, prompts, scorers, resample_every=200, temperature=0.7)
+    weight = status["weights"]["alpha"]
+    print(f"temperature 0.7: alpha {weight:.3f} (exact maximiser {target:.3f}); exact {exact(weight, 0.7).min():.4f}")
+    assert status["params"]["temperature"] == 0.7
+    assert abs(weight - target) < 0.05 and top - exact(weight, 0.7).min() < 0.005
+    assert abs(status["objective"] - exact(weight, 0.7).min()) < 0.005
