@@ -15,6 +15,7 @@ RECORD_ARG = "mpo_record"  # extra_args key: a unique recording key (str)
 FORCE_ARG = "mpo_force"  # extra_args key: token ids to force, in order (list[int])
 RECORD_MIXTURES_ARG = "mpo_record_mixtures"  # extra_args key: weight vectors whose served log-probs to record
 RECORD_TEMPERATURE_ARG = "mpo_record_temperature"  # extra_args key: the temperature they are served at (float)
+RECORD_EXPANSION_ARG = "mpo_record_expansion"  # extra_args key: a weight vector to expand the served log-prob around
 
 
 def needed_components(extra_args: Mapping | None, count: int) -> tuple[int, ...]:

@@ -30,6 +30,7 @@ from mixer.math import normalised
 from mixer.needed import (
     FORCE_ARG,
     RECORD_ARG,
+    RECORD_EXPANSION_ARG,
     RECORD_MIXTURES_ARG,
     RECORD_TEMPERATURE_ARG,
     WEIGHTS_ARG,
@@ -80,6 +81,11 @@ class MixtureLogitsProcessor(LogitsProcessor):
         temperature = extra.get(RECORD_TEMPERATURE_ARG, 1.0)
         if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
             raise ValueError(f"{RECORD_TEMPERATURE_ARG} must be a positive number, got {temperature!r}")
+        expansion = extra.get(RECORD_EXPANSION_ARG)
+        if expansion is not None:
+            if RECORD_ARG not in extra or not isinstance(expansion, list) or len(expansion) != len(weights):
+                raise ValueError(f"{RECORD_EXPANSION_ARG} must be a weight vector as long as {WEIGHTS_ARG}")
+            _check_weights(RECORD_EXPANSION_ARG, expansion)
         forced = extra.get(FORCE_ARG)
         valid_forced = isinstance(forced, list) and forced and all(isinstance(t, int) for t in forced)
         if forced is not None and (RECORD_ARG not in extra or not valid_forced):
@@ -103,7 +109,16 @@ class MixtureLogitsProcessor(LogitsProcessor):
             if record is not None:
                 mixtures = [normalised(m) for m in extra.get(RECORD_MIXTURES_ARG) or []]
                 temperature = extra.get(RECORD_TEMPERATURE_ARG, 1.0)
-                RECORDER.start(record, output, extra.get(FORCE_ARG), self.components, mixtures, temperature)
+                expansion = extra.get(RECORD_EXPANSION_ARG)
+                RECORDER.start(
+                    record,
+                    output,
+                    extra.get(FORCE_ARG),
+                    self.components,
+                    mixtures,
+                    temperature,
+                    None if expansion is None else normalised(expansion),
+                )
             return RowState(
                 None if weights is None else normalised(weights),
                 needed_components(extra, self.components),

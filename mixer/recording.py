@@ -35,9 +35,25 @@ class Recording:
     sums: np.ndarray  # (C + W,) float64 running sums of log pi_k(token), then of each mixture's
     mixtures: torch.Tensor | None = None  # (W, C) normalised weights of the mixtures recorded too
     temperature: float = 1.0  # the mixtures' sampling temperature
+    expansion: torch.Tensor | None = None  # (C,) normalised weights to expand the served log-prob around
+    expanded: np.ndarray | None = None  # (1 + C + C*C,) sums of log Z_t, its gradient and Hessian
     counted: int = 0  # output tokens already added to sums
     # Log-probs of the step in flight: (C + W, V) when the token is sampled, (C + W,) for a forced one.
     pending: torch.Tensor | None = field(default=None, repr=False)
+    pending_expansion: np.ndarray | None = field(default=None, repr=False)  # the step's, added with its token
+
+    def step_expansion(self, logprobs: torch.Tensor) -> np.ndarray | None:
+        """log Z_t, E_q[log pi] and Cov_q[log pi] of this step at mu = expansion / tau (float64)."""
+        if self.expansion is None:
+            return None
+        lp = logprobs.double()  # (C, V)
+        scores = (self.expansion.double() / self.temperature) @ lp  # (V,)
+        normaliser = torch.logsumexp(scores, dim=0)
+        q = torch.exp(scores - normaliser)
+        mean = lp @ q  # (C,)
+        centred = lp - mean.unsqueeze(1)
+        covariance = (centred * q) @ centred.t()  # (C, C)
+        return torch.cat([normaliser.reshape(1), mean, covariance.reshape(-1)]).cpu().numpy()
 
     def step_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
         """The step's (C, V) component log-probs, with each recorded mixture's below: (C + W, V)."""
@@ -58,8 +74,10 @@ class Recording:
         token = self.output[self.counted]
         column = self.pending if self.pending.dim() == 1 else self.pending[:, token]
         self.sums += column.double().cpu().numpy()
+        if self.pending_expansion is not None:
+            self.expanded = self.pending_expansion if self.expanded is None else self.expanded + self.pending_expansion
         self.counted += 1
-        self.pending = None
+        self.pending = self.pending_expansion = None
 
     def result(self) -> dict:
         self.settle()
@@ -67,6 +85,7 @@ class Recording:
         return {
             "logprobs": self.sums[:components].tolist(),
             "mixtures": self.sums[components:].tolist(),
+            "expansion": None if self.expanded is None else self.expanded.tolist(),
             "token_ids": list(self.output[: self.counted]),
         }
 
@@ -89,13 +108,16 @@ class Recorder:
         components: int,
         mixtures: list[list[float]] | None = None,
         temperature: float = 1.0,
+        expansion: list[float] | None = None,
     ) -> None:
         """mixtures: normalised weight vectors (over all components) whose served log-probs, at
-        `temperature`, to record."""
+        `temperature`, to record; expansion: the one (normalised) to expand the served log-prob around."""
         if self._find(key, output) is None:  # a preempted request re-added keeps its recording
             table = torch.tensor(mixtures, dtype=torch.float32).reshape(-1, components) if mixtures else None
             sums = np.zeros(components + (0 if table is None else table.shape[0]))
-            self.active.setdefault(key, []).append(Recording(output, forced, sums, table, float(temperature)))
+            centre = None if expansion is None else torch.tensor(expansion, dtype=torch.float64)
+            recording = Recording(output, forced, sums, table, float(temperature), centre)
+            self.active.setdefault(key, []).append(recording)
 
     def observe(self, key: str, output: list[int], logprobs: torch.Tensor) -> int | None:
         """Record this step's (C, V) log-probs for the request; returns the token to force, if any."""
@@ -105,12 +127,14 @@ class Recorder:
         recording.settle()
         if recording.forced is None:
             recording.pending = recording.step_logprobs(logprobs).clone()
+            recording.pending_expansion = recording.step_expansion(logprobs)
             return None
         step = len(recording.output)
         if step >= len(recording.forced):
             return None
         token = recording.forced[step]
         recording.pending = recording.step_logprobs(logprobs)[:, token].clone()  # the token is known: one column
+        recording.pending_expansion = recording.step_expansion(logprobs)
         return token
 
     def take(self, keys: list[str]) -> dict[str, list[dict]]:

@@ -2,17 +2,25 @@
 of another policy, and its gradient in lambda. Pure numpy.
 
 The judged fit maximises min_k E_{pi_lambda}[r_k]: what an eval measures, not the implicit
-rewards' log-ratios that MPO's own objective balances. pi_lambda is the *sequence-level* product
-exp(sum_i lambda_i a_i(y|x)) / Z_lambda(x), with a_i = log pi_i(y|x) summed over the response:
-its density ratio to any proposal q is known up to Z_lambda, which self-normalisation cancels.
-The server serves the per-token product instead (mixer.math); the two differ by per-prefix
-normalisers that no finite record of samples gives for every lambda, so the fit optimises the
-sequence-level family and its job measures the gap on samples of the served mixture.
+rewards' log-ratios that MPO's own objective balances. With samples y_j ~ q(.|x) (the
+reference, or the served mixture at an earlier lambda) and per prompt self-normalised weights
+w_j = softmax_j(log t_lambda(y_j) - log q(y_j)) for an unnormalised target t_lambda:
 
-With samples y_j ~ q(.|x) (the reference, or the served mixture at an earlier lambda) and
-w_j = softmax_j(lambda . a_j - log q_j) per prompt:
+    E_lambda[r_k] ~ mean_x sum_j w_j r_jk,   d/dlambda = mean_x Cov_w(r_k, d log t_lambda / dlambda).
 
-    E_lambda[r_k] ~ mean_x sum_j w_j r_jk,   d/dlambda_i = mean_x Cov_w(r_k, a_i).
+Two families of targets (a_i = log pi_i(y|x) summed over the response, policies only):
+
+- sequence-level, the product MPO's theory mixes: log t = lambda . a, exact from the components'
+  log-probs. For one-token answers it is what the server serves.
+- served, the per-token product the server samples from: log t = lambda . a - sum_t log Z_t(lambda),
+  Z_t the normaliser of step t, which depends on the prefix. No finite record gives it for every
+  lambda, so it is expanded to second order around a centre lambda_c whose normalisers, their
+  gradient E_q[log pi] and Hessian Cov_q[log pi] were recorded with each answer (mixer.recording):
+  exact in value and gradient at lambda_c, and its error grows with the cube of the distance. A
+  fit in rounds re-centres on its latest weights, so where it stops moving it has the served
+  family's exact gradient. On long answers the two families differ a lot: the sequence-level
+  product multiplies the served one by prod_t Z_t <= 1, so it favours short answers on which
+  the policies agree (bench/judged_families.py measures the difference).
 
 Rewards are put on one scale first. The default is each sample's win probability against the
 prompt's reference answers (ties count half, in each judge's direction): E_lambda of that is the
@@ -31,10 +39,38 @@ import numpy as np
 from weights.saddle import SaddleIterate, SaddleResult, maxmin
 
 
-def importance_weights(weights: np.ndarray, logprobs: np.ndarray, proposal: np.ndarray) -> np.ndarray:
-    """Self-normalised weights of the sequence-level mixture against the proposal, per prompt.
-    weights (P,), logprobs (N, M, P) of the policies, proposal (N, M) log q -> (N, M)."""
-    z = logprobs @ weights - proposal
+@dataclass
+class Expansion:
+    """The served family's second-order model around `centre`: per sample, sum_t log Z_t there,
+    its gradient and its Hessian in lambda (policies only; divided by the temperature as the
+    log-probs are)."""
+
+    centre: np.ndarray  # (P,)
+    normaliser: np.ndarray  # (N, M)
+    gradient: np.ndarray  # (N, M, P)
+    hessian: np.ndarray  # (N, M, P, P)
+
+    def log_target(self, weights: np.ndarray, logprobs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """log t_lambda (N, M) and its gradient (N, M, P) under the quadratic model."""
+        delta = weights - self.centre
+        curve = self.hessian @ delta  # (N, M, P)
+        value = logprobs @ weights - self.normaliser - self.gradient @ delta - 0.5 * (curve @ delta)
+        return value, logprobs - self.gradient - curve
+
+
+def log_target(weights: np.ndarray, logprobs: np.ndarray, expansion: Expansion | None) -> tuple[np.ndarray, np.ndarray]:
+    """log t_lambda (N, M) and d log t / d lambda (N, M, P): sequence-level, or served (expansion)."""
+    if expansion is None:
+        return logprobs @ weights, logprobs
+    return expansion.log_target(weights, logprobs)
+
+
+def importance_weights(
+    weights: np.ndarray, logprobs: np.ndarray, proposal: np.ndarray, expansion: Expansion | None = None
+) -> np.ndarray:
+    """Self-normalised weights of the mixture against the proposal, per prompt. weights (P,),
+    logprobs (N, M, P) of the policies, proposal (N, M) log q -> (N, M)."""
+    z = log_target(weights, logprobs, expansion)[0] - proposal
     w = np.exp(z - z.max(axis=1, keepdims=True))
     return w / w.sum(axis=1, keepdims=True)
 
@@ -45,12 +81,19 @@ def effective_sample_size(w: np.ndarray) -> np.ndarray:
 
 
 def estimate(
-    weights: np.ndarray, logprobs: np.ndarray, proposal: np.ndarray, rewards: np.ndarray
+    weights: np.ndarray,
+    logprobs: np.ndarray,
+    proposal: np.ndarray,
+    rewards: np.ndarray,
+    expansion: Expansion | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """E_lambda[r_k] (K,) and its jacobian in lambda (K, P): rewards (N, M, K)."""
-    w = importance_weights(weights, logprobs, proposal)  # (N, M)
+    value, slope = log_target(weights, logprobs, expansion)
+    z = value - proposal
+    w = np.exp(z - z.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)  # (N, M)
     values = np.einsum("nm,nmk->nk", w, rewards)  # (N, K)
-    centred = logprobs - np.einsum("nm,nmp->np", w, logprobs)[:, None, :]  # a - E_w[a], (N, M, P)
+    centred = slope - np.einsum("nm,nmp->np", w, slope)[:, None, :]  # (N, M, P)
     jacobian = np.einsum("nm,nmk,nmp->nkp", w, rewards - values[:, None, :], centred)  # Cov_w, (N, K, P)
     return values.mean(axis=0), jacobian.mean(axis=0)
 
@@ -83,29 +126,31 @@ def standardised_against(rewards: np.ndarray, pool: np.ndarray, higher: np.ndarr
 
 @dataclass
 class Samples:
-    """One round's samples: every policy's sequence log-prob, the proposal's, the rewards."""
+    """One round's samples: every policy's sequence log-prob, the proposal's, the rewards, and
+    for the served family the expansion recorded with them."""
 
-    logprobs: np.ndarray  # (N, M, P) a_i(y|x) of the policies
+    logprobs: np.ndarray  # (N, M, P) a_i(y|x) of the policies (over the temperature)
     proposal: np.ndarray  # (N, M) log q(y|x) of the policy that drew them
     rewards: np.ndarray  # (N, M, K) on the fit's scale
+    expansion: Expansion | None = None  # None: the sequence-level family
 
     def estimate(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return estimate(weights, self.logprobs, self.proposal, self.rewards)
+        return estimate(weights, self.logprobs, self.proposal, self.rewards, self.expansion)
 
     def ess(self, weights: np.ndarray) -> float:
         """Mean effective sample size per prompt as a share of the samples drawn (1 = as good as
-        samples of pi_lambda itself)."""
-        w = importance_weights(weights, self.logprobs, self.proposal)
+        samples of the mixture itself)."""
+        w = importance_weights(weights, self.logprobs, self.proposal, self.expansion)
         return float(effective_sample_size(w).mean() / w.shape[1])
 
 
-MIN_ESS = 0.05  # the share of the samples' worth below which an estimate is not trusted to pick a start
+TRUST = 0.5  # a point is judged only where its ESS is at least this share of the ESS at the round's centre
 GRID_POINTS = 1500  # at most this many points of the simplex are tried for a start
 
 
 def simplex_grid(size: int, points: int = GRID_POINTS) -> np.ndarray:
     """Every point of the simplex whose coordinates are multiples of 1/n, for the finest n that
-    gives at most `points` of them (at least the vertices and the centre's neighbours): (G, size)."""
+    gives at most `points` of them: (G, size)."""
     if size == 1:
         return np.ones((1, 1))
     n = 1
@@ -115,14 +160,23 @@ def simplex_grid(size: int, points: int = GRID_POINTS) -> np.ndarray:
     return np.array(grid)
 
 
-def best_start(samples: Samples, around: np.ndarray) -> np.ndarray:
+def trusted(samples: Samples, centre: np.ndarray) -> Callable[[np.ndarray], bool]:
+    """Whether the samples still judge a point: its ESS at least TRUST of the centre's. Beyond,
+    an estimate rests on a few heavy samples (and, for the served family, on the expansion far
+    from where it is exact): the largest of many such estimates is mostly noise."""
+    floor = TRUST * samples.ess(centre)
+    return lambda weights: samples.ess(weights) >= floor
+
+
+def best_start(samples: Samples, centre: np.ndarray) -> np.ndarray:
     """Where the saddle starts: the best point of a grid over the simplex by the samples' own
-    estimate of min_k E[r_k], among the points where those samples still say something (ESS share
-    >= MIN_ESS), `around` (the round's proposal) included. The objective is not concave, so a
-    start in the right basin is what lets mirror prox find the maximiser rather than a vertex."""
-    best, best_value = around, float(samples.estimate(around)[0].min())
-    for point in simplex_grid(len(around)):
-        if samples.ess(point) >= MIN_ESS:
+    estimate of min_k E[r_k], among the points they judge (trusted), the centre included. The
+    objective is not concave, so a start in the right basin is what lets mirror prox find the
+    maximiser rather than a vertex."""
+    judged = trusted(samples, centre)
+    best, best_value = centre, float(samples.estimate(centre)[0].min())
+    for point in simplex_grid(len(centre)):
+        if judged(point):
             value = float(samples.estimate(point)[0].min())
             if value > best_value:
                 best, best_value = point, value
@@ -139,8 +193,8 @@ def fit_round(
     first_t: int = 0,
 ) -> SaddleResult:
     """The max-min saddle on one round's samples from best_start(around) (every prompt at every
-    iteration: the gradient is cheap and exact for the sample objective); each iterate carries
-    its ESS share."""
+    iteration: the gradient is cheap and exact for the sample objective); the output is the
+    best iterate the samples judge (trusted); each iterate carries its ESS share."""
 
     def report(iterate: SaddleIterate) -> None:
         iterate.ess = samples.ess(np.array(iterate.weights))
@@ -149,4 +203,15 @@ def fit_round(
 
     policies, objectives = samples.logprobs.shape[2], samples.rewards.shape[2]
     start = best_start(samples, around)
-    return maxmin(samples.estimate, policies, objectives, iterations, step, adversary_step, start, report, first_t)
+    return maxmin(
+        samples.estimate,
+        policies,
+        objectives,
+        iterations,
+        step,
+        adversary_step,
+        start,
+        report,
+        first_t,
+        eligible=trusted(samples, around),
+    )

@@ -79,10 +79,12 @@ def maxmin(
     start: np.ndarray | None = None,
     on_iterate: Callable[[SaddleIterate], None] | None = None,
     first_t: int = 0,
+    eligible: Callable[[np.ndarray], bool] | None = None,
 ) -> SaddleResult:
     """Mirror prox on max_lambda min_mu mu . f(lambda) from `start` (default uniform) and
     uniform mu. Iterates are numbered from first_t + 1 (a fit in rounds continues its count);
-    on_iterate sees each one (progress, cancellation by raising)."""
+    on_iterate sees each one (progress, cancellation by raising). The output is the best
+    iterate among the eligible ones (default all), the start if none is better."""
     if iterations < 1 or policies < 1 or objectives < 1 or step <= 0 or adversary_step <= 0:
         raise ValueError(
             f"need iterations, policies and objectives >= 1 and positive steps; got {iterations}, {policies}, "
@@ -107,7 +109,7 @@ def maxmin(
         values, jacobian = value_and_jacobian(weights)
         iterate = SaddleIterate(first_t + t + 1, weights.tolist(), float(values.min()), values.tolist(), mu.tolist())
         trajectory.append(iterate)
-        if values.min() >= best_values.min():
+        if values.min() >= best_values.min() and (eligible is None or eligible(weights)):
             best_weights, best_values = weights, values
         if on_iterate:
             on_iterate(iterate)

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 
-from mixer.needed import FORCE_ARG, RECORD_ARG, RECORD_MIXTURES_ARG, RECORD_TEMPERATURE_ARG, WEIGHTS_ARG
+from mixer.needed import (
+    FORCE_ARG,
+    RECORD_ARG,
+    RECORD_EXPANSION_ARG,
+    RECORD_MIXTURES_ARG,
+    RECORD_TEMPERATURE_ARG,
+    WEIGHTS_ARG,
+)
 from server.exceptions import InvalidRequest
 from server.serving.engine_client import EngineClient
 
@@ -31,6 +38,8 @@ class SequenceLogprobs:
     logprobs: list[float]  # by component: reference, policies, baselines
     policies: int  # how many of them are policies
     mixtures: list[float] = field(default_factory=list)  # the served log-prob under each recorded weight vector
+    # around a recorded centre (mixer.recording): sum_t log Z_t, its gradient (C) and Hessian (C*C, flat)
+    expansion: list[float] | None = None
 
     @property
     def policy_logprobs(self) -> list[float]:
@@ -64,7 +73,7 @@ class ComponentLogprobs:
         policies = len(self.client.mixture.manifest.policies)
         recorded = [by_tokens[tuple(c.token_ids)] for c in completions]
         return [
-            SequenceLogprobs(list(c.token_ids), r["logprobs"], policies, r["mixtures"])
+            SequenceLogprobs(list(c.token_ids), r["logprobs"], policies, r["mixtures"], r["expansion"])
             for c, r in zip(completions, recorded, strict=True)
         ]
 
@@ -76,12 +85,14 @@ class ComponentLogprobs:
         seed: int,
         weights: list[float] | None = None,
         temperature: float = 1.0,
+        expansion: list[float] | None = None,
     ) -> list[SequenceLogprobs]:
         """`count` pure samples (no top-k/top-p), scored: from the reference at temperature 1, or
         from the served mixture at `weights` (a vector over all components; one-hot on the
         reference is the reference) and `temperature`, whose log-prob of each sample is then
-        recorded too (mixtures[0]: the distribution it was drawn from). One request with
-        n=count: the prompt is prefilled once; child j is seeded seed + j."""
+        recorded too (mixtures[0]: the distribution it was drawn from); with `expansion` (a
+        vector over all components), the served log-prob's expansion around it at `temperature`.
+        One request with n=count: the prompt is prefilled once; child j is seeded seed + j."""
         if weights is None and temperature != 1.0:
             raise ValueError("samples at another temperature need the weights they are drawn at (their log q)")
         reference = self.client.mixture.one_hot(self.client.mixture.manifest.reference.name)
@@ -96,15 +107,21 @@ class ComponentLogprobs:
             extra_args={
                 WEIGHTS_ARG: reference if weights is None else list(weights),
                 RECORD_TEMPERATURE_ARG: temperature,
-            },
+            }
+            | ({} if expansion is None else {RECORD_EXPANSION_ARG: list(expansion)}),
         )
         return await self._record(prompt_ids, params, None if weights is None else [weights])
 
     async def score(
-        self, prompt_ids: list[int], response_ids: list[int], mixtures: list[list[float]] | None = None
+        self,
+        prompt_ids: list[int],
+        response_ids: list[int],
+        mixtures: list[list[float]] | None = None,
+        expansion: list[float] | None = None,
     ) -> SequenceLogprobs:
-        """Per-component log-probs of a given response, by forced decoding; and the served
-        mixture's under each of `mixtures` (weight vectors over all components)."""
+        """Per-component log-probs of a given response, by forced decoding; the served mixture's
+        under each of `mixtures` (weight vectors over all components); the served log-prob's
+        expansion around `expansion` (at temperature 1)."""
         if not response_ids:
             raise InvalidRequest("a response to score must have at least one token")
         self.client.check_length(prompt_ids, len(response_ids))
@@ -116,7 +133,8 @@ class ComponentLogprobs:
             extra_args={
                 WEIGHTS_ARG: self.client.mixture.one_hot(self.client.mixture.manifest.reference.name),
                 FORCE_ARG: list(response_ids),
-            },
+            }
+            | ({} if expansion is None else {RECORD_EXPANSION_ARG: list(expansion)}),
         )
         return (await self._record(prompt_ids, params, mixtures))[0]
 

@@ -36,6 +36,7 @@ JobSeed = Annotated[int, Field(ge=0, le=2**31, description="Seeds of the samples
 
 Method = Literal["mpo", "judged", "pairs"]
 MPO_MAX_TOKENS = 64  # an mpo fit's samples, as before the judged fit (its samples are an eval's answers)
+SAMPLES_PER_PROMPT = {"mpo": 8, "judged": 4}  # a judged fit's answers are an eval's: longer, and drawn again per round
 MPO_STEP, SADDLE_STEP = 1.0, 0.3  # weights.solver's c of eta = c / sqrt(T); weights.saddle's constant steps
 PAIR_BETA = 0.1  # a pair fit's beta unless given: DPO's usual strength, the demos'
 
@@ -49,8 +50,12 @@ class FitOptions(BaseModel):
         "objective's expected reward under the mixture) or 'pairs' (the worst objective's mean log sigmoid of the "
         "pairs' margins). Default: 'pairs' for a batch of preference pairs, else 'mpo'.",
     )
-    samples_per_prompt: int = Field(
-        8, ge=1, le=1024, description="Responses sampled per prompt (prompts-only form; per round for judged)."
+    samples_per_prompt: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description=f"Responses sampled per prompt (prompts-only form; per round for judged). Default: "
+        f"{SAMPLES_PER_PROMPT['mpo']} for mpo, {SAMPLES_PER_PROMPT['judged']} for judged.",
     )
     max_tokens: int | None = Field(
         None,
@@ -97,12 +102,18 @@ class FitOptions(BaseModel):
         description="judged: each objective's rewards as win probabilities against the prompt's reference answers "
         "(ties half; what an eval's win rates measure) or 'standard' (mean 0, deviation 1 over those answers).",
     )
-    resample_every: int = Field(
-        0,
+    family: Literal["served", "sequence"] = Field(
+        "served",
+        description="judged: the family of mixtures optimised: 'served', the per-token product the server samples "
+        "from (its log-probs expanded to second order around each round's weights), or 'sequence', the sequence-level "
+        "product of MPO's theory (exact importance weights, but on long answers another distribution).",
+    )
+    resample_every: int | None = Field(
+        None,
         ge=0,
         description="judged: every R iterations, sample again from the served mixture at the current weights "
         "(importance weights against it), so that weights far from the start are judged on their own answers. "
-        "0: the reference's samples only.",
+        "0: the reference's samples only. Default: half the iterations (two rounds) for prompts alone, else 0.",
     )
     normalise: Literal["none", "standard"] = Field(
         "none",
@@ -241,6 +252,21 @@ class FitBatch(LocatedBatch):
     def step(self) -> float:
         return self.options.step or (MPO_STEP if self.method == "mpo" else SADDLE_STEP)
 
+    @property
+    def samples_per_prompt(self) -> int:
+        """Responses per prompt: sampled (prompts only), or the batch's own."""
+        if self.mode != "sample":
+            return len(self.items[0].responses or []) if self.mode != "pairs" else 2
+        return self.options.samples_per_prompt or SAMPLES_PER_PROMPT.get(self.method, SAMPLES_PER_PROMPT["mpo"])
+
+    @property
+    def resample_every(self) -> int:
+        """Iterations per round of a judged fit (the iterations: one round)."""
+        every = self.options.resample_every
+        if every is None:
+            every = -(-self.options.iterations // 2) if self.method == "judged" and self.mode == "sample" else 0
+        return every or self.options.iterations
+
     @model_validator(mode="after")
     def _one_form(self) -> "FitBatch":
         forms = {_form(i) for i in self.items}
@@ -270,7 +296,7 @@ class FitBatch(LocatedBatch):
                 raise ValueError("options.beta is required with options.scorers")
         if self.mode == "rewards" and options.beta is None:
             raise ValueError("options.beta is required with reward scores")
-        self._unused("mpo", resample_every=0, scale="win", temperature=None)
+        self._unused("mpo", resample_every=None, scale="win", temperature=None, family="served")
 
     def _judged_options(self) -> None:
         options = self.options
@@ -284,13 +310,20 @@ class FitBatch(LocatedBatch):
                 raise ValueError(f"every response's rewards must name the same objectives; got {sorted(keys)}")
         if options.temperature is not None and self.mode != "sample":
             raise ValueError("options.temperature is what the fit samples at: give prompts only")
-        if self.mode == "sample" and options.samples_per_prompt < 2 and options.scale == "win":
+        if self.mode == "sample" and self.samples_per_prompt < 2 and options.scale == "win":
             raise ValueError("win probabilities compare a prompt's answers: options.samples_per_prompt must be >= 2")
         self._unused("judged", beta=None, normalise="none")
 
     def _pair_options(self) -> None:
         self._unused(
-            "pairs", scorers=None, normalise="none", resample_every=0, scale="win", max_tokens=None, temperature=None
+            "pairs",
+            scorers=None,
+            normalise="none",
+            resample_every=None,
+            scale="win",
+            max_tokens=None,
+            temperature=None,
+            family="served",
         )
 
     def _unused(self, method: str, **defaults) -> None:

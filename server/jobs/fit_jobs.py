@@ -91,6 +91,10 @@ class FitJobs(JobRunner[FitJob]):
     def _params(self, batch: FitBatch) -> dict:
         """The options as the fit runs them (defaults resolved): kept with the job and its weight set."""
         resolved = {"mode": batch.mode, "method": batch.method, "step": batch.step}
+        if batch.mode == "sample":
+            resolved["samples_per_prompt"] = batch.samples_per_prompt
+        if batch.method == "judged":
+            resolved["resample_every"] = batch.resample_every
         sampling = {"max_tokens": self._max_tokens(batch), "temperature": self._temperature(batch)}
         return batch.options.model_dump() | resolved | sampling
 
@@ -215,15 +219,18 @@ class FitJobs(JobRunner[FitJob]):
         prompts = [item.prompt_ids(self.client) for item in batch.items]
         mixture = self.client.mixture
         max_tokens, temperature = self._max_tokens(batch), self._temperature(batch)
-        rounds = 1 if not options.resample_every else -(-options.iterations // options.resample_every)
-        per_prompt = options.samples_per_prompt if batch.mode == "sample" else len(batch.items[0].responses or [])
+        rounds = -(-options.iterations // batch.resample_every)
+        per_prompt = batch.samples_per_prompt
         job.samples_total = rounds * len(prompts) * per_prompt
         bounded = self._bounded(job, per_prompt)
 
-        async def sample(n: int, m: int, vector: list[float], seed: int) -> list[SequenceLogprobs]:
+        async def sample(
+            n: int, m: int, vector: list[float], around: list[float] | None, seed: int
+        ) -> list[SequenceLogprobs]:
             if job.phase != "sampling":
                 job.enter("sampling")
-            return await bounded(partial(self.logprobs.sample, prompts[n], m, max_tokens, seed, vector, temperature))
+            draw = partial(self.logprobs.sample, prompts[n], m, max_tokens, seed, vector, temperature, around)
+            return await bounded(draw)
 
         def reward(groups: list[list[SequenceLogprobs]]) -> np.ndarray:
             job.enter("rewarding")
@@ -240,9 +247,10 @@ class FitJobs(JobRunner[FitJob]):
             self.policies,
             higher,
             options.scale,
+            options.family,
             options.iterations,
-            options.resample_every,
-            options.samples_per_prompt,
+            batch.resample_every,
+            batch.samples_per_prompt,
             temperature,
             batch.step,
             options.adversary_step,
@@ -250,7 +258,11 @@ class FitJobs(JobRunner[FitJob]):
         )
         reference = mixture.one_hot(mixture.manifest.reference.name)
         job.judged = JudgedFit(setup, len(prompts), sample, reward, lambda w: mixture.vector(self._named(w)), reference)
-        given = None if batch.mode == "sample" else await self._gather(job, prompts, per_prompt, None, bounded)
+        given = None
+        if batch.mode != "sample":
+            centre = mixture.vector(self._named(np.full(len(self.policies), 1 / len(self.policies))))
+            around = centre if options.family == "served" else None
+            given = await self._gather(job, prompts, per_prompt, None, bounded, around)
         return await job.judged.run(given, lambda it: self._on_iterate(job, it))
 
     async def _pair_fit(self, job: FitJob) -> SaddleResult:
@@ -298,9 +310,11 @@ class FitJobs(JobRunner[FitJob]):
 
         return bounded
 
-    async def _gather(self, job: FitJob, prompts: list[list[int]], per_prompt: int, max_tokens, bounded) -> list:
+    async def _gather(
+        self, job: FitJob, prompts: list[list[int]], per_prompt: int, max_tokens, bounded, around=None
+    ) -> list:
         """The batch's responses with every component's log-probs: sampled from the reference
-        (prompts only) or the given ones scored."""
+        (prompts only) or the given ones scored (with the served expansion around `around`)."""
         batch, options = job.batch, job.batch.options
         if batch.mode == "sample":
             job.enter("sampling")
@@ -317,7 +331,7 @@ class FitJobs(JobRunner[FitJob]):
         return list(
             await asyncio.gather(
                 *(
-                    bounded(partial(self._score_all, ids, item.responses or []))
+                    bounded(partial(self._score_all, ids, item.responses or [], around))
                     for ids, item in zip(prompts, batch.items, strict=True)
                 )
             )
@@ -331,7 +345,7 @@ class FitJobs(JobRunner[FitJob]):
             rewards = np.array([[[r[p] for p in self.policies] for r in item.rewards or []] for item in batch.items])
             return normalised_rewards(rewards, options.beta or 1.0)
         prompts = [item.prompt_ids(self.client) for item in batch.items]
-        per_prompt = options.samples_per_prompt if batch.mode == "sample" else len(batch.items[0].responses or [1])
+        per_prompt = batch.samples_per_prompt
         job.samples_total = len(prompts) * per_prompt
         groups = await self._gather(job, prompts, per_prompt, batch.max_tokens, self._bounded(job, per_prompt))
         if options.scorers is not None:
@@ -356,9 +370,10 @@ class FitJobs(JobRunner[FitJob]):
             columns.append(scorer(prompts, texts))
         return np.array(columns, dtype=np.float64).T.reshape(len(groups), len(groups[0]), len(names))
 
-    async def _score_all(self, prompt_ids: list[int], responses: list[str | list[int]]) -> list:
+    async def _score_all(self, prompt_ids: list[int], responses: list[str | list[int]], around=None) -> list:
         logprobs = self.logprobs
-        return await asyncio.gather(*(logprobs.score(prompt_ids, logprobs.response_ids(r)) for r in responses))
+        scores = (logprobs.score(prompt_ids, logprobs.response_ids(r), None, around) for r in responses)
+        return await asyncio.gather(*scores)
 
     def summary(self, job: FitJob) -> dict:
         """What is stored with a finished job: its outcome and the (thinned) trajectory."""
@@ -421,7 +436,7 @@ class FitJobs(JobRunner[FitJob]):
             },
             **self._outcome(job),
             "result_weight_set": job.result_set,
-            "params": job.batch.options.model_dump(),
+            "params": self._params(job.batch),
         }
 
     async def trajectory(self, job_id: str) -> dict:

@@ -9,12 +9,16 @@ with those weights), and the next R iterations judge weights on those answers. E
 answer comes with the log-prob of the distribution that drew it (mixer.recording, at the
 sampling temperature): the importance weights' denominator.
 
-Answers are sampled at an eval's temperature tau (the manifest's answers.temperature unless
-the options say), and what the fit optimises is then the sequence-level product at tau,
-exp(sum_i lambda_i a_i / tau) / Z: the policies' log-probs enter divided by tau
-(weights.judged is written for tau = 1). Each on-policy round also measures the gap between the
-families: the plain mean of its rewards is the served mixture's expectation at its weights, the
-importance-weighted estimate at the same weights the sequence-level product's.
+The family optimised (weights.judged) is the served one by default: every answer is recorded
+with the second-order expansion of its served log-prob around the round's centre (the weights
+it was drawn at; the uniform start for round 0), which is exact there in value and gradient.
+'sequence' optimises the sequence-level product instead, which needs no expansion. Answers are
+sampled at an eval's temperature tau (the manifest's answers.temperature unless the options
+say), and the family is then the mixture at tau: the policies' log-probs enter divided by tau,
+the expansion's gradient and Hessian by tau and tau squared (weights.judged is written for
+tau = 1). Each on-policy round also measures the gap between the families: the plain mean of
+its rewards is the served mixture's expectation at its weights, the sequence-level product's
+importance-weighted estimate at the same weights beside it.
 """
 
 import asyncio
@@ -25,11 +29,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from server.jobs.component_logprobs import SequenceLogprobs
-from weights.judged import Samples, fit_round, standardised_against, win_probabilities
+from weights.judged import Expansion, Samples, estimate, fit_round, standardised_against, win_probabilities
 from weights.saddle import SaddleIterate, SaddleResult
 
-# (prompt index, samples, weights over all components, seed) -> answers drawn at those weights
-Sampler = Callable[[int, int, list[float], int], Awaitable[list[SequenceLogprobs]]]
+# (prompt index, samples, weights over all components, the expansion's centre or None, seed) ->
+# answers drawn at those weights
+Sampler = Callable[[int, int, list[float], list[float] | None, int], Awaitable[list[SequenceLogprobs]]]
 # answers[prompt][sample] -> raw rewards (prompts, samples, objectives), in a thread
 Rewarder = Callable[[list[list[SequenceLogprobs]]], np.ndarray]
 
@@ -51,8 +56,9 @@ class JudgedSetup:
     policies: list[str]
     higher: list[bool]  # per objective: is a larger raw reward better
     scale: str  # 'win' or 'standard'
+    family: str  # 'served' or 'sequence'
     iterations: int
-    resample_every: int
+    resample_every: int  # iterations per round
     samples_per_prompt: int
     temperature: float
     step: float
@@ -77,17 +83,17 @@ class JudgedFit:
         """Round 0 is drawn from the reference, or `given` (the batch's responses, scored) ->
         the fitted weights (the last round's)."""
         setup = self.setup
-        first = given if given is not None else await self._draw(0, self.reference)
-        pool = await asyncio.to_thread(self.reward, first)  # (N, M, K)
-        samples = self._samples(first, pool, pool, drawn=given is None, own_pool=True)
-        per_round = setup.resample_every or setup.iterations
         weights = np.full(len(setup.policies), 1.0 / len(setup.policies))
+        first = given if given is not None else await self._draw(0, self.reference, weights)
+        pool = await asyncio.to_thread(self.reward, first)  # (N, M, K)
+        samples = self._samples(first, pool, pool, weights, drawn=given is None, own_pool=True)
+        per_round = setup.resample_every
         result = None
         for index in range(math.ceil(setup.iterations / per_round)):
             if index > 0:
-                answers = await self._draw(index, self.vector(weights))
+                answers = await self._draw(index, self.vector(weights), weights)
                 raw = await asyncio.to_thread(self.reward, answers)
-                samples = self._samples(answers, raw, pool, drawn=True, own_pool=False)
+                samples = self._samples(answers, raw, pool, weights, drawn=True, own_pool=False)
             first_t = index * per_round
             self.rounds.append(self._round(index, first_t, samples, weights))
             count = min(per_round, setup.iterations - first_t)
@@ -98,15 +104,21 @@ class JudgedFit:
         assert result is not None
         return result
 
-    async def _draw(self, index: int, vector: list[float]) -> list[list[SequenceLogprobs]]:
-        """Every prompt's answers from the served mixture at `vector`; seeds apart from other rounds'."""
+    async def _draw(self, index: int, vector: list[float], centre: np.ndarray) -> list[list[SequenceLogprobs]]:
+        """Every prompt's answers from the served mixture at `vector`, each with its expansion
+        around `centre` (policy weights; served family); seeds apart from other rounds'."""
         m = self.setup.samples_per_prompt
         base = self.setup.seed + index * self.prompts * m
-        return list(await asyncio.gather(*(self.sample(n, m, vector, base + n * m) for n in range(self.prompts))))
+        around = self.vector(centre) if self.setup.family == "served" else None
+        draws = (self.sample(n, m, vector, around, base + n * m) for n in range(self.prompts))
+        return list(await asyncio.gather(*draws))
 
-    def _samples(self, answers, raw: np.ndarray, pool: np.ndarray, drawn: bool, own_pool: bool) -> Samples:
+    def _samples(
+        self, answers, raw: np.ndarray, pool: np.ndarray, centre: np.ndarray, drawn: bool, own_pool: bool
+    ) -> Samples:
         """Log-probs (over tau), the proposal's log-prob (recorded where the fit drew the answers;
-        the reference's for given ones) and rewards on the fit's scale."""
+        the reference's for given ones), rewards on the fit's scale, and the served family's
+        expansion around `centre`."""
         tau = self.setup.temperature if drawn else 1.0
         logprobs = np.array([[a.policy_logprobs for a in group] for group in answers], dtype=np.float64) / tau
         proposal = np.array(
@@ -117,12 +129,27 @@ class JudgedFit:
             rewards = win_probabilities(raw, pool, higher, pool_is_samples=own_pool)
         else:
             rewards = standardised_against(raw, pool, higher)
-        return Samples(logprobs, proposal, rewards)
+        expansion = self._expansion(answers, centre, tau) if self.setup.family == "served" else None
+        return Samples(logprobs, proposal, rewards, expansion)
+
+    @staticmethod
+    def _expansion(answers, centre: np.ndarray, tau: float) -> Expansion:
+        """Each answer's recorded [sum log Z_t, gradient (C), Hessian (C*C)] restricted to the
+        policies (components 1..P) and put in lambda's units (the gradient over tau, the Hessian
+        over tau squared)."""
+        recorded = np.array([[a.expansion for a in group] for group in answers], dtype=np.float64)
+        components, policies = round((recorded.shape[2] - 1) ** 0.5), len(centre)
+        span = slice(1, 1 + policies)
+        gradient = recorded[:, :, 1 : 1 + components][:, :, span] / tau
+        hessian = recorded[:, :, 1 + components :].reshape(*recorded.shape[:2], components, components)
+        return Expansion(centre, recorded[:, :, 0], gradient, hessian[:, :, span, span] / tau**2)
 
     def _round(self, index: int, first_t: int, samples: Samples, weights: np.ndarray) -> Round:
         on_policy = index > 0
         served = samples.rewards.mean(axis=(0, 1)).tolist() if on_policy else None
-        sequence = samples.estimate(weights)[0].tolist() if on_policy else None
+        sequence = (
+            estimate(weights, samples.logprobs, samples.proposal, samples.rewards)[0].tolist() if on_policy else None
+        )
         proposal = dict(zip(self.setup.policies, weights.tolist(), strict=True)) if on_policy else None
         return Round(index, first_t, proposal, samples.ess(weights), served, sequence)
 

@@ -30,7 +30,7 @@ def test_a_step_whose_token_never_arrives_is_replaced():
     assert recorder.observe("k", output, step([[-9.0, -9.0]])) == 1  # partial prefill: token discarded
     assert recorder.observe("k", output, step([[-1.0, -2.0]])) == 1
     output.append(1)
-    assert recorder.take(["k"])["k"] == [{"logprobs": [-2.0], "mixtures": [], "token_ids": [1]}]
+    assert recorder.take(["k"])["k"] == [{"logprobs": [-2.0], "mixtures": [], "expansion": None, "token_ids": [1]}]
 
 
 def test_forcing_stops_after_the_given_tokens_and_unknown_keys_are_ignored():
@@ -50,8 +50,8 @@ def test_children_of_one_request_share_the_key_but_not_the_recording():
     first.append(0)
     second.append(1)
     assert recorder.take(["k"])["k"] == [
-        {"logprobs": [-1.0], "mixtures": [], "token_ids": [0]},
-        {"logprobs": [-4.0], "mixtures": [], "token_ids": [1]},
+        {"logprobs": [-1.0], "mixtures": [], "expansion": None, "token_ids": [0]},
+        {"logprobs": [-4.0], "mixtures": [], "expansion": None, "token_ids": [1]},
     ]
 
 
@@ -92,3 +92,29 @@ def test_recorded_mixtures_at_a_temperature_are_the_tempered_distribution():
     mixed = torch.log_softmax(0.5 * logprobs[0] + 0.5 * logprobs[1], dim=-1)
     expected = float(torch.log_softmax(mixed / 0.7, dim=-1)[2])
     assert recorder.take(["k"])["k"][0]["mixtures"] == pytest.approx([expected], abs=1e-6)
+
+
+def test_the_expansion_sums_each_steps_normaliser_and_its_derivatives():
+    """log Z_t(mu) = logsumexp_v mu . log pi(v), its gradient E_q[log pi] and Hessian Cov_q[log pi]
+    (q the step's served distribution at mu = w / tau), summed over the steps that produced a token."""
+    steps = [
+        torch.log_softmax(torch.tensor([[0.0, 1.0, 2.0], [2.0, 0.0, -1.0]]), dim=-1),
+        torch.log_softmax(torch.tensor([[1.0, 1.0, 0.0], [0.0, 3.0, 0.0]]), dim=-1),
+    ]
+    recorder, output = Recorder(), []
+    recorder.start("k", output, None, components=2, temperature=0.5, expansion=[0.25, 0.75])
+    recorder.observe("k", output, steps[0])
+    recorder.observe("k", output, steps[0])  # a step whose token never came (replaced)
+    output.append(1)
+    recorder.observe("k", output, steps[1])
+    output.append(0)
+    mu = torch.tensor([0.25, 0.75], dtype=torch.float64) / 0.5
+    expected = torch.zeros(1 + 2 + 4, dtype=torch.float64)
+    for lp in steps:
+        lp = lp.double()
+        scores = mu @ lp
+        q = torch.softmax(scores, dim=0)
+        mean = lp @ q
+        second = (lp * q) @ lp.t() - torch.outer(mean, mean)
+        expected += torch.cat([torch.logsumexp(scores, 0).reshape(1), mean, second.reshape(-1)])
+    assert recorder.take(["k"])["k"][0]["expansion"] == pytest.approx(expected.tolist(), abs=1e-9)

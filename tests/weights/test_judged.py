@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from weights.judged import (
+    Expansion,
     Samples,
     best_start,
     estimate,
@@ -109,3 +110,69 @@ def test_the_grid_covers_the_simplex():
         np.testing.assert_allclose(grid.sum(axis=1), 1.0)
         assert len(grid) <= 1500 and (grid >= 0).all()
         assert any(np.allclose(p, np.eye(size)[0]) for p in grid)
+
+
+def two_token_problem(seed: int, vocab: int = 12, policies: int = 3):
+    """Per-token distributions of `policies` over two steps (second given the first), rewards."""
+    rng = np.random.default_rng(seed)
+    first = rng.normal(size=(policies, vocab)) * 2
+    second = rng.normal(size=(policies, vocab, vocab)) * 2
+    first -= np.log(np.exp(first).sum(-1, keepdims=True))
+    second -= np.log(np.exp(second).sum(-1, keepdims=True))
+    return first, second, rng.uniform(size=(vocab * vocab, 2))
+
+
+def served_values(w, first, second, rewards):
+    """E[r] under the per-token product at w, every two-token answer enumerated."""
+    step1 = np.exp(w @ first - np.logaddexp.reduce(w @ first))
+    mix2 = np.einsum("p,pvu->vu", w, second)
+    step2 = np.exp(mix2 - np.logaddexp.reduce(mix2, axis=1, keepdims=True))
+    return (step1[:, None] * step2).reshape(-1) @ rewards
+
+
+def expansion_at(centre, first, second) -> Expansion:
+    """What mixer.recording sums for each two-token answer, at centre: log Z_t, E_q[lp], Cov_q[lp]."""
+    vocab = first.shape[1]
+    terms = []
+    for v1 in range(vocab):
+        for lp in (first, second[:, v1]):
+            scores = centre @ lp
+            q = np.exp(scores - np.logaddexp.reduce(scores))
+            mean = lp @ q
+            terms.append((v1, np.logaddexp.reduce(scores), mean, ((lp - mean[:, None]) * q) @ (lp - mean[:, None]).T))
+    normaliser = np.zeros((vocab, vocab))
+    gradient = np.zeros((vocab, vocab, len(centre)))
+    hessian = np.zeros((vocab, vocab, len(centre), len(centre)))
+    for v1, z, g, h in terms:  # each (step, prefix) term belongs to every answer with that prefix
+        normaliser[v1] += z
+        gradient[v1] += g
+        hessian[v1] += h
+    p = len(centre)
+    return Expansion(centre, normaliser.reshape(1, -1), gradient.reshape(1, -1, p), hessian.reshape(1, -1, p, p))
+
+
+def test_the_served_expansion_is_exact_at_its_centre_in_value_and_gradient():
+    first, second, rewards = two_token_problem(0)
+    centre = np.array([0.5, 0.2, 0.3])
+    a = (first[:, :, None] + second).reshape(3, -1).T[None]  # (1, V*V, P) sequence log-probs
+    flat = np.zeros(a.shape[:2])  # every answer enumerated once: no proposal to divide by
+    expansion = expansion_at(centre, first, second)
+    values, jacobian = estimate(centre, a, flat, rewards[None], expansion)
+    np.testing.assert_allclose(values, served_values(centre, first, second, rewards), atol=1e-12)
+    eps = 1e-6
+    numeric = np.array(
+        [
+            (
+                served_values(centre + eps * e, first, second, rewards)
+                - served_values(centre - eps * e, first, second, rewards)
+            )
+            / (2 * eps)
+            for e in np.eye(3)
+        ]
+    ).T
+    np.testing.assert_allclose(jacobian, numeric, atol=1e-6)
+    near = centre + np.array([0.04, -0.02, -0.02])
+    close = estimate(near, a, flat, rewards[None], expansion)[0]
+    np.testing.assert_allclose(close, served_values(near, first, second, rewards), atol=2e-3)
+    sequence = estimate(centre, a, flat, rewards[None])[0]  # the other family: not what is served
+    assert np.abs(sequence - values).max() > 10 * np.abs(close - served_values(near, first, second, rewards)).max()
