@@ -197,6 +197,44 @@ def test_an_eval_table_in_the_page_equals_the_api_result(page, checkpoint_server
     assert not page.problems
 
 
+def test_a_file_of_pairs_is_a_pair_eval_whose_table_equals_the_api_and_a_pair_fit(
+    page, checkpoint_server, admin, tmp_path
+):
+    pairs = tmp_path / "pairs.jsonl"
+    lines = [
+        {"prompt": prompt, "chosen": chosen, "rejected": rejected, "objective": objective}
+        for prompt in ("Life is", "Never trust")
+        for chosen, rejected, objective in ((" good.", " hard.", "alpha"), (" short", " a long one", "beta"))
+    ]
+    pairs.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    open_playground(page, checkpoint_server.url, admin_token=ADMIN_TOKEN)
+    page.get_by_role("tab", name="Jobs").click()
+    jobs = page.locator("#panel-jobs")
+    jobs.get_by_label("Job", exact=True).select_option("eval")
+    jobs.get_by_label("Prompts", exact=True).select_option("upload")
+    jobs.get_by_label("JSONL file").set_input_files(str(pairs))
+    jobs.get_by_role("button", name="Start").click()
+    job = wait_for_job(page, "eval")
+    result = admin.get(f"/admin/eval/{job}").json()["result"]
+    assert result["kind"] == "pairs"
+    rows = page.locator("#eval-summary tbody tr")
+    expect(rows).to_have_count(len(result["candidates"]))
+    for n, candidate in enumerate(result["candidates"]):
+        row = rows.nth(n)
+        assert row.locator("[data-min]").inner_text() == f"{100 * candidate['min']['accuracy']:.1f}"
+        for objective, value in candidate["objectives"].items():
+            accuracy = value["accuracy"]
+            expected = f"{100 * accuracy['mean']:.1f} [{100 * accuracy['low']:.1f}, {100 * accuracy['high']:.1f}]"
+            assert row.locator(f"[data-objective={objective}]").inner_text() == expected
+    jobs.get_by_label("Job", exact=True).select_option("fit")  # the same file, fitted: the pair fit
+    jobs.get_by_role("button", name="Start").click()
+    fit = wait_for_job(page, "fit")
+    status = admin.get(f"/admin/fit/{fit}").json()
+    assert status["method"] == "pairs" and status["phase"] == "succeeded"
+    expect(page.locator("#fit-final")).to_contain_text("pairs fit")
+    assert not page.problems
+
+
 def test_weights_stay_on_the_simplex_for_two_to_eight_policies_and_three_get_a_triangle(page, checkpoint_server):
     """The weights editor's logic in the browser that runs it: every slider move keeps the
     weights non-negative, summing to 1, with the moved one where it was put; the triangle's

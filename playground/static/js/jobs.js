@@ -1,7 +1,8 @@
 // Jobs (admin): start a fit or an eval on an uploaded JSONL or one of the mixture's prompt
-// sets, follow it live, cancel it; when it is done, its charts (a fit's trajectory; an eval's
-// win rates, Min and Pareto front) and an eval's answers, filtered by candidate and sorted by
-// reward. Everything comes from the same /admin routes the CLI uses.
+// sets (prompts, or preference pairs: a pair fit, a pair eval), follow it live, cancel it; when
+// it is done, its charts (a fit's trajectory; an eval's win rates, Min and Pareto front, or a
+// pair eval's accuracies) and an eval's answers, filtered by candidate and sorted by reward.
+// Everything comes from the same /admin routes the CLI uses.
 
 import { admin, adminText } from "./api.js";
 import { bars, chartBox, lines, scatter } from "./charts.js";
@@ -10,6 +11,19 @@ import { append, clear, confirmAction, el, field, fmt, numberInput, select, show
 const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 const POLL_MS = 1000;
 const PAGE_ROWS = 25; // answers shown at first, and added by "Show more"
+// The fit options each method reads (the server refuses an option a method does not use).
+const FIT_FIELDS = {
+  implicit: ["samples_per_prompt", "max_tokens", "iterations", "step", "batch_size", "seed"],
+  scorers: ["samples_per_prompt", "max_tokens", "iterations", "step", "batch_size", "seed"],
+  judged: ["samples_per_prompt", "max_tokens", "iterations", "resample_every", "seed"],
+  pairs: ["iterations", "seed"],
+};
+
+// A batch of preference pairs, by its first line.
+function isPairs(text) {
+  const first = text.split("\n").find((line) => line.trim());
+  try { return first !== undefined && "chosen" in JSON.parse(first); } catch { return false; }
+}
 
 function checkbox(text, checked, value) {
   const box = el("input", { type: "checkbox", value, checked });
@@ -63,22 +77,32 @@ export class JobsPanel {
       samples_per_prompt: numberInput(8, { min: 1, step: 1 }),
       max_tokens: numberInput(48, { min: 1, step: 1 }),
       iterations: numberInput(500, { min: 1, step: 1 }),
+      resample_every: numberInput(250, { min: 0, step: 1 }),
       step: numberInput(1, { min: 0.001, step: "any" }),
       batch_size: numberInput(16, { min: 1, step: 1 }),
       seed: numberInput(0, { min: 0, step: 1 }),
     };
-    this.rewards = select([["implicit", "implicit rewards (the paper's)"], ["scorers", "the objectives' scorers"]], "implicit");
+    this.rewards = select([["implicit", "MPO on implicit rewards (the paper's)"], ["scorers", "MPO on the objectives' scorers"],
+      ["judged", "judged: the worst objective's win rate under the served mixture"]], "implicit");
     this.beta = numberInput(0.1, { min: 0.0001, step: "any" });
     this.activateWhenDone = checkbox("activate the fitted weights when done", false);
-    const betaField = field("beta (KL strength)", this.beta, "for the scorers' rewards");
-    const showBeta = () => { betaField.hidden = this.rewards.value !== "scorers"; };
-    this.rewards.addEventListener("change", showBeta);
-    showBeta();
+    const betaField = field("beta (KL strength)", this.beta, "for the scorers' rewards and pair fits");
     const names = { samples_per_prompt: "Samples per prompt", max_tokens: "Max tokens", iterations: "Iterations",
-      step: "Step c", batch_size: "Batch size", seed: "Seed" };
+      resample_every: "Resample every", step: "Step c", batch_size: "Batch size", seed: "Seed" };
+    const hints = { max_tokens: "empty: an eval's", resample_every: "iterations (0: the reference's answers only)" };
+    const fields = Object.fromEntries(Object.entries(this.fit).map(([k, input]) => [k, field(names[k], input, hints[k])]));
+    const show = () => {
+      const method = this.rewards.value;
+      for (const [k, node] of Object.entries(fields)) node.hidden = !FIT_FIELDS[method].includes(k);
+      betaField.hidden = method !== "scorers";
+      if (method === "judged") { this.fit.max_tokens.value = ""; this.fit.samples_per_prompt.value = "4"; }
+    };
+    this.rewards.addEventListener("change", show);
+    show();
     return el("fieldset", {}, el("legend", {}, "Fit options"),
-      el("div", { class: "row" }, Object.entries(this.fit).map(([k, input]) => field(names[k], input))),
-      el("div", { class: "row" }, field("Rewards", this.rewards), betaField, this.activateWhenDone.element));
+      el("div", { class: "row" }, Object.values(fields)),
+      el("div", { class: "row" }, field("Method", this.rewards, "a file of pairs is fitted by the pair fit"), betaField,
+        this.activateWhenDone.element));
   }
 
   buildEvalOptions() {
@@ -107,13 +131,16 @@ export class JobsPanel {
       el("div", { class: "row" }, Object.entries(this.eval).map(([k, input]) => field(names[k], input)))));
   }
 
-  options() {
+  options(pairs) {
     if (this.kind.value === "fit") {
-      const options = Object.fromEntries(Object.entries(this.fit).map(([k, input]) => [k, Number(input.value)]));
-      if (this.rewards.value === "scorers") {
+      const method = pairs ? "pairs" : this.rewards.value;
+      const options = Object.fromEntries(FIT_FIELDS[method].filter((k) => this.fit[k].value !== "")
+        .map((k) => [k, Number(this.fit[k].value)]));
+      if (method === "scorers") {
         options.scorers = this.objectiveSpecs;
         options.beta = Number(this.beta.value);
       }
+      if (method === "judged") options.method = "judged";
       if (this.activateWhenDone.box.checked) options.activate = true;
       return options;
     }
@@ -143,8 +170,9 @@ export class JobsPanel {
     showError(null);
     try {
       const form = new FormData();
-      form.append("file", new Blob([await this.prompts()], { type: "application/x-ndjson" }), "prompts.jsonl");
-      form.append("options", JSON.stringify(this.options()));
+      const text = await this.prompts();
+      form.append("file", new Blob([text], { type: "application/x-ndjson" }), "prompts.jsonl");
+      form.append("options", JSON.stringify(this.options(isPairs(text))));
       const status = await admin(`/admin/${this.kind.value}`, { method: "POST", form });
       await this.refreshList();
       this.show(this.kind.value, status.id);
@@ -204,7 +232,8 @@ export class JobsPanel {
     const p = status.progress || {};
     if (kind === "fit") {
       if (status.phase === "fitting") {
-        const current = status.current ? ` — ${weightsText(status.current.weights)}, F ${fmt(status.current.objective, 4)}` : "";
+        const name = status.params?.method === "mpo" ? "F" : "min";
+        const current = status.current ? ` — ${weightsText(status.current.weights)}, ${name} ${fmt(status.current.objective, 4)}` : "";
         return [p.iteration, p.iterations, `iteration ${p.iteration} of ${p.iterations}${current}`];
       }
       return [p.samples_done, p.samples_total, p.samples_total ? `${p.samples_done} of ${p.samples_total} responses` : ""];
@@ -220,9 +249,12 @@ export class JobsPanel {
 
   async drawFit(body, id, status) {
     const trajectory = await admin(`/admin/fit/${id}/trajectory`);
-    const chart = chartBox("lambda of each policy and the objective F over the iterations");
+    const mpo = trajectory.method === "mpo";
+    // MPO's output is the average of its iterates; the judged and pair fits' their best iterate (min_k of the objectives).
+    const [output, name] = mpo ? ["the average of the iterates", "F"] : ["the best iterate", "min over objectives"];
+    const chart = chartBox(`lambda of each policy and the objective (${name}) over the iterations`);
     const summary = el("p", { id: "fit-final", dataset: { weights: JSON.stringify(status.weights) } },
-      `Fitted weights (the average of the iterates): ${weightsText(status.weights)}; F ${fmt(status.objective, 4)}`);
+      `Fitted weights (${output}, ${trajectory.method} fit): ${weightsText(status.weights)}; ${name} ${fmt(status.objective, 4)}`);
     const set = status.result_weight_set;
     const activate = el("button", { type: "button", onclick: async () => {
       if (!(await confirmAction(`Make weight set ${set} (${weightsText(status.weights)}) the live defaults?`))) return;
@@ -232,16 +264,17 @@ export class JobsPanel {
     body.append(summary, el("div", { class: "actions" }, activate), chart.element);
     const points = trajectory.points;
     const series = trajectory.policies.map((p, k) => ({ label: `lambda ${p}`, points: points.map((it) => [it.t, it.weights[k]]) }));
-    // The fit's answer is the average of the iterates: drawn as its own flat line per policy.
+    // The fit's answer (the average of the iterates, or the best one): drawn as its own flat line per policy.
     trajectory.policies.forEach((p, k) => series.push({ label: `fitted ${p}`, dashed: true, colour: k,
       points: [[points[0]?.t ?? 0, status.weights[p]], [points.at(-1)?.t ?? 1, status.weights[p]]] }));
-    series.push({ label: "F (objective)", axis: "yF", colour: trajectory.policies.length,
+    series.push({ label: `${name} (objective)`, axis: "yF", colour: trajectory.policies.length,
       points: points.map((it) => [it.t, it.objective]) });
-    lines(chart.canvas, series, "iteration", { yW: "weight", yF: "F estimate" });
+    lines(chart.canvas, series, "iteration", { yW: "weight", yF: `${name} estimate` });
   }
 
   async drawEval(body, id, status) {
     const result = status.result;
+    if (result.kind === "pairs") return this.drawPairEval(body, result);
     const objectives = Object.keys(result.objectives);
     const names = result.candidates.map((c) => c.name);
     const winChart = chartBox("win rate against the reference per objective and candidate, and the Min");
@@ -270,6 +303,34 @@ export class JobsPanel {
     drawPareto();
     const answers = (await adminText(`/admin/eval/${id}/answers.jsonl`)).split("\n").filter(Boolean).map((line) => JSON.parse(line));
     body.append(new AnswersTable(answers, names, objectives).element);
+  }
+
+  // A pair eval: each candidate's preference accuracy per objective (with the Min) and its margins.
+  drawPairEval(body, result) {
+    const objectives = result.objectives;
+    const names = result.candidates.map((c) => c.name);
+    const chart = chartBox("preference accuracy per objective and candidate, and the Min");
+    const series = objectives.map((o) => ({
+      label: `accuracy ${o}`,
+      values: result.candidates.map((c) => 100 * c.objectives[o].accuracy.mean),
+      low: result.candidates.map((c) => 100 * c.objectives[o].accuracy.low),
+      high: result.candidates.map((c) => 100 * c.objectives[o].accuracy.high),
+    }));
+    series.push({ label: "Min", values: result.candidates.map((c) => 100 * c.min.accuracy) });
+    const counts = objectives.map((o) => `${o} ${result.pairs[o]}`).join(", ");
+    const interval = (s, scale, digits) => `${fmt(scale * s.mean, digits)} [${fmt(scale * s.low, digits)}, ${fmt(scale * s.high, digits)}]`;
+    const table = el("table", { class: "data", id: "eval-summary" },
+      el("caption", {}, "Accuracy: % of pairs whose chosen answer the candidate prefers, 95% interval; margin in nats of log pi / pi_ref"),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "candidate"),
+        objectives.map((o) => el("th", { scope: "col" }, `accuracy ${o}`)), el("th", { scope: "col" }, "Min"),
+        objectives.map((o) => el("th", { scope: "col" }, `margin ${o}`)))),
+      el("tbody", {}, result.candidates.map((c) => el("tr", { dataset: { candidate: c.name } },
+        el("th", { scope: "row" }, c.name),
+        objectives.map((o) => el("td", { dataset: { objective: o } }, interval(c.objectives[o].accuracy, 100, 1))),
+        el("td", { dataset: { min: "" } }, fmt(100 * c.min.accuracy, 1)),
+        objectives.map((o) => el("td", {}, interval(c.objectives[o].margin, 1, 2)))))));
+    body.append(el("h3", {}, `Preference accuracy on held-out pairs (${counts})`), chart.element, table);
+    bars(chart.canvas, names, series, "accuracy (%)");
   }
 
   summaryTable(result) {
