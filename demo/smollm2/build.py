@@ -63,6 +63,12 @@ from server.engine import offline_engine, offline_mixture_engine, shutdown_offli
 
 STAMP = "build.json"
 MIXTURE_NAME = "mpo-demo"
+PAIRS_FOLDER = Path(__file__).parent / "pairs"  # the shipped preference pairs (demo.smollm2.pairs)
+PAIR_FILES = ("heldout", "fit")
+# How the demo's answers to judge are sampled (manifest answers; the shipped pairs' too): at 1.0
+# the reference's answers end within 512 tokens 49% of the time (its loops go on), at 0.7 within
+# 320 tokens 60% (bench.answer_length, docs/benchmarks.md).
+PAIR_ANSWERS = {"max_tokens": 320, "temperature": 0.7}
 # What the build must show (issue "a real demo"): each policy beats the reference on its own
 # objective by a clear margin and still answers.
 POSITIVE_GAIN = 0.15  # mean VADER compound, policy minus reference
@@ -140,6 +146,7 @@ def _fingerprint(config: Smollm2DemoConfig) -> str:
     sources = (
         sorted(here.glob("*.py"))
         + [PROMPTS_SOURCE]
+        + [PAIRS_FOLDER / f"{name}.jsonl" for name in PAIR_FILES]
         + [here.parent / f for f in ("dpo.py", "rewards.py", "report.py", "cost.py")]
         + [here.parent.parent / "scorers" / "text.py"]
     )
@@ -310,6 +317,8 @@ def build(folder: str | Path, config: Smollm2DemoConfig | None = None, force: bo
     _write_manifest(staging / "manifest.yaml", names)
     for split in ("fit", "eval"):
         _write_prompts(staging / f"{split}_prompts.jsonl", splits[split])
+    for name in PAIR_FILES:  # the shipped preference pairs (demo.smollm2.pairs), beside the prompts
+        shutil.copyfile(PAIRS_FOLDER / f"{name}.jsonl", staging / f"pairs_{name}.jsonl")
 
     eval_prompts = splits["eval"][: config.eval_prompts]
     print(
@@ -378,7 +387,10 @@ def _write_manifest(path: Path, names: list[str]) -> None:
         # What each policy was aligned for (the playground's rewards, the CLI's default scorers),
         # and the prompt splits written beside the manifest (the playground's jobs panel).
         "objectives": {n: SCORER_SPECS[n] for n in names},
-        "prompts": {split: f"{split}_prompts.jsonl" for split in ("fit", "eval")},
+        "prompts": {split: f"{split}_prompts.jsonl" for split in ("fit", "eval")}
+        | {f"pairs_{name}": f"pairs_{name}.jsonl" for name in PAIR_FILES},
+        # Answers to judge (evals, judged fits): long enough that most of the reference's end.
+        "answers": PAIR_ANSWERS,
     }
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
 
