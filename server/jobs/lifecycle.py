@@ -109,15 +109,18 @@ class JobRunner(ABC, Generic[J]):
             job.enter("succeeded")
         except (Cancelled, asyncio.CancelledError):
             # Stopped from outside: cancelled by a user, or failed (job.error says why: a
-            # shutdown, a lease that ran out).
+            # shutdown, a lease that ran out). Its end is in the store before it shows here, so
+            # no replica shows it running after this one has shown it ended.
             status = "failed" if job.error else "cancelled"
-            job.enter(status)
+            job.cancel.set()  # (stopping: nothing cancels the record of its end)
             await self._record_end(job, status)
+            job.enter(status)
         except Exception as err:  # noqa: BLE001 - any failure ends the job, reported with its reason
             logger.exception("%s job %s failed", self.kind, job.id)
-            job.enter("failed")
             job.error = job.error or f"{type(err).__name__}: {err}"
+            job.cancel.set()
             await self._record_end(job, "failed")
+            job.enter("failed")
         finally:
             self.running = None
 
@@ -139,6 +142,8 @@ class JobRunner(ABC, Generic[J]):
         if job.committing:
             # Its own transaction decides now: it stores the outcome (and the heartbeat found the
             # row no longer running because it already has), or it finds the lease gone (JobLost).
+            return
+        if job.cancel.is_set():  # already stopping (recording its end, which is not to be cut off)
             return
         if cancel is None:
             job.error = "its lease ran out (no heartbeat reached the store in time); nothing was stored"
@@ -192,8 +197,9 @@ class JobRunner(ABC, Generic[J]):
         if job is not None and job.committing:
             raise Conflict(f"{self.kind} job {job_id} is storing its result; it can no longer be cancelled", param="id")
         if job is not None and job.task is not None and not job.task.done():
-            job.cancel.set()
-            job.task.cancel()
+            if not job.cancel.is_set():  # (a second request must not cut off the record of its end)
+                job.cancel.set()
+                job.task.cancel()
         elif not await self.store.request_cancel(job_id, self.kind):  # on another replica: its heartbeat acts
             await self.stored(job_id)  # NotFound if it never existed
             raise Conflict(f"{self.kind} job {job_id} is not running", param="id")
@@ -206,7 +212,7 @@ class JobRunner(ABC, Generic[J]):
         job = self.running
         if job is None or job.task is None or job.task.done():
             return
-        if not job.committing:  # (a job storing its result is let finish: the write is short)
+        if not job.committing and not job.cancel.is_set():  # (a job storing its result, or its end, is let finish)
             job.error = reason
             job.cancel.set()  # its threads check the flag
             job.task.cancel()
