@@ -40,9 +40,16 @@ class EvalOptions(BaseModel):
     max_tokens: int | None = Field(
         None, ge=1, description="Longest answer; default: the manifest's answers.max_tokens."
     )
-    temperature: float = Field(1.0, ge=0, le=2)
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="What answers are sampled at; default: the manifest's answers.temperature."
+    )
     top_p: float = Field(1.0, gt=0, le=1)
     seed: JobSeed = 0
+    against: str | None = Field(
+        None,
+        description="A candidate's name: every candidate's win rate (a pair eval: accuracy) is also given as its "
+        "paired difference from this one's, on the same prompts and seeds (pairs), with a 95% interval.",
+    )
 
 
 class EvalBatch(LocatedBatch):

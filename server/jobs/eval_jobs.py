@@ -103,10 +103,15 @@ class EvalJobs(JobRunner[EvalJob]):
         if reference not in {c.name for c in candidates}:
             candidates.insert(0, await self._candidate(reference, "options.reference"))
         job = EvalJob(uuid.uuid4().hex[:16], batch.data_hash(), batch=batch, candidates=candidates, reference=reference)
+        if options.against is not None and options.against not in {c.name for c in candidates}:
+            raise InvalidRequest(
+                f"options.against: {options.against!r} is not one of the candidates {[c.name for c in candidates]}",
+                param="options.against",
+            )
         if batch.pairs:
             job.pairs = prepare_pairs(batch, self.client, self.logprobs)
             job.responses_total = 2 * len(job.pairs)
-            return await self.launch(job, options.model_dump() | {"kind": "pairs"})
+            return await self.launch(job, self._params(job))
         specs = options.objectives or manifest.objectives
         if not specs:
             raise InvalidRequest(
@@ -131,12 +136,15 @@ class EvalJobs(JobRunner[EvalJob]):
                 raise InvalidRequest(f"{batch.where(n)}: {err.message}", param=err.param) from None
         job.prompts = [item.scorer_prompt(client.tokenizer.decode) for item in batch.items]
         job.responses_total = len(candidates) * len(job.prompt_ids) * options.samples_per_prompt
-        params = options.model_dump() | {
-            "objectives": self._specs(job),
-            "max_tokens": job.max_tokens,
-            "temperature": job.temperature,
-        }
-        return await self.launch(job, params)
+        return await self.launch(job, self._params(job))
+
+    def _params(self, job: EvalJob) -> dict:
+        """What the job runs with, the defaults resolved: stored with it and shown by its status."""
+        assert job.batch is not None
+        options = job.batch.options.model_dump()
+        if job.pairs:
+            return options | {"kind": "pairs"}
+        return options | {"objectives": self._specs(job), "max_tokens": job.max_tokens, "temperature": job.temperature}
 
     @staticmethod
     def _specs(job: EvalJob) -> dict[str, str]:
@@ -216,12 +224,13 @@ class EvalJobs(JobRunner[EvalJob]):
         present = {p.objective for p in job.pairs}
         objectives = [o for o in self.client.mixture.manifest.objective_names if o in present]
         job.enter("storing")
-        computed = evaluation.result(job.pairs, scored, objectives)
+        computed = evaluation.result(job.pairs, scored, objectives, job.batch.options.against)
         job.result = {
             "kind": "pairs",
             "objectives": objectives,
             "pairs": computed["pairs"],
             "reference": job.reference,
+            "against": job.batch.options.against,
             "candidates": [
                 {"name": c.name, "model": c.model, "weights": c.weights, "weight_set": c.weight_set}
                 | computed["summary"][c.name]
@@ -298,7 +307,7 @@ class EvalJobs(JobRunner[EvalJob]):
 
     def _result(self, job: EvalJob, answers, rewards, speed) -> dict:
         directions = {o: s.direction for o, s in job.scorers.items()}
-        summary = summarise_candidates(rewards, job.reference, directions)
+        summary = summarise_candidates(rewards, job.reference, directions, job.batch.options.against)
         candidates = []
         for c in job.candidates:
             tokens, seconds = speed[c.name]
@@ -324,6 +333,7 @@ class EvalJobs(JobRunner[EvalJob]):
             "objectives": {o: s.describe() for o, s in job.scorers.items()},
             "pareto_front": pareto_front(means, list(directions.values())),
             "reference": job.reference,
+            "against": options.against,
             "prompts": len(job.prompt_ids),
             "samples_per_prompt": options.samples_per_prompt,
             "candidates": candidates,
@@ -376,7 +386,7 @@ class EvalJobs(JobRunner[EvalJob]):
                 "to_score": len(job.candidates) * len(job.scorers),
             },
             "candidates": [c.name for c in job.candidates],
-            "params": job.batch.options.model_dump(),
+            "params": self._params(job),
             "result": job.result,
         }
 

@@ -10,10 +10,10 @@ import openai
 import yaml
 from transformers import AutoTokenizer
 
-from demo.smollm2.build import STAMP, build, is_built, smoke_config
+from demo.smollm2.build import PAIR_ANSWERS, STAMP, build, is_built, smoke_config
 from tests.completions import completion_body, token_ids
 from tests.oracle import MixtureOracle
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, admin_client
 
 POLICIES = ("positive", "concise", "plain")
 
@@ -51,7 +51,8 @@ def test_build_is_cached_and_deterministic(smollm2_smoke_demo, tmp_path):
 
 def test_smollm2_smoke_demo_serves_its_adapters_through_the_openai_client(smollm2_smoke_demo, tmp_path):
     """On the shared base: its adapters change only the top layers (the shared base runs the
-    others once), and the default mixture's greedy tokens equal the loop's."""
+    others once), and the default mixture's greedy tokens equal the loop's. An eval that names
+    no length or temperature samples as the manifest's answers say."""
     with ServerProcess(smollm2_smoke_demo, tmp_path, tmp_path / "server.log") as server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
         assert [m.id for m in client.models.list()][:5] == ["mpo-demo", "ref", *POLICIES]
@@ -64,6 +65,13 @@ def test_smollm2_smoke_demo_serves_its_adapters_through_the_openai_client(smollm
         body = completion_body(prompt, model="mpo-demo", max_tokens=6)
         logprobs = httpx.post(f"{server.url}/v1/completions", json=body, timeout=120).json()["choices"][0]["logprobs"]
         assert "served on one shared base" in server.log.read_text()
+        with admin_client(server) as admin:
+            options = {"candidates": ["ref"], "objectives": {"short": "concise"}}
+            started = admin.post("/admin/eval", json={"items": [{"prompt": "Tell me about tea."}], "options": options})
+            assert started.status_code == 202, started.text
+            params = admin.get(f"/admin/eval/{started.json()['id']}").json()["params"]
+            assert {k: params[k] for k in PAIR_ANSWERS} == PAIR_ANSWERS
+            admin.delete(f"/admin/eval/{started.json()['id']}")
     oracle = MixtureOracle(smollm2_smoke_demo)
     oracle.check_greedy(
         prompt, oracle.vector(dict.fromkeys(POLICIES, 1 / 3)), token_ids(logprobs), logprobs["token_logprobs"]

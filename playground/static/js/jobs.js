@@ -118,17 +118,18 @@ export class JobsPanel {
     ].map(([value, text, checked]) => checkbox(text, checked, value));
     this.eval = {
       samples_per_prompt: numberInput(1, { min: 1, max: 64, step: 1 }),
-      max_tokens: numberInput(64, { min: 1, step: 1 }),
-      temperature: numberInput(1, { min: 0, max: 2, step: 0.05 }),
+      max_tokens: numberInput("", { min: 1, step: 1 }),  // empty: the manifest's answers
+      temperature: numberInput("", { min: 0, max: 2, step: 0.05 }),
       seed: numberInput(0, { min: 0, step: 1 }),
     };
     this.objectives = el("input", { type: "text", value: Object.entries(this.objectiveSpecs).map(([o, s]) => `${o}=${s}`).join(" ") });
     const names = { samples_per_prompt: "Samples per prompt", max_tokens: "Max tokens", temperature: "Temperature", seed: "Seed" };
+    const evalHints = { max_tokens: "empty: the mixture's answers", temperature: "empty: the mixture's answers" };
     clear(this.evalOptions, el("fieldset", {}, el("legend", {}, "Eval options"),
       el("div", { class: "checks", role: "group", "aria-label": "candidates" },
         el("span", {}, `Candidates (the reference ${mixture.reference} is always one):`), this.candidates.map((c) => c.element)),
       field("Objectives", this.objectives, "objective=scorer, separated by spaces; the mixture's own by default"),
-      el("div", { class: "row" }, Object.entries(this.eval).map(([k, input]) => field(names[k], input)))));
+      el("div", { class: "row" }, Object.entries(this.eval).map(([k, input]) => field(names[k], input, evalHints[k])))));
   }
 
   options(pairs) {
@@ -144,7 +145,8 @@ export class JobsPanel {
       if (this.activateWhenDone.box.checked) options.activate = true;
       return options;
     }
-    const options = Object.fromEntries(Object.entries(this.eval).map(([k, input]) => [k, Number(input.value)]));
+    const options = Object.fromEntries(Object.entries(this.eval).filter(([, input]) => input.value !== "")
+      .map(([k, input]) => [k, Number(input.value)]));
     options.candidates = this.candidates.filter((c) => c.box.checked).map((c) => (c.box.value.startsWith("{") ? JSON.parse(c.box.value) : c.box.value));
     options.objectives = Object.fromEntries(this.objectives.value.trim().split(/\s+/).filter(Boolean).map((pair) => {
       const cut = pair.indexOf("=");
