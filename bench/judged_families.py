@@ -1,13 +1,13 @@
-"""Which family the judged fit optimises, and what the served one would have chosen: both computed
-exactly on two-token answers of the tiny demo, where every answer's probability is known.
+"""How far apart the judged fit's two families are: both computed exactly on two-token answers
+of the tiny demo, where every answer's probability is known.
 
-The judged fit maximises min_k E[win_k] under the sequence-level product
-exp(sum_i lambda_i a_i(y)) / Z (weights.judged: importance weights need no per-prefix
-normaliser); the server serves the per-token product, softmax(sum_i lambda_i log pi_i(.|prefix))
-at each step. For one-token answers they are one family; for two tokens they differ by the
-normaliser of the first step. This prints, per prompt set, each family's maximiser on a grid of
-lambda, its value, and the served family's value at the sequence-level maximiser (what a judged
-fit gives up by optimising the other family).
+The server serves the per-token product, softmax(sum_i lambda_i log pi_i(.|prefix)) at each
+step (what the judged fit optimises by default, `family: served`); `family: sequence` optimises
+the sequence-level product exp(sum_i lambda_i a_i(y)) / Z, which importance weights give
+without any per-prefix normaliser (weights.judged). For one-token answers they are one family;
+for two tokens they differ by the normaliser of the first step. This prints each family's
+maximiser on a grid of lambda, its value, and the served family's value at the sequence-level
+maximiser (what a fit of the sequence-level family gives up in what is served).
 
 The judges reward what each policy prefers to the reference at sequence level (objective k:
 a_k(y) - a_ref(y)), as win probabilities against the reference's own answers, ties half.
@@ -81,12 +81,12 @@ def main() -> None:
     print("| family optimised | maximiser | its min_k E[win] | served min_k E[win] there |")
     print("|---|---|---|---|")
     print(
-        f"| sequence-level product (the judged fit) | {grid[seq_best]:.2f} | {sequence_values[seq_best].min():.4f} "
+        f"| sequence-level product (`family: sequence`) | {grid[seq_best]:.2f} | {sequence_values[seq_best].min():.4f} "
         f"| {served_values[seq_best].min():.4f} |"
     )
     print(
-        f"| served per-token product | {grid[served_best]:.2f} | {served_values[served_best].min():.4f} "
-        f"| {served_values[served_best].min():.4f} |"
+        f"| served per-token product (`family: served`) | {grid[served_best]:.2f} "
+        f"| {served_values[served_best].min():.4f} | {served_values[served_best].min():.4f} |"
     )
     gap = np.abs(served_values - sequence_values).max()
     print(f"largest difference of the two families' E[win_k] over the grid: {gap:.4f}")

@@ -7,7 +7,9 @@ log pi_ref(rejected)), in nats: its implicit reward r = beta log(pi / pi_ref) ov
 does not depend on a beta the policies need not share. It prefers the chosen answer when the
 margin is positive (accuracy 1, a tie 1/2, as win rates count ties). Pairs come grouped by
 prompt: a prompt's pairs are averaged first, so several pairs of one prompt do not pass for
-independent data (evaluation.stats).
+independent data (evaluation.stats). Candidates judged on the same pairs are compared paired:
+one candidate's accuracy minus another's, pair by pair, has a far narrower interval than
+either accuracy alone when the two agree on most pairs.
 """
 
 from collections.abc import Mapping, Sequence
@@ -38,15 +40,29 @@ def pair_objective(served: Grouped, linear: Grouped | None) -> dict:
     return result
 
 
+def accuracy_difference(served: Grouped, against: Grouped) -> dict[str, float]:
+    """One candidate's accuracy minus another's on the same pairs, paired pair by pair."""
+    return reward_summary(
+        [
+            [preference(a) - preference(b) for a, b in zip(ga, gb, strict=True)]
+            for ga, gb in zip(served, against, strict=True)
+        ]
+    )
+
+
 def summarise_pairs(
-    served: Mapping[str, Mapping[str, Grouped]], linear: Mapping[str, Mapping[str, Grouped] | None]
+    served: Mapping[str, Mapping[str, Grouped]],
+    linear: Mapping[str, Mapping[str, Grouped] | None],
+    against: str | None = None,
 ) -> dict[str, dict]:
     """served[candidate][objective][prompt][pair] -> {candidate: {"objectives": {objective:
-    pair_objective(...)}, "min": {"objective", "accuracy"}}}, in the candidates' order."""
+    pair_objective(...) and, with `against` (a candidate), "accuracy_minus_against"}, "min":
+    {"objective", "accuracy"}}}, in the candidates' order."""
     summary = {}
     for name, by_objective in served.items():
         objectives = {
             objective: pair_objective(grouped, None if linear.get(name) is None else linear[name][objective])
+            | ({"accuracy_minus_against": accuracy_difference(grouped, served[against][objective])} if against else {})
             for objective, grouped in by_objective.items()
         }
         worst = min(objectives, key=lambda o: objectives[o]["accuracy"]["mean"])

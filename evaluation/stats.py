@@ -58,6 +58,20 @@ def win_rate(candidate: Grouped, reference: Grouped, direction: Direction) -> di
     return summary | {"low": max(0.0, summary["low"]), "high": min(1.0, summary["high"])}
 
 
+def win_rate_difference(
+    candidate: Grouped, other: Grouped, reference: Grouped, direction: Direction
+) -> dict[str, float]:
+    """The candidate's win rate minus another candidate's, both against the same reference
+    answers, paired prompt by prompt and sample by sample: far narrower than either win rate's
+    interval where the two candidates answer alike."""
+    return reward_summary(
+        [
+            [outcome(c, r, direction) - outcome(o, r, direction) for c, o, r in zip(cs, os, rs, strict=True)]
+            for cs, os, rs in zip(candidate, other, reference, strict=True)
+        ]
+    )
+
+
 def min_over_objectives(win_rates: Mapping[str, Mapping[str, float]]) -> dict:
     """{"objective", "win_rate"}: the worst-served objective and its win rate."""
     if not win_rates:

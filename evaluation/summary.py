@@ -3,7 +3,7 @@ win rate against the reference, then the Min over objectives. Pure Python."""
 
 from collections.abc import Mapping
 
-from evaluation.stats import Grouped, min_over_objectives, reward_summary, win_rate
+from evaluation.stats import Grouped, min_over_objectives, reward_summary, win_rate, win_rate_difference
 from scorers.base import Direction
 
 
@@ -11,11 +11,14 @@ def summarise_candidates(
     rewards: Mapping[str, Mapping[str, Grouped]],
     reference: str,
     directions: Mapping[str, Direction],
+    against: str | None = None,
 ) -> dict[str, dict]:
     """rewards[candidate][objective][prompt][sample] -> {candidate: {"objectives": {objective:
-    {"reward", "win_rate"}}, "min": {"objective", "win_rate"}}}, in the candidates' order."""
-    if reference not in rewards:
-        raise ValueError(f"the reference {reference!r} must be among the candidates")
+    {"reward", "win_rate"} and, with `against` (a candidate), "win_rate_minus_against"}, "min":
+    {"objective", "win_rate"}}}, in the candidates' order."""
+    for role, name in (("the reference", reference), ("the candidate compared with", against)):
+        if name is not None and name not in rewards:
+            raise ValueError(f"{role} {name!r} must be among the candidates")
     summary = {}
     for name, by_objective in rewards.items():
         objectives = {
@@ -23,6 +26,15 @@ def summarise_candidates(
                 "reward": reward_summary(grouped),
                 "win_rate": win_rate(grouped, rewards[reference][objective], directions[objective]),
             }
+            | (
+                {
+                    "win_rate_minus_against": win_rate_difference(
+                        grouped, rewards[against][objective], rewards[reference][objective], directions[objective]
+                    )
+                }
+                if against
+                else {}
+            )
             for objective, grouped in by_objective.items()
         }
         summary[name] = {

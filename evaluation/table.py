@@ -3,6 +3,11 @@ per objective, the Min over objectives, mean rewards, and serving speed; for a p
 preference accuracy and mean margin per objective."""
 
 
+def _percent(summary: dict[str, float], width: int, sign: str = "") -> str:
+    """A share as a percentage, ± half its 95% interval, right-aligned in `width` + 6 characters."""
+    return f"{100 * summary['mean']:>{sign}{width}.1f} ±{50 * (summary['high'] - summary['low']):>4.1f}"
+
+
 def format_table(result: dict) -> str:
     """result: an eval job's result (server.jobs.eval_jobs): {"objectives", "reference", "candidates"}."""
     if result.get("kind") == "pairs":
@@ -17,8 +22,7 @@ def format_table(result: dict) -> str:
     for candidate in candidates:
         line = f"{candidate['name']:<{width}}"
         for o in objectives:
-            win = candidate["objectives"][o]["win_rate"]
-            line += f"{100 * win['mean']:>{max(16, len(o) + 6) - 6}.1f} ±{50 * (win['high'] - win['low']):>4.1f}"
+            line += _percent(candidate["objectives"][o]["win_rate"], max(16, len(o) + 6) - 6)
         line += f"{100 * candidate['min']['win_rate']:>8.1f}"
         for o in objectives:
             reward = candidate["objectives"][o]["reward"]
@@ -31,7 +35,7 @@ def format_table(result: dict) -> str:
         f"Min = the worst objective's win rate; tok/ans = mean tokens an answer; "
         f"{result['prompts']} prompts x {result['samples_per_prompt']} samples"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _paired(result, "win", "win_rate_minus_against", width, 16))
 
 
 def format_pair_table(result: dict) -> str:
@@ -45,8 +49,7 @@ def format_pair_table(result: dict) -> str:
     for candidate in candidates:
         line = f"{candidate['name']:<{width}}"
         for o in objectives:
-            accuracy = candidate["objectives"][o]["accuracy"]
-            line += f"{100 * accuracy['mean']:>{column - 6}.1f} ±{50 * (accuracy['high'] - accuracy['low']):>4.1f}"
+            line += _percent(candidate["objectives"][o]["accuracy"], column - 6)
         line += f"{100 * candidate['min']['accuracy']:>8.1f}"
         for o in objectives:
             margin = candidate["objectives"][o]["margin"]
@@ -57,4 +60,29 @@ def format_pair_table(result: dict) -> str:
         "accuracy = % of pairs whose chosen answer the candidate prefers (its implicit reward; ties half) ± half the "
         f"95% interval over prompts; Min = the worst objective's; margin in nats of log pi/pi_ref; pairs: {counts}"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _paired(result, "acc", "accuracy_minus_against", width, column))
+
+
+def _paired(result: dict, word: str, key: str, width: int, column: int) -> list[str]:
+    """With options.against: every other candidate's paired difference from it, per objective."""
+    against, objectives = result.get("against"), list(result["objectives"])
+    if not against:
+        return []
+    lines = [
+        "",
+        f"{'minus ' + against:<{width}}" + "".join(f"{word + ' ' + o:>{max(column, len(o) + 7)}}" for o in objectives),
+    ]
+    for candidate in result["candidates"]:
+        if candidate["name"] == against:
+            continue
+        line = f"{candidate['name']:<{width}}"
+        for o in objectives:
+            d = candidate["objectives"][o][key]
+            line += _percent(d, max(column, len(o) + 7) - 7, sign="+") + ("*" if d["low"] > 0 or d["high"] < 0 else " ")
+        lines.append(line)
+    what = "win rate" if word == "win" else "accuracy"
+    lines.append(
+        f"{what} minus {against}'s, in points, paired on the same prompts and seeds (pairs) ± half the 95% interval "
+        "over prompts; * where the interval excludes 0"
+    )
+    return lines

@@ -18,11 +18,16 @@ from server.cli.job_commands import (
     start,
 )
 
-OPTION_FLAGS = ("reference", "samples_per_prompt", "max_tokens", "temperature", "top_p", "seed")
+OPTION_FLAGS = ("reference", "samples_per_prompt", "max_tokens", "temperature", "top_p", "seed", "against")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="prompts: JSONL (one {prompt} or {messages} a line) or JSON")
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="prompts: JSONL (one {prompt} or {messages} a line), or preference pairs"
+        " ({prompt | messages, chosen, rejected, objective}: a pair eval), or JSON",
+    )
     parser.add_argument(
         "--candidates",
         nargs="+",
@@ -42,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--against",
+        help="a candidate's name: every other candidate's win rate (a pair eval: accuracy) is also shown as its "
+        "paired difference from this one's, on the same prompts and seeds (pairs)",
+    )
     add_connection_arguments(parser)
     parser.add_argument("--plot", type=Path, help="where to save the plot (default: eval-<job>.png)")
     parser.add_argument("--answers", type=Path, help="where to save the answers as JSONL (default: eval-<job>.jsonl)")

@@ -78,7 +78,9 @@ class PairEval:
             result[c.name] = d @ vector[1:width] if on_policies else None
         return result
 
-    def result(self, pairs: list[PreparedPair], scored: list[ScoredPair], objectives: list[str]) -> dict:
+    def result(
+        self, pairs: list[PreparedPair], scored: list[ScoredPair], objectives: list[str], against: str | None = None
+    ) -> dict:
         served, linear = self.served(scored), self.linear(scored)
         prompts = [tuple(p.prompt) for p in pairs]
 
@@ -89,6 +91,7 @@ class PairEval:
         summary = summarise_pairs(
             {name: {o: grouped(m, o) for o in objectives} for name, m in served.items()},
             {name: None if m is None else {o: grouped(m, o) for o in objectives} for name, m in linear.items()},
+            against,
         )
         counts = {o: sum(p.objective == o for p in pairs) for o in objectives}
         return {"summary": summary, "pairs": counts, "served": served, "linear": linear}

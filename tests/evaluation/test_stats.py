@@ -4,7 +4,15 @@ import math
 
 import pytest
 
-from evaluation.stats import mean_interval, min_over_objectives, outcome, pareto_front, reward_summary, win_rate
+from evaluation.stats import (
+    mean_interval,
+    min_over_objectives,
+    outcome,
+    pareto_front,
+    reward_summary,
+    win_rate,
+    win_rate_difference,
+)
 from evaluation.summary import summarise_candidates
 
 
@@ -67,6 +75,22 @@ def test_summary_with_one_objective_and_unequal_directions():
     assert one["terse"]["min"] == {"objective": "short", "win_rate": 0.5}
     with pytest.raises(ValueError, match="reference"):
         summarise_candidates(rewards, "missing", {"short": "lower", "happy": "higher"})
+
+
+def test_a_paired_win_rate_difference_is_taken_answer_by_answer_against_the_same_reference_answers():
+    # Two prompts of two samples; lower is better. Outcomes against ref: a (1, 0 | 1, 1), b (1, 1 | 0, 1/2).
+    reference = [[10.0, 10.0], [10.0, 8.0]]
+    a, b = [[5.0, 12.0], [9.0, 7.0]], [[5.0, 9.0], [11.0, 8.0]]
+    difference = win_rate_difference(a, b, reference, "lower")
+    assert difference["mean"] == pytest.approx(((0 - 1) / 2 + (1 + 0.5) / 2) / 2)  # prompt means -1/2, +3/4
+    assert difference["low"] < difference["mean"] < difference["high"] and difference["n"] == 2
+    rewards = {"ref": {"x": reference}, "a": {"x": a}, "b": {"x": b}}
+    summary = summarise_candidates(rewards, "ref", {"x": "lower"}, against="b")
+    assert summary["a"]["objectives"]["x"]["win_rate_minus_against"] == difference
+    assert summary["b"]["objectives"]["x"]["win_rate_minus_against"]["mean"] == 0.0
+    assert "win_rate_minus_against" not in summarise_candidates(rewards, "ref", {"x": "lower"})["a"]["objectives"]["x"]
+    with pytest.raises(ValueError, match="compared with 'c'"):
+        summarise_candidates(rewards, "ref", {"x": "lower"}, against="c")
 
 
 def test_pareto_front_respects_directions():

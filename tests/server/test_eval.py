@@ -58,6 +58,7 @@ def evaluated(admin_module, reward_model):
         "samples_per_prompt": 2,
         "max_tokens": 12,
         "seed": 3,
+        "against": "test-mix",
     }
     return options, set_id, run_eval(admin_module, options)
 
@@ -98,7 +99,9 @@ def test_result_is_recomputed_from_the_downloaded_answers(admin, evaluated, rewa
         }
         for name in names
     }
-    expected = summarise_candidates(rewards, "ref", {"happy": "higher", "short": "higher", "rm": "higher"})
+    directions = {"happy": "higher", "short": "higher", "rm": "higher"}
+    expected = summarise_candidates(rewards, "ref", directions, against="test-mix")
+    assert result["against"] == "test-mix"
     for candidate in result["candidates"]:
         assert candidate["objectives"] == expected[candidate["name"]]["objectives"]  # JSON floats round-trip exactly
         assert candidate["min"] == expected[candidate["name"]]["min"]
@@ -184,6 +187,11 @@ def test_jsonl_upload_chats_and_cancel(admin):
         ({"candidates": [{"weights": {"zeta": 1}}], "objectives": {"x": "concise"}}, 400, "unknown policy 'zeta'"),
         ({"candidates": ["alpha", "alpha"], "objectives": {"x": "concise"}}, 400, "repeated: ['alpha']"),
         ({"candidates": ["alpha"], "objectives": {"x": "concise"}, "reference": "nope"}, 404, "options.reference"),
+        (
+            {"candidates": ["alpha"], "objectives": {"x": "concise"}, "against": "beta"},
+            400,
+            "options.against: 'beta' is not one of the candidates ['ref', 'alpha']",
+        ),
         ({"candidates": [], "objectives": {"x": "concise"}}, 400, "candidates"),
         ({"candidates": ["alpha"], "objectives": {}}, 400, "objectives"),
         (

@@ -51,7 +51,8 @@ def served_logprob(oracle, prompt: list[int], answer: list[int], weights: list[f
 
 def test_pair_eval_margins_equal_the_oracle(admin, oracle, tokenizer):
     candidates = ["alpha", "beta", "test-mix", {"weights": {"alpha": 0.3, "beta": 0.7}, "name": "w37"}]
-    response = admin.post("/admin/eval", json={"items": pairs(), "options": {"candidates": candidates}})
+    options = {"candidates": candidates, "against": "test-mix"}
+    response = admin.post("/admin/eval", json={"items": pairs(), "options": options})
     assert response.status_code == 202, response.text
     status = wait_for_job(admin, "eval", response.json()["id"])
     assert status["phase"] == "succeeded", status
@@ -78,6 +79,16 @@ def test_pair_eval_margins_equal_the_oracle(admin, oracle, tokenizer):
     for r in beta_rows:
         per_prompt.setdefault(json.dumps(r["prompt"]), []).append(float(r["margins"]["w37"] > 0))
     assert accuracy["mean"] == pytest.approx(np.mean([np.mean(v) for v in per_prompt.values()]))
+    # Paired against test-mix: pair by pair, ties half, a prompt's pairs averaged first.
+    preferred = lambda m: 1.0 if m > 0 else 0.5 if m == 0 else 0.0  # noqa: E731
+    differences: dict = {}
+    for r in beta_rows:
+        d = preferred(r["margins"]["w37"]) - preferred(r["margins"]["test-mix"])
+        differences.setdefault(json.dumps(r["prompt"]), []).append(d)
+    paired = by_name["w37"]["objectives"]["beta"]["accuracy_minus_against"]
+    assert result["against"] == "test-mix"
+    assert paired["mean"] == pytest.approx(np.mean([np.mean(v) for v in differences.values()]))
+    assert paired["low"] <= paired["mean"] <= paired["high"]
     assert admin.get(f"/admin/eval/{status['id']}/plot.png").content.startswith(b"\x89PNG")
 
 
@@ -135,9 +146,12 @@ def test_bad_pair_lines_are_400_naming_the_line_and_store_nothing(admin, bad, fr
     assert len(admin.get("/admin/jobs").json()["data"]) == jobs  # nothing was started, so nothing stored
 
 
-def test_a_batch_mixing_pairs_and_prompts_or_another_method_is_refused(admin):
+def test_mixed_forms_another_method_or_an_unknown_candidate_to_compare_with_is_refused(admin):
     pair = {"prompt": "a", "chosen": "x", "rejected": "y", "objective": "alpha"}
     mixed = admin.post("/admin/fit", json={"items": [pair, {"prompt": "b"}]})
     assert mixed.status_code == 400 and "same form" in mixed.json()["error"]["message"]
     judged = admin.post("/admin/fit", json={"items": [pair], "options": {"method": "judged"}})
     assert judged.status_code == 400 and "pair fit" in judged.json()["error"]["message"]
+    refused = admin.post("/admin/eval", json={"items": [pair], "options": {"candidates": ["alpha"], "against": "g"}})
+    assert refused.status_code == 400 and "not one of the candidates ['ref', 'alpha']" in refused.text
+    assert refused.json()["error"]["param"] == "options.against"
