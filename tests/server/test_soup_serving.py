@@ -1,6 +1,9 @@
 """Reward soups served as baselines next to the mixture: a one-hot soup serves exactly its
 policy's greedy tokens (a checkpoint and a LoRA adapter), a two-policy soup serves the
-parameter average computed here, and baselines never enter the mixture's weights or scores."""
+parameter average computed here, baselines never enter the mixture's weights or scores, and a
+pair eval judges a soup as it judges a policy."""
+
+import json
 
 import httpx
 import pytest
@@ -9,6 +12,7 @@ import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.adapters import build_adapter_mixture
+from tests.jobs import wait_for_job
 from tests.server_process import ADMIN_TOKEN, ServerProcess
 
 PROMPTS = ["Life is", "The best way to", "Never trust a computer"]
@@ -89,3 +93,29 @@ def test_baselines_are_listed_but_never_mixed_or_scored(soup_server):
         scored = http.post("/admin/score", json={"items": [{"prompt": "Life is", "response": "good"}]}).json()
         assert list(scored["data"][0]["implicit_rewards"]) == ["alpha", "gamma"]
         assert list(scored["data"][0]["logprobs"]) == ["ref", "alpha", "gamma", "soup_alpha", "soup_gamma", "soup_half"]
+
+
+def test_a_pair_eval_judges_soups_as_it_judges_any_model(soup_server):
+    """A soup is a pair eval's candidate like a policy: a one-hot soup's margins are its policy's,
+    and no soup has a sequence-level mixture margin (it is not a mixture of the policies)."""
+    pairs = [
+        {"prompt": prompt, "chosen": chosen, "rejected": rejected, "objective": "alpha"}  # the manifest's objective
+        for prompt in PROMPTS
+        for chosen, rejected in ((" good.", " a bad one."), (" yes", " no"))
+    ]
+    options = {"candidates": ["alpha", "gamma", "soup_alpha", "soup_gamma", "soup_half"], "against": "soup_half"}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=soup_server.url, headers=headers, timeout=120) as http:
+        started = http.post("/admin/eval", json={"items": pairs, "options": options})
+        assert started.status_code == 202, started.text
+        status = wait_for_job(http, "eval", started.json()["id"])
+        assert status["phase"] == "succeeded", status
+        rows = [json.loads(line) for line in http.get(f"/admin/eval/{status['id']}/answers.jsonl").text.splitlines()]
+    assert len(rows) == len(pairs)
+    for row in rows:
+        assert row["margins"]["soup_alpha"] == pytest.approx(row["margins"]["alpha"], abs=1e-3)
+        assert row["margins"]["soup_gamma"] == pytest.approx(row["margins"]["gamma"], abs=1e-3)
+        assert set(row["linear_margins"]) == {"alpha", "gamma"}
+    assert any(abs(row["margins"]["soup_half"]) > 1e-3 for row in rows)
+    by_name = {c["name"]: c for c in status["result"]["candidates"]}
+    assert by_name["soup_half"]["objectives"]["alpha"]["accuracy_minus_against"]["mean"] == 0.0
