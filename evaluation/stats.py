@@ -45,16 +45,22 @@ def outcome(candidate: float, reference: float, direction: Direction) -> float:
     return 1.0 if better else 0.0
 
 
-def win_rate(candidate: Grouped, reference: Grouped, direction: Direction) -> dict[str, float]:
-    """Share of pairs (same prompt and sample) where the candidate beats the reference, ties
-    half; 95% interval over prompts, clipped to [0, 1]."""
+def wins_per_prompt(candidate: Grouped, reference: Grouped, direction: Direction) -> list[float]:
+    """Each prompt's share of samples where the candidate beats the reference (same sample
+    seed), ties half."""
     if len(candidate) != len(reference) or any(len(c) != len(r) for c, r in zip(candidate, reference, strict=True)):
         raise ValueError("candidate and reference must have rewards for the same prompts and samples")
     outcomes = [
         [outcome(c, r, direction) for c, r in zip(cs, rs, strict=True)]
         for cs, rs in zip(candidate, reference, strict=True)
     ]
-    summary = mean_interval(_per_prompt_means(outcomes))
+    return _per_prompt_means(outcomes)
+
+
+def win_rate(candidate: Grouped, reference: Grouped, direction: Direction) -> dict[str, float]:
+    """Share of pairs (same prompt and sample) where the candidate beats the reference, ties
+    half; 95% interval over prompts, clipped to [0, 1]."""
+    summary = mean_interval(wins_per_prompt(candidate, reference, direction))
     return summary | {"low": max(0.0, summary["low"]), "high": min(1.0, summary["high"])}
 
 

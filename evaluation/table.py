@@ -68,21 +68,29 @@ def _paired(result: dict, word: str, key: str, width: int, column: int) -> list[
     against, objectives = result.get("against"), list(result["objectives"])
     if not against:
         return []
-    lines = [
-        "",
-        f"{'minus ' + against:<{width}}" + "".join(f"{word + ' ' + o:>{max(column, len(o) + 7)}}" for o in objectives),
-    ]
+    with_min = all("min_minus_against" in c for c in result["candidates"])
+    header = f"{'minus ' + against:<{width}}"
+    header += "".join(f"{word + ' ' + o:>{max(column, len(o) + 7)}}" for o in objectives)
+    lines = ["", header + (f"{'Min [95% bootstrap]':>26}" if with_min else "")]
+
+    def resolved(d: dict) -> str:
+        return "*" if d["low"] > 0 or d["high"] < 0 else " "
+
     for candidate in result["candidates"]:
         if candidate["name"] == against:
             continue
         line = f"{candidate['name']:<{width}}"
         for o in objectives:
             d = candidate["objectives"][o][key]
-            line += _percent(d, max(column, len(o) + 7) - 7, sign="+") + ("*" if d["low"] > 0 or d["high"] < 0 else " ")
+            line += _percent(d, max(column, len(o) + 7) - 7, sign="+") + resolved(d)
+        if with_min:
+            d = candidate["min_minus_against"]
+            line += f"{100 * d['mean']:>+9.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]".ljust(25) + resolved(d)
         lines.append(line)
     what = "win rate" if word == "win" else "accuracy"
     lines.append(
         f"{what} minus {against}'s, in points, paired on the same prompts and seeds (pairs) ± half the 95% interval "
         "over prompts; * where the interval excludes 0"
+        + ("; Min: the paired bootstrap over prompts (evaluation.bootstrap)" if with_min else "")
     )
     return lines

@@ -88,6 +88,9 @@ def test_a_paired_win_rate_difference_is_taken_answer_by_answer_against_the_same
     summary = summarise_candidates(rewards, "ref", {"x": "lower"}, against="b")
     assert summary["a"]["objectives"]["x"]["win_rate_minus_against"] == difference
     assert summary["b"]["objectives"]["x"]["win_rate_minus_against"]["mean"] == 0.0
+    # One objective: the Min's difference is the win rate's, its interval the paired bootstrap's.
+    assert summary["a"]["min_minus_against"]["mean"] == pytest.approx(difference["mean"])
+    assert summary["b"]["min_minus_against"] == {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 2}
     assert "win_rate_minus_against" not in summarise_candidates(rewards, "ref", {"x": "lower"})["a"]["objectives"]["x"]
     with pytest.raises(ValueError, match="compared with 'c'"):
         summarise_candidates(rewards, "ref", {"x": "lower"}, against="c")

@@ -105,6 +105,7 @@ def test_result_is_recomputed_from_the_downloaded_answers(admin, evaluated, rewa
     for candidate in result["candidates"]:
         assert candidate["objectives"] == expected[candidate["name"]]["objectives"]  # JSON floats round-trip exactly
         assert candidate["min"] == expected[candidate["name"]]["min"]
+        assert candidate["min_minus_against"] == expected[candidate["name"]]["min_minus_against"]
         assert candidate["tokens_per_s"] > 0 and 1 <= candidate["mean_tokens"] <= 12
     assert result["candidates"][0]["min"]["win_rate"] == 0.5  # the reference against itself: all ties
 
