@@ -14,22 +14,23 @@ either accuracy alone when the two agree on most pairs.
 
 from collections.abc import Mapping, Sequence
 
-from evaluation.stats import Grouped, reward_summary
+from evaluation.stats import Grouped, paired_difference, reward_summary, share_interval
 
 
 def preference(margin: float) -> float:
     return 1.0 if margin > 0 else 0.5 if margin == 0 else 0.0
 
 
-def _clipped(summary: dict[str, float]) -> dict[str, float]:
-    return summary | {"low": max(0.0, summary["low"]), "high": min(1.0, summary["high"])}
+def accuracies(served: Grouped) -> list[float]:
+    """Each prompt's share of pairs whose chosen answer the margins prefer, ties half."""
+    return [sum(preference(m) for m in group) / len(group) for group in served]
 
 
 def pair_objective(served: Grouped, linear: Grouped | None) -> dict:
     """served[prompt][pair] margins of the served model; linear: the sequence-level mixture's
     margins (lambda . d) where the candidate is a mixture of the policies, else None."""
     result = {
-        "accuracy": _clipped(reward_summary([[preference(m) for m in group] for group in served])),
+        "accuracy": share_interval(accuracies(served)),
         "margin": reward_summary(served),
         "linear_margin": None,
         "served_minus_linear": None,
@@ -41,13 +42,10 @@ def pair_objective(served: Grouped, linear: Grouped | None) -> dict:
 
 
 def accuracy_difference(served: Grouped, against: Grouped) -> dict[str, float]:
-    """One candidate's accuracy minus another's on the same pairs, paired pair by pair."""
-    return reward_summary(
-        [
-            [preference(a) - preference(b) for a, b in zip(ga, gb, strict=True)]
-            for ga, gb in zip(served, against, strict=True)
-        ]
-    )
+    """One candidate's accuracy minus another's on the same pairs, paired prompt by prompt."""
+    if [len(g) for g in served] != [len(g) for g in against]:
+        raise ValueError("both candidates need margins for the same pairs")
+    return paired_difference(accuracies(served), accuracies(against))
 
 
 def summarise_pairs(

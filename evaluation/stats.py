@@ -57,24 +57,31 @@ def wins_per_prompt(candidate: Grouped, reference: Grouped, direction: Direction
     return _per_prompt_means(outcomes)
 
 
+def share_interval(per_prompt: Sequence[float]) -> dict[str, float]:
+    """The mean of per-prompt shares with its 95% interval over prompts, clipped to [0, 1]."""
+    summary = mean_interval(per_prompt)
+    return summary | {"low": max(0.0, summary["low"]), "high": min(1.0, summary["high"])}
+
+
+def paired_difference(per_prompt: Sequence[float], other: Sequence[float]) -> dict[str, float]:
+    """The mean of per-prompt differences with its 95% interval over prompts: far narrower than
+    either mean's interval where the two sides move together prompt by prompt."""
+    return mean_interval([a - b for a, b in zip(per_prompt, other, strict=True)])
+
+
 def win_rate(candidate: Grouped, reference: Grouped, direction: Direction) -> dict[str, float]:
     """Share of pairs (same prompt and sample) where the candidate beats the reference, ties
     half; 95% interval over prompts, clipped to [0, 1]."""
-    summary = mean_interval(wins_per_prompt(candidate, reference, direction))
-    return summary | {"low": max(0.0, summary["low"]), "high": min(1.0, summary["high"])}
+    return share_interval(wins_per_prompt(candidate, reference, direction))
 
 
 def win_rate_difference(
     candidate: Grouped, other: Grouped, reference: Grouped, direction: Direction
 ) -> dict[str, float]:
     """The candidate's win rate minus another candidate's, both against the same reference
-    answers, paired prompt by prompt and sample by sample: far narrower than either win rate's
-    interval where the two candidates answer alike."""
-    return reward_summary(
-        [
-            [outcome(c, r, direction) - outcome(o, r, direction) for c, o, r in zip(cs, os, rs, strict=True)]
-            for cs, os, rs in zip(candidate, other, reference, strict=True)
-        ]
+    answers (the same sample seeds), paired prompt by prompt."""
+    return paired_difference(
+        wins_per_prompt(candidate, reference, direction), wins_per_prompt(other, reference, direction)
     )
 
 

@@ -10,9 +10,9 @@ from evaluation.bootstrap import min_difference
 from evaluation.stats import (
     Grouped,
     min_over_objectives,
+    paired_difference,
     reward_summary,
-    win_rate,
-    win_rate_difference,
+    share_interval,
     wins_per_prompt,
 )
 from scorers.base import Direction
@@ -30,19 +30,17 @@ def summarise_candidates(
     for role, name in (("the reference", reference), ("the candidate compared with", against)):
         if name is not None and name not in rewards:
             raise ValueError(f"{role} {name!r} must be among the candidates")
+    # Each candidate's per-prompt wins, computed once: its win rates, and the paired comparisons.
+    wins = {
+        name: {o: wins_per_prompt(grouped, rewards[reference][o], directions[o]) for o, grouped in by_objective.items()}
+        for name, by_objective in rewards.items()
+    }
     summary = {}
     for name, by_objective in rewards.items():
         objectives = {
-            objective: {
-                "reward": reward_summary(grouped),
-                "win_rate": win_rate(grouped, rewards[reference][objective], directions[objective]),
-            }
+            objective: {"reward": reward_summary(grouped), "win_rate": share_interval(wins[name][objective])}
             | (
-                {
-                    "win_rate_minus_against": win_rate_difference(
-                        grouped, rewards[against][objective], rewards[reference][objective], directions[objective]
-                    )
-                }
+                {"win_rate_minus_against": paired_difference(wins[name][objective], wins[against][objective])}
                 if against
                 else {}
             )
@@ -52,16 +50,7 @@ def summarise_candidates(
             "objectives": objectives,
             "min": min_over_objectives({o: v["win_rate"] for o, v in objectives.items()}),
         }
-    if against:
-
-        def wins(candidate: str) -> np.ndarray:  # (prompts, objectives)
-            return np.array(
-                [
-                    wins_per_prompt(grouped, rewards[reference][objective], directions[objective])
-                    for objective, grouped in rewards[candidate].items()
-                ]
-            ).T
-
-        for name in rewards:
-            summary[name]["min_minus_against"] = min_difference(wins(name), wins(against))
+        if against:  # (prompts, objectives) of both, the same prompts in the same rows
+            mine, theirs = ([side[o] for o in by_objective] for side in (wins[name], wins[against]))
+            summary[name]["min_minus_against"] = min_difference(np.array(mine).T, np.array(theirs).T)
     return summary

@@ -36,10 +36,10 @@ def pairs_of(
 ) -> list[dict]:
     """Up to PER_OBJECTIVE pairs per objective, PER_PROMPT per prompt at most, as JSON lines' objects."""
     rng = random.Random(seed)
+    index = {id(a): n for n, group in enumerate(groups) for a in group}
+    text = {id(a): t for group, ts in zip(groups, texts, strict=True) for a, t in zip(group, ts, strict=True)}
     lines = []
     for name, setup in config.objectives.items():
-        index = {id(a): n for n, group in enumerate(groups) for a in group}
-        text = {id(a): t for group, ts in zip(groups, texts, strict=True) for a, t in zip(group, ts, strict=True)}
         by_prompt: dict[int, list] = {}
         for chosen, rejected in preference_pairs(groups, texts, OBJECTIVES[name], setup):
             if chosen.ended and rejected.ended and text[id(chosen)] != text[id(rejected)]:
