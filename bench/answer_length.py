@@ -23,7 +23,7 @@ from mixer.needed import WEIGHTS_ARG, cache_salt, needed_components
 from server.engine import offline_mixture_engine, shutdown_offline_engine
 from server.settings import Settings
 
-LENGTHS = (64, 96, 128, 160, 192, 256, 320, 384, 512)
+LENGTHS = (64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
 
 
 def main() -> None:

@@ -1,6 +1,12 @@
 """The statistics of an evaluation: mean rewards with 95% intervals, win rates against the
 reference (ties count half) and the Min over objectives, the paper's headline column.
 
+On a length judge (a scorer with `length`), an answer cut at the token limit has no length of
+its own: its words measure words per token. Win rates then take it as longer than any answer
+that ended (censor_cut): two cut answers tie, a cut answer loses to every one that ended. In
+tokens that is exact (a cut answer has the limit's tokens and more to come; an ended one has at
+most as many).
+
 Rewards come grouped by prompt: rewards[prompt][sample]. Candidates are compared pair by pair
 (same prompt, same sample seed). Intervals treat prompts as the independent units: each
 prompt's samples are averaged first, then the 95% interval is mean +- 1.96 s / sqrt(prompts)
@@ -43,6 +49,16 @@ def outcome(candidate: float, reference: float, direction: Direction) -> float:
         return 0.5
     better = candidate > reference if direction == "higher" else candidate < reference
     return 1.0 if better else 0.0
+
+
+def censor_cut(rewards: Grouped, cut: Sequence[Sequence[bool]], direction: Direction) -> list[list[float]]:
+    """A length judge's rewards as win rates compare them: every cut answer the worst value
+    there is (minus infinity where higher is better), so that cut answers tie among themselves
+    and lose to every answer that ended."""
+    worst = -math.inf if direction == "higher" else math.inf
+    if len(cut) != len(rewards) or any(len(c) != len(r) for c, r in zip(cut, rewards, strict=True)):
+        raise ValueError("every answer needs its cut flag")
+    return [[worst if c else r for r, c in zip(rs, cs, strict=True)] for rs, cs in zip(rewards, cut, strict=True)]
 
 
 def wins_per_prompt(candidate: Grouped, reference: Grouped, direction: Direction) -> list[float]:

@@ -8,6 +8,11 @@ def _percent(summary: dict[str, float], width: int, sign: str = "") -> str:
     return f"{100 * summary['mean']:>{sign}{width}.1f} ±{50 * (summary['high'] - summary['low']):>4.1f}"
 
 
+def _bracketed(summary: dict[str, float], width: int) -> str:
+    """A share in % with its (asymmetric) interval in brackets, right-aligned in `width`."""
+    return f"{100 * summary['mean']:.1f} [{100 * summary['low']:.1f}, {100 * summary['high']:.1f}]".rjust(width)
+
+
 def format_table(result: dict) -> str:
     """result: an eval job's result (server.jobs.eval_jobs): {"objectives", "reference", "candidates"}."""
     if result.get("kind") == "pairs":
@@ -16,14 +21,14 @@ def format_table(result: dict) -> str:
     candidates = result["candidates"]
     width = max(12, *(len(c["name"]) + 1 for c in candidates))
     header = f"{'candidate':<{width}}"
-    header += "".join(f"{'win ' + o:>{max(16, len(o) + 6)}}" for o in objectives) + f"{'Min':>8}"
+    header += "".join(f"{'win ' + o:>{max(16, len(o) + 6)}}" for o in objectives) + f"{'Min [95%]':>21}"
     header += "".join(f"{'mean ' + o:>{max(22, len(o) + 7)}}" for o in objectives) + f"{'tok/ans':>8}{'tok/s':>8}"
     lines = [header]
     for candidate in candidates:
         line = f"{candidate['name']:<{width}}"
         for o in objectives:
             line += _percent(candidate["objectives"][o]["win_rate"], max(16, len(o) + 6) - 6)
-        line += f"{100 * candidate['min']['win_rate']:>8.1f}"
+        line += _bracketed(candidate["min_interval"], 21)
         for o in objectives:
             reward = candidate["objectives"][o]["reward"]
             half = (reward["high"] - reward["low"]) / 2
@@ -32,7 +37,7 @@ def format_table(result: dict) -> str:
         lines.append(line)
     lines.append(
         f"win rates in % against {result['reference']!r} (ties half) ± half the 95% interval; "
-        f"Min = the worst objective's win rate; tok/ans = mean tokens an answer; "
+        f"Min = the worst objective's win rate [its 95% bootstrap over prompts]; tok/ans = mean tokens an answer; "
         f"{result['prompts']} prompts x {result['samples_per_prompt']} samples"
     )
     return "\n".join(lines + _paired(result, "win", "win_rate_minus_against", width, 16))

@@ -20,6 +20,9 @@ class Scorer:
     direction: Direction  # which way is better
     units: str
     score_batch: Callable[[Sequence[Prompt], Sequence[str]], list[float]]
+    # A length judge: an answer cut at the token limit has no length of its own, so win rates
+    # treat it as longer than any answer that ended (evaluation.stats.censor_cut).
+    length: bool = False
 
     def __call__(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         """One reward per (prompt, response) pair, as floats."""
@@ -37,7 +40,7 @@ class Scorer:
         return a > b if self.direction == "higher" else a < b
 
     def describe(self) -> dict:
-        return {"scorer": self.spec, "direction": self.direction, "units": self.units}
+        return {"scorer": self.spec, "direction": self.direction, "units": self.units, "length": self.length}
 
 
 def prompt_text(prompt: Prompt) -> str:

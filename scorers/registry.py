@@ -1,4 +1,5 @@
-"""One registry of scorers by name. A name is a built-in (`sentiment`, `concise`, `readability`) or a kind
+"""One registry of scorers by name. A name is a built-in (`sentiment`, `concise`, `readability`;
+held out from the demo's training: `textblob`, `characters`, `dale_chall`) or a kind
 with a location (`reward_model:<folder>`, `python:<module>:<function>`). Scorers are cached
 by name: a reward model is loaded once per process."""
 
@@ -8,7 +9,7 @@ from functools import lru_cache
 from scorers.base import Prompt, Scorer, ScorerError
 from scorers.python import python_scorer
 from scorers.reward_model import reward_model_scorer
-from scorers.text import concise, readability, sentiment
+from scorers.text import concise, dale_chall, minus_characters, readability, sentiment, textblob_sentiment
 
 
 def _responses_only(judge: Callable[[str], float]) -> Callable[[Sequence[Prompt], Sequence[str]], list[float]]:
@@ -20,8 +21,16 @@ def _responses_only(judge: Callable[[str], float]) -> Callable[[Sequence[Prompt]
 
 BUILT_IN: dict[str, Callable[[], Scorer]] = {
     "sentiment": lambda: Scorer("sentiment", "higher", "VADER compound in [-1, 1]", _responses_only(sentiment)),
-    "concise": lambda: Scorer("concise", "higher", "minus words", _responses_only(concise)),
+    "concise": lambda: Scorer("concise", "higher", "minus words", _responses_only(concise), length=True),
     "readability": lambda: Scorer("readability", "higher", "Flesch reading ease", _responses_only(readability)),
+    # Held-out judges of the same three things (scorers.text)
+    "textblob": lambda: Scorer(
+        "textblob", "higher", "TextBlob polarity in [-1, 1]", _responses_only(textblob_sentiment)
+    ),
+    "characters": lambda: Scorer(
+        "characters", "higher", "minus characters", _responses_only(minus_characters), length=True
+    ),
+    "dale_chall": lambda: Scorer("dale_chall", "lower", "Dale-Chall score", _responses_only(dale_chall)),
 }
 WITH_LOCATION: dict[str, Callable[[str, str], Scorer]] = {
     "reward_model": reward_model_scorer,

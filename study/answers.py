@@ -1,9 +1,11 @@
 """Every candidate's answers to the held-out prompts, asked through the OpenAI chat API as a
 user would, and kept one file per candidate so that a run cut short resumes where it stopped.
 
-The same seed per prompt for every candidate (seed + prompt index, temperature 1): candidates
-are compared on coupled samples. A candidate's file is written whole once all its answers are
-scored, with its wall time and tokens beside it; a file present means the candidate is done.
+The same seed per prompt for every candidate (seed + prompt index, at the study's temperature):
+candidates are compared on coupled samples. Every answer is scored by each set of judges
+(study.judges) and keeps its finish reason (a length judge's cut answers tie). A candidate's
+file is written whole once all its answers are scored, with its wall time and tokens beside it;
+a file present means the candidate is done.
 """
 
 import asyncio
@@ -26,7 +28,7 @@ def finished(folder: Path, name: str) -> bool:
 
 
 async def _answers(
-    url: str, candidate: Candidate, prompts: list[list[dict]], seed: int, max_tokens: int, concurrency: int
+    url: str, candidate: Candidate, prompts: list[list[dict]], sampling: dict, concurrency: int
 ) -> tuple[list[dict], float]:
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=600) as client:
@@ -34,10 +36,10 @@ async def _answers(
         async def one(index: int, messages: list[dict]) -> dict:
             body = candidate.request() | {
                 "messages": messages,
-                "temperature": 1.0,
+                "temperature": sampling["temperature"],
                 "top_p": 1.0,
-                "max_tokens": max_tokens,
-                "seed": seed + index,
+                "max_tokens": sampling["max_tokens"],
+                "seed": sampling["seed"] + index,
             }
             async with limit:
                 response = await client.post("/v1/chat/completions", json=body)
@@ -59,17 +61,20 @@ def answer_candidate(
     url: str,
     candidate: Candidate,
     prompts: list[list[dict]],
-    scorers: dict[str, Scorer],
+    judges: dict[str, dict[str, Scorer]],
     folder: Path,
-    seed: int,
-    max_tokens: int,
+    sampling: dict,
     concurrency: int,
 ) -> None:
-    """Answer every prompt as candidate, score the answers on every objective, write its file."""
-    rows, seconds = asyncio.run(_answers(url, candidate, prompts, seed, max_tokens, concurrency))
+    """Answer every prompt as candidate (sampling: seed, temperature, max_tokens), score the
+    answers by every set of judges (judges[set][objective]), write its file."""
+    rows, seconds = asyncio.run(_answers(url, candidate, prompts, sampling, concurrency))
     texts = [r["text"] for r in rows]
     asked = [messages[-1]["content"] for messages in prompts]
-    rewards = {objective: scorer(asked, texts) for objective, scorer in scorers.items()}
+    rewards = {
+        judged: {objective: scorer(asked, texts) for objective, scorer in scorers.items()}
+        for judged, scorers in judges.items()
+    }
     folder.mkdir(parents=True, exist_ok=True)
     staging = answers_file(folder, candidate.name).with_suffix(".tmp")
     with staging.open("w") as out:
@@ -78,7 +83,9 @@ def answer_candidate(
         for index, (messages, row) in enumerate(zip(prompts, rows, strict=True)):
             line = {"prompt_index": index, "prompt": messages[-1]["content"], "response": row["text"]}
             line |= {"tokens": row["tokens"], "finish_reason": row["finish_reason"]}
-            line |= {"rewards": {o: rewards[o][index] for o in scorers}}
+            line |= {
+                "rewards": {judged: {o: values[index] for o, values in by.items()} for judged, by in rewards.items()}
+            }
             out.write(json.dumps(line) + "\n")
     staging.replace(answers_file(folder, candidate.name))
 

@@ -8,11 +8,16 @@ served alone, never mixed.
 
 from dataclasses import dataclass
 
-# The fits a user can choose between (server.jobs.fit_batch.FitOptions), by candidate name.
-FITS: dict[str, dict] = {
-    "fit_implicit": {},  # the paper's method: the policies' implicit rewards
-    "fit_standard": {"normalise": "standard"},  # the paper's ablation: implicit, standardised per objective
-    "fit_rewards": {"scorers": "manifest", "beta": 0.5},  # the scorers' rewards of reference samples
+# The fits a user can choose between (server.jobs.fit_batch.FitOptions), by candidate name: the
+# items each is given (the fit prompts with MPO's short reference samples; fewer fit prompts,
+# answered by the served mixture as the study answers, for the judged fit; the demo's fit pairs)
+# and its options beyond the study's.
+FITS: dict[str, tuple[str, dict]] = {
+    "fit_implicit": ("prompts", {}),  # the paper's method: the policies' implicit rewards
+    "fit_standard": ("prompts", {"normalise": "standard"}),  # the paper's ablation: standardised per objective
+    "fit_rewards": ("prompts", {"scorers": "manifest", "beta": 0.5}),  # the scorers' rewards of reference samples
+    "fit_judged": ("judged", {"method": "judged"}),  # the worst objective's win rate, on the served mixture
+    "fit_pairs": ("pairs", {"method": "pairs"}),  # the worst objective's log sigmoid margin on preference pairs
 }
 LABELS = {
     "ref": "reference",
@@ -20,6 +25,8 @@ LABELS = {
     "fit_implicit": "MPO, implicit rewards",
     "fit_standard": "MPO, implicit, standardised",
     "fit_rewards": "MPO, scorers' rewards, beta 0.5",
+    "fit_judged": "judged fit (win rates, served mixture)",
+    "fit_pairs": "pair fit (the demo's fit pairs)",
     "soup_uniform": "soup, uniform",
     "soup_best": "soup, best fit's weights",
     "linear": "retrained, linear (MORLHF)",

@@ -5,7 +5,11 @@ seconds are what retraining costs where MPO only fits.
 
 The learning rate is 3e-4 for both, between the policies' (5e-4 for positive and plain,
 1.5e-4 for concise, whose pairs alone reward dropping words), and their gap is 0.5 standard
-deviations of the combined score. Neither was tuned on the evaluation.
+deviations of the combined score. Their pairs follow the concise policy's rules, since the
+combined score counts words: a chosen answer has ended (a cut answer's length is unknown) and
+has at least 6 words, and a reply shorter than that loses to every real answer of its prompt.
+Without those rules they learned fewer words per token from cut answers instead of shorter
+answers. Neither was tuned on the evaluation.
 """
 
 import json
@@ -16,7 +20,7 @@ from pathlib import Path
 import torch
 
 from demo.cost import Timer
-from demo.smollm2.build import ObjectiveSetup
+from demo.smollm2.build import ObjectiveSetup, Smollm2DemoConfig
 from demo.smollm2.lora_dpo import FrozenLayers, LoraDpoConfig, new_adapters, train_adapter
 from demo.smollm2.samples import SAMPLES_FILE, read_reference_samples
 from study.baselines import baseline_pairs
@@ -24,9 +28,17 @@ from study.baselines import baseline_pairs
 COSTS_FILE = "costs.json"
 
 
+CONCISE = Smollm2DemoConfig().objectives["concise"]  # the rules of the concise policy's pairs
+
+
 @dataclass(frozen=True)
 class RetrainConfig:
-    setup: ObjectiveSetup = ObjectiveSetup(min_gap=0.5, chosen_must_end=False, dpo=LoraDpoConfig(lr=3e-4, steps=30))
+    setup: ObjectiveSetup = ObjectiveSetup(
+        min_gap=0.5,
+        chosen_must_end=CONCISE.chosen_must_end,
+        dpo=LoraDpoConfig(lr=3e-4, steps=30),
+        min_chosen_words=CONCISE.min_chosen_words,
+    )
     seed: int = 1234  # the demo build's
 
 

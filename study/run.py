@@ -27,13 +27,14 @@ import httpx
 import yaml
 
 from demo.cost import Timer
-from demo.smollm2.build import ObjectiveSetup
+from demo.smollm2.build import ANSWERS, ObjectiveSetup
 from demo.smollm2.lora_dpo import LoraDpoConfig
 from server.cli.processes import MpoServer
 from study.answers import answer_candidate, finished
 from study.arguments import EVAL_PROMPTS
 from study.baselines import KINDS
 from study.candidates import FITS, Candidate, uniform
+from study.judges import describe, judge_sets
 from study.plot import study_png
 from study.retrain import RetrainConfig, retrain
 from study.table import markdown, study_rows
@@ -41,14 +42,20 @@ from study.table import markdown, study_rows
 
 @dataclass(frozen=True)
 class StudyConfig:
-    eval_prompts: int = EVAL_PROMPTS  # Min intervals within +-5 points
-    max_tokens: int = 128
+    eval_prompts: int = EVAL_PROMPTS
+    # How every candidate answers (and the judged fit samples): as the demo's evals answer, long
+    # enough that the reference's answers end where they ever do (docs/study.md, "Answers that end").
+    max_tokens: int = ANSWERS["max_tokens"]
+    temperature: float = ANSWERS["temperature"]
     seed: int = 0
     concurrency: int = 32  # requests in flight while a candidate answers (its tokens/s)
     fit_prompts: int = 64
     fit: dict = field(
         default_factory=lambda: {"samples_per_prompt": 4, "max_tokens": 48, "iterations": 500, "batch_size": 16}
     )
+    judged_prompts: int = 32
+    judged: dict = field(default_factory=dict)  # the judged fit's options beyond its defaults
+    fit_pairs: int | None = None  # the demo's fit pairs the pair fit gets (None: all)
     retrain: RetrainConfig = RetrainConfig()
 
 
@@ -56,7 +63,17 @@ def smoke_config() -> StudyConfig:
     """Every step on a few prompts and tokens, for tests: numbers mean nothing."""
     tiny = RetrainConfig(setup=ObjectiveSetup(0.0, False, LoraDpoConfig(steps=2, pairs_per_step=2)))
     fit = {"samples_per_prompt": 2, "max_tokens": 4, "iterations": 20, "batch_size": 2}
-    return StudyConfig(eval_prompts=3, max_tokens=6, concurrency=4, fit_prompts=3, fit=fit, retrain=tiny)
+    return StudyConfig(
+        eval_prompts=3,
+        max_tokens=6,
+        concurrency=4,
+        fit_prompts=3,
+        fit=fit,
+        judged_prompts=2,
+        judged={"samples_per_prompt": 2, "iterations": 20},
+        fit_pairs=6,
+        retrain=tiny,
+    )
 
 
 class StudyMismatch(ValueError):
@@ -159,6 +176,7 @@ class Study:
                 "demo": str(self.demo),
                 "config": asdict(self.config),
                 "objectives": self.objectives,
+                "judges": {judged: describe(specs) for judged, specs in judge_sets(self.objectives).items()},
                 "policies": self.policies,
                 "best_fit": best,
                 "candidates": [{"name": c.name, "kind": c.kind, "weights": weights[c.name]} for c in candidates],
@@ -179,25 +197,39 @@ class Study:
         from scorers import get_scorer
 
         prompts = self._prompts()
-        scorers = {objective: get_scorer(spec) for objective, spec in self.objectives.items()}
+        judges = {
+            judged: {objective: get_scorer(spec) for objective, spec in specs.items()}
+            for judged, specs in judge_sets(self.objectives).items()
+        }
         print(f"  answers of {candidate.name} ({candidate.request()})", flush=True)
         config = self.config
-        answer_candidate(
-            url, candidate, prompts, scorers, self.out / "answers", config.seed, config.max_tokens, config.concurrency
-        )
+        sampling = {"seed": config.seed, "temperature": config.temperature, "max_tokens": config.max_tokens}
+        answer_candidate(url, candidate, prompts, judges, self.out / "answers", sampling, config.concurrency)
+
+    def _fit_batch(self, name: str) -> tuple[list[dict], dict]:
+        """The items and options of fit `name` (study.candidates.FITS)."""
+        config, (items, extra) = self.config, FITS[name]
+        if items == "pairs":
+            lines = (self.demo / self.manifest["prompts"]["pairs_fit"]).read_text().splitlines()
+            return [json.loads(line) for line in lines[: config.fit_pairs]], {"seed": config.seed} | extra
+        lines = (self.demo / "fit_prompts.jsonl").read_text().splitlines()
+        if items == "judged":  # sampled as the study answers: it fits what the study measures
+            answers = {"max_tokens": config.max_tokens, "temperature": config.temperature}
+            options = config.judged | answers | {"seed": config.seed} | extra
+            return [json.loads(line) for line in lines[: config.judged_prompts]], options
+        options = config.fit | {"seed": config.seed} | extra
+        if options.get("scorers") == "manifest":
+            options["scorers"] = self.objectives
+        return [json.loads(line) for line in lines[: config.fit_prompts]], options
 
     def _fits(self, url: str) -> dict:
         fits = self._read("fits.json")
-        lines = (self.demo / "fit_prompts.jsonl").read_text().splitlines()[: self.config.fit_prompts]
-        items = [json.loads(line) for line in lines]
         headers = {"Authorization": f"Bearer {self.token}"}
-        for name, extra in FITS.items():
+        for name in FITS:
             if name in fits:
                 continue
-            options = self.config.fit | {"seed": self.config.seed} | extra
-            if options.get("scorers") == "manifest":
-                options["scorers"] = self.objectives
-            print(f"  fit {name}: {options}", flush=True)
+            items, options = self._fit_batch(name)
+            print(f"  fit {name} on {len(items)} items: {options}", flush=True)
             before = self.server.cpu_seconds()
             with Timer() as timer:
                 job = _checked(

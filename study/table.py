@@ -1,13 +1,16 @@
-"""The study's table from its saved files, pure: win rates against the reference per objective
-(95% interval over prompts, ties half), the Min, mean rewards, tokens per answer and serving
-tokens/s from the answers; what each candidate cost to obtain from the measured costs.
+"""The study's tables from its saved files, pure: per candidate the win rates against the
+reference per objective (ties half; a length judge's cut answers tie, evaluation.stats), the Min
+with its bootstrap interval over prompts, under the judges the candidates were trained on and
+under held-out ones (study.judges), the best fit's paired difference of Min from every other
+candidate (the same prompts and seeds: evaluation.bootstrap), the share of answers cut at the
+token limit, tokens per answer and serving tokens/s, and what each candidate cost to obtain.
 
 Costs are CPU minutes spent to get from the reference to the candidate: the reference's
 samples (shared by every policy and baseline), each DPO run it needs, its fit, its soup.
 MPO's own cost is the fit alone once the policies exist; a retrained baseline pays a DPO run
 for every balance of the objectives it is asked for.
 
-`python -m study.table OUT` recomputes the table from OUT's answers and costs.json.
+`python -m study.table OUT` recomputes the tables from OUT's answers and costs.json.
 """
 
 import json
@@ -19,8 +22,10 @@ from evaluation.stats import pareto_front
 from evaluation.summary import summarise_candidates
 from study.answers import read_answers
 from study.candidates import LABELS
+from study.judges import JUDGE_SETS
 
 REFERENCE = "ref"
+TITLES = {"training": "training judges", "held_out": "held-out judges"}
 
 
 def candidate_costs(name: str, kind: str, policies: Sequence[str], costs: Mapping[str, Mapping], best_fit: str | None):
@@ -46,37 +51,62 @@ def candidate_costs(name: str, kind: str, policies: Sequence[str], costs: Mappin
     raise ValueError(f"unknown candidate kind {kind!r}")
 
 
+def _from_best(difference: dict[str, float]) -> dict[str, float]:
+    """A candidate's Min minus the best fit's, turned into the best fit's minus the candidate's
+    (the same resamples: the percentiles swap)."""
+    return difference | {"mean": -difference["mean"], "low": -difference["high"], "high": -difference["low"]}
+
+
 def study_rows(folder: Path) -> tuple[list[str], list[dict]]:
     """(objectives, one row per finished candidate in the study's order), from folder's files."""
     meta = json.loads((folder / "study.json").read_text())
     costs = json.loads((folder / "costs.json").read_text())
-    objectives = list(meta["objectives"])
+    objectives, judges, best = list(meta["objectives"]), meta["judges"], meta.get("best_fit")
     answers = {}
     for candidate in meta["candidates"]:
         if (folder / "answers" / f"{candidate['name']}.jsonl").is_file():
             answers[candidate["name"]] = read_answers(folder / "answers", candidate["name"])
-    rewards = {
-        name: {o: [[row["rewards"][o]] for row in rows] for o in objectives} for name, (_, rows) in answers.items()
-    }
-    summary = summarise_candidates(rewards, REFERENCE, {o: "higher" for o in objectives})
-    means = {name: [s["objectives"][o]["reward"]["mean"] for o in objectives] for name, s in summary.items()}
-    front = set(pareto_front(means, ["higher"] * len(objectives)))
+    cut = {name: [[row["finish_reason"] == "length"] for row in rows] for name, (_, rows) in answers.items()}
+    against = best if best in answers else None
+    summaries = {}
+    for judged in JUDGE_SETS:
+        rewards = {
+            name: {o: [[row["rewards"][judged][o]] for row in rows] for o in objectives}
+            for name, (_, rows) in answers.items()
+        }
+        directions = {o: judges[judged][o]["direction"] for o in objectives}
+        lengths = {o for o in objectives if judges[judged][o]["length"]}
+        summaries[judged] = summarise_candidates(rewards, REFERENCE, directions, against, cut, lengths)
+    training = summaries["training"]
+    means = {name: [s["objectives"][o]["reward"]["mean"] for o in objectives] for name, s in training.items()}
+    front = set(pareto_front(means, [judges["training"][o]["direction"] for o in objectives]))
     rows = []
     for candidate in meta["candidates"]:
         name = candidate["name"]
         if name not in answers:
             continue
         header, answered = answers[name]
-        train, fit = candidate_costs(name, candidate["kind"], meta["policies"], costs, meta.get("best_fit"))
-        worst = summary[name]["min"]["objective"]
+        train, fit = candidate_costs(name, candidate["kind"], meta["policies"], costs, best)
+        by_judges = {
+            judged: {
+                "objectives": summaries[judged][name]["objectives"],
+                "min": summaries[judged][name]["min_interval"]
+                | {"objective": summaries[judged][name]["min"]["objective"]},
+                "best_minus_this": _from_best(summaries[judged][name]["min_minus_against"])
+                if against and name != against
+                else None,
+            }
+            for judged in JUDGE_SETS
+        }
         rows.append(
             {
                 "name": name,
                 "label": LABELS.get(name, name),
                 "kind": candidate["kind"],
                 "weights": candidate.get("weights"),
-                "objectives": summary[name]["objectives"],
-                "min": summary[name]["objectives"][worst]["win_rate"] | {"objective": worst},
+                **by_judges["training"],
+                "held_out": by_judges["held_out"],
+                "cut_share": sum(c for (c,) in cut[name]) / len(answered),
                 "tokens_per_answer": header["tokens"] / len(answered),
                 "tokens_per_s": header["tokens"] / header["seconds"],
                 "cpu_min_training": train / 60,
@@ -92,17 +122,43 @@ def _pm(summary: Mapping[str, float], scale: float = 1.0, digits: int = 1) -> st
     return f"{summary['mean'] * scale:.{digits}f} ± {half:.{digits}f}"
 
 
+def _bracketed(summary: Mapping[str, float], sign: str = "") -> str:
+    """A share in points with its (asymmetric) bootstrap interval; bold where a difference's
+    interval excludes 0."""
+    text = f"{100 * summary['mean']:{sign}.1f} [{100 * summary['low']:{sign}.1f}, {100 * summary['high']:{sign}.1f}]"
+    return f"**{text}**" if sign and (summary["low"] > 0 or summary["high"] < 0) else text
+
+
+def _difference(row: dict, judged: str) -> str:
+    found = (row if judged == "training" else row["held_out"])["best_minus_this"]
+    return "–" if found is None else _bracketed(found, "+")
+
+
 def markdown(objectives: Sequence[str], rows: Sequence[dict]) -> str:
-    head = ["candidate", *(f"win {o} (%)" for o in objectives), "**Min** (%)"]
-    head += [f"mean {o}" for o in objectives] + ["tokens/answer", "tokens/s", "CPU-min train", "CPU-min fit/soup"]
+    """The main table (training judges' win rates, both Mins, the best fit's paired differences,
+    cut answers, speed, cost) and the held-out judges' table (their win rates, the mean rewards)."""
+    head = ["candidate", *(f"win {o} (%)" for o in objectives), "**Min** (%) [95%]", "Min, held-out judges"]
+    head += ["best fit − this: Min", "… held-out judges", "cut (%)", "tokens/answer", "tokens/s"]
+    head += ["CPU-min train", "CPU-min fit/soup"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        name = row["label"] + (" *" if row["pareto"] else "")
-        cells = [name, *(_pm(row["objectives"][o]["win_rate"], 100) for o in objectives)]
-        cells.append(f"**{_pm(row['min'], 100)}** ({row['min']['objective']})")
-        cells += [_pm(row["objectives"][o]["reward"], 1, 3 if o == "positive" else 1) for o in objectives]
+        cells = [row["label"] + (" *" if row["pareto"] else "")]
+        cells += [_pm(row["objectives"][o]["win_rate"], 100) for o in objectives]
+        cells.append(f"**{_bracketed(row['min'])}** ({row['min']['objective']})")
+        cells.append(f"{_bracketed(row['held_out']['min'])} ({row['held_out']['min']['objective']})")
+        cells += [_difference(row, "training"), _difference(row, "held_out"), f"{100 * row['cut_share']:.0f}"]
         cells += [f"{row['tokens_per_answer']:.1f}", f"{row['tokens_per_s']:.0f}"]
         cells += [f"{row['cpu_min_training']:.1f}", f"{row['cpu_min_fit']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    held = [
+        "candidate",
+        *(f"held-out win {o} (%)" for o in objectives),
+        *(f"mean {o} (training judge)" for o in objectives),
+    ]
+    lines += ["", "| " + " | ".join(held) + " |", "|" + "---|" * len(held)]
+    for row in rows:
+        cells = [row["label"], *(_pm(row["held_out"]["objectives"][o]["win_rate"], 100) for o in objectives)]
+        cells += [_pm(row["objectives"][o]["reward"], 1, 3 if o == "positive" else 1) for o in objectives]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

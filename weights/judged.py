@@ -102,11 +102,12 @@ def win_probabilities(rewards: np.ndarray, pool: np.ndarray, higher: np.ndarray,
     """Each sample's probability of beating one of its prompt's reference answers, per objective.
 
     rewards (N, M, K) of the samples; pool (N, R, K) the reference answers' rewards; higher (K,)
-    True where a larger reward is better. Ties count half. When the samples are the pool
+    True where a larger reward is better. Ties count half; rewards may be infinite (a length
+    judge's cut answers, evaluation.stats.censor_cut). When the samples are the pool
     itself (pool_is_samples, M == R), a sample is compared with the prompt's other answers."""
     sign = np.where(np.asarray(higher, dtype=bool), 1.0, -1.0)
-    diff = (rewards[:, :, None, :] - pool[:, None, :, :]) * sign  # (N, M, R, K)
-    wins = (diff > 0) + 0.5 * (diff == 0)
+    mine, theirs = rewards[:, :, None, :] * sign, pool[:, None, :, :] * sign  # (N, M, R, K)
+    wins = (mine > theirs) + 0.5 * (mine == theirs)  # compared, not subtracted: cut answers are infinite
     if not pool_is_samples:
         return wins.mean(axis=2)
     if pool.shape[1] < 2:

@@ -6,7 +6,8 @@ the judge's better by a clear gap, the chosen a real answer), on the held-out sp
 `heldout.jsonl` on the eval topics (the pair eval's table), `fit.jsonl` on the fit topics (a pair
 fit's data). Unlike the DPO pairs both answers have ended: a pair line's answer is text, scored
 as a complete answer (end-of-text appended), as a team's own pairs are; so the answers are
-sampled as the demo's evals sample them (build.PAIR_ANSWERS: long enough that most end). At most
+sampled at the temperature of the demo's evals, to PAIR_ANSWERS' length (the answers that end
+within it are the ones that can be pairs). At most
 PER_PROMPT pairs per prompt and objective, drawn at random among that prompt's pairs (seeded), so
 a prompt with many answers far apart does not fill an objective alone (the pair eval's intervals
 treat a prompt's pairs as one unit).
@@ -21,13 +22,15 @@ import json
 import random
 
 from demo.rewards import OBJECTIVES
-from demo.smollm2.build import PAIR_ANSWERS, PAIR_FILES, PAIRS_FOLDER, Smollm2DemoConfig, preference_pairs
+from demo.smollm2.build import PAIR_FILES, PAIRS_FOLDER, Smollm2DemoConfig, preference_pairs
 from demo.smollm2.prompts import prompt_splits
 from demo.smollm2.sampling import Answer, answer_text, sample_with_vllm
 
 SPLITS = {"heldout": "eval", "fit": "fit"}  # pair file -> the prompt split it is drawn from
 PROMPTS = 256  # per split at most (the fit split has 240): 4 answers each, as for DPO
 PER_PROMPT = 2
+# How the shipped pairs' answers were sampled (an eval's answers when they were made).
+PAIR_ANSWERS = {"max_tokens": 320, "temperature": 0.7}
 PER_OBJECTIVE = 96
 
 

@@ -40,6 +40,7 @@ class SequenceLogprobs:
     mixtures: list[float] = field(default_factory=list)  # the served log-prob under each recorded weight vector
     # around a recorded centre (mixer.recording): sum_t log Z_t, its gradient (C) and Hessian (C*C, flat)
     expansion: list[float] | None = None
+    finish_reason: str | None = None  # of a sampled response ("length": cut at the token limit)
 
     @property
     def policy_logprobs(self) -> list[float]:
@@ -73,7 +74,7 @@ class ComponentLogprobs:
         policies = len(self.client.mixture.manifest.policies)
         recorded = [by_tokens[tuple(c.token_ids)] for c in completions]
         return [
-            SequenceLogprobs(list(c.token_ids), r["logprobs"], policies, r["mixtures"], r["expansion"])
+            SequenceLogprobs(list(c.token_ids), r["logprobs"], policies, r["mixtures"], r["expansion"], c.finish_reason)
             for c, r in zip(completions, recorded, strict=True)
         ]
 

@@ -307,7 +307,11 @@ class EvalJobs(JobRunner[EvalJob]):
 
     def _result(self, job: EvalJob, answers, rewards, speed) -> dict:
         directions = {o: s.direction for o, s in job.scorers.items()}
-        summary = summarise_candidates(rewards, job.reference, directions, job.batch.options.against)
+        cut = {
+            name: [[a.finish_reason == "length" for a in group] for group in groups] for name, groups in answers.items()
+        }
+        lengths = {o for o, s in job.scorers.items() if s.length}
+        summary = summarise_candidates(rewards, job.reference, directions, job.batch.options.against, cut, lengths)
         candidates = []
         for c in job.candidates:
             tokens, seconds = speed[c.name]

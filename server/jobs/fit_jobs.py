@@ -239,6 +239,8 @@ class FitJobs(JobRunner[FitJob]):
                 rewards = np.array(given, dtype=np.float64)
             else:
                 rewards = self._rewards(job, groups, job.objectives, [job.scorers[o] for o in job.objectives])
+                if options.scale == "win":
+                    rewards = self._censored(job, groups, rewards)
             job.enter("fitting")
             return rewards
 
@@ -264,6 +266,19 @@ class FitJobs(JobRunner[FitJob]):
             around = centre if options.family == "served" else None
             given = await self._gather(job, prompts, per_prompt, None, bounded, around)
         return await job.judged.run(given, lambda it: self._on_iterate(job, it))
+
+    @staticmethod
+    def _censored(job: FitJob, groups: list[list[SequenceLogprobs]], rewards: np.ndarray) -> np.ndarray:
+        """On length judges, every sampled answer cut at the token limit the worst reward there
+        is, as an eval counts it (evaluation.stats.censor_cut): cut answers tie among themselves
+        and lose to every answer that ended. Given responses have no finish reason: kept."""
+        cut = np.array([[a.finish_reason == "length" for a in group] for group in groups], dtype=bool)
+        censored = rewards.copy()
+        for k, objective in enumerate(job.objectives):
+            scorer = job.scorers[objective]
+            if scorer.length:
+                censored[:, :, k][cut] = -np.inf if scorer.direction == "higher" else np.inf
+        return censored
 
     async def _pair_fit(self, job: FitJob) -> SaddleResult:
         """The worst objective's mean log sigmoid of the pairs' sequence-level margins (weights.pairs)."""

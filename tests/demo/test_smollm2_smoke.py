@@ -10,7 +10,7 @@ import openai
 import yaml
 from transformers import AutoTokenizer
 
-from demo.smollm2.build import PAIR_ANSWERS, STAMP, build, is_built, smoke_config
+from demo.smollm2.build import ANSWERS, STAMP, build, is_built, smoke_config
 from tests.completions import completion_body, token_ids
 from tests.oracle import MixtureOracle
 from tests.server_process import ServerProcess, admin_client
@@ -70,7 +70,7 @@ def test_smollm2_smoke_demo_serves_its_adapters_through_the_openai_client(smollm
             started = admin.post("/admin/eval", json={"items": [{"prompt": "Tell me about tea."}], "options": options})
             assert started.status_code == 202, started.text
             params = admin.get(f"/admin/eval/{started.json()['id']}").json()["params"]
-            assert {k: params[k] for k in PAIR_ANSWERS} == PAIR_ANSWERS
+            assert {k: params[k] for k in ANSWERS} == ANSWERS
             admin.delete(f"/admin/eval/{started.json()['id']}")
     oracle = MixtureOracle(smollm2_smoke_demo)
     oracle.check_greedy(

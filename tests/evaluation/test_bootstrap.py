@@ -4,7 +4,7 @@ enough to write down: with a few prompts every resample's probability is a multi
 import numpy as np
 import pytest
 
-from evaluation.bootstrap import min_difference
+from evaluation.bootstrap import min_difference, min_interval
 
 
 def test_two_prompts_whose_binding_objective_changes_between_resamples():
@@ -35,3 +35,14 @@ def test_it_is_seeded_and_refuses_unpaired_input():
     assert min_difference(a, b, seed=3) != min_difference(a, b, seed=4)
     with pytest.raises(ValueError, match="same prompts"):
         min_difference(a, b[:39])
+
+
+def test_a_min_alone_on_the_same_resamples():
+    # Two prompts: resamples (0, 0) p 1/4 -> means (1, 0), Min 0; (1, 1) 1/4 -> Min 0; one of each
+    # 1/2 -> (0.5, 0.5), Min 0.5. The Min of the prompts themselves is 0.5.
+    a = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert min_interval(a) == {"mean": 0.5, "low": 0.0, "high": 0.5, "n": 2}
+    # The difference's resamples are the ones each Min's would be: Min(a) - Min(b) = 0 - 0.5 ...
+    assert min_difference(a, np.full((2, 2), 0.5))["low"] == min_interval(a)["low"] - 0.5
+    with pytest.raises(ValueError, match="some prompts"):
+        min_interval(np.zeros((0, 2)))

@@ -5,6 +5,7 @@ import math
 import pytest
 
 from evaluation.stats import (
+    censor_cut,
     mean_interval,
     min_over_objectives,
     outcome,
@@ -94,6 +95,26 @@ def test_a_paired_win_rate_difference_is_taken_answer_by_answer_against_the_same
     assert "win_rate_minus_against" not in summarise_candidates(rewards, "ref", {"x": "lower"})["a"]["objectives"]["x"]
     with pytest.raises(ValueError, match="compared with 'c'"):
         summarise_candidates(rewards, "ref", {"x": "lower"}, against="c")
+
+
+def test_on_a_length_judge_two_cut_answers_tie_and_a_cut_one_loses():
+    """Words of an answer cut at the token limit measure words per token: a cut answer counts as
+    longer than any that ended, two cut answers tie; means keep the words counted."""
+    reference = [[-90.0], [-80.0], [-40.0], [-50.0]]  # minus words
+    terse = [[-60.0], [-70.0], [-30.0], [-45.0]]  # fewer words on every prompt
+    cut = {"ref": [[True], [True], [False], [False]], "terse": [[True], [False], [True], [False]]}
+    # prompt 0: both cut, a tie; 1: only ref cut, terse wins; 2: only terse cut, it loses; 3: words decide
+    assert censor_cut(terse, cut["terse"], "higher") == [[-math.inf], [-70.0], [-math.inf], [-45.0]]
+    assert censor_cut([[3.0]], [[True]], "lower") == [[math.inf]]
+    rewards = {"ref": {"concise": reference, "happy": reference}, "terse": {"concise": terse, "happy": terse}}
+    directions = {"concise": "higher", "happy": "higher"}
+    summary = summarise_candidates(rewards, "ref", directions, cut=cut, lengths={"concise"})["terse"]
+    assert summary["objectives"]["concise"]["win_rate"]["mean"] == pytest.approx((0.5 + 1 + 0 + 1) / 4)
+    assert summary["objectives"]["happy"]["win_rate"]["mean"] == 1.0  # not a length judge: words decide
+    assert summary["objectives"]["concise"]["reward"]["mean"] == pytest.approx(-51.25)
+    assert summary["min"] == {"objective": "concise", "win_rate": pytest.approx(0.625)}
+    with pytest.raises(ValueError, match="cut flag"):
+        censor_cut(terse, [[True]], "higher")
 
 
 def test_pareto_front_respects_directions():

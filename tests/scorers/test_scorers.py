@@ -18,7 +18,13 @@ def test_built_in_scorers_say_direction_and_units():
         [0.6114, -0.4588], abs=1e-3
     )
     assert concise(["q"], ["three short words"]) == [-3.0]
-    assert sentiment.describe() == {"scorer": "sentiment", "direction": "higher", "units": "VADER compound in [-1, 1]"}
+    assert sentiment.describe() == {
+        "scorer": "sentiment",
+        "direction": "higher",
+        "units": "VADER compound in [-1, 1]",
+        "length": False,
+    }
+    assert concise.length and not sentiment.length
     assert concise.better(-2.0, -5.0) and not concise.better(-5.0, -2.0)
 
 
@@ -34,6 +40,20 @@ def test_readability_is_flesch_reading_ease_offline():
     assert plain == pytest.approx(206.835 - 1.015 * 4.5 - 84.6, abs=0.01)
     assert dense < 0 < plain and readability(["q"], [""]) == [0.0]
     assert readability.describe()["units"] == "Flesch reading ease" and readability.direction == "higher"
+
+
+def test_held_out_judges_measure_the_same_things_another_way():
+    """TextBlob's lexicon, characters and Dale-Chall's familiar words, all offline."""
+    textblob, characters, dale_chall = (get_scorer(n) for n in ("textblob", "characters", "dale_chall"))
+    happy, sad = textblob(["q", "q"], ["What a wonderful, great day!", "This is a terrible, awful day."])
+    assert sad < 0 < happy <= 1
+    assert characters(["q"], ["  four chars? no, more  "]) == [-20.0] and characters.length
+    familiar, unfamiliar = dale_chall(
+        ["q", "q"], ["The dog ran to the big red house.", "Photosynthesis facilitates conversions."]
+    )
+    # every word familiar: 0.1579 * 0% + 0.0496 * 8 words per sentence
+    assert familiar == pytest.approx(0.0496 * 8, abs=0.01) and unfamiliar > 9
+    assert dale_chall.direction == "lower" and dale_chall(["q"], [" "]) == [19.5]
 
 
 def test_a_python_function_by_file_or_module_with_its_direction(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import pytest
 import study.run
 from store.weight_store import WeightStore
 from study.candidates import FITS
+from study.judges import JUDGE_SETS
 from study.run import Study, StudyMismatch, smoke_config
 from weights.solver import standardised
 
@@ -36,7 +37,11 @@ def test_the_study_writes_every_candidate_its_costs_table_and_plot(finished):
     for name in CANDIDATES:
         header, *rows = (out / "answers" / f"{name}.jsonl").read_text().splitlines()
         assert json.loads(header)["candidate"] == name and len(rows) == 3
-        assert set(json.loads(rows[0])["rewards"]) == {"positive", "concise", "plain"}
+        first = json.loads(rows[0])
+        assert {k: set(v) for k, v in first["rewards"].items()} == dict.fromkeys(
+            JUDGE_SETS, {"positive", "concise", "plain"}
+        )
+        assert first["finish_reason"] in ("stop", "length")
     uniform = json.loads((out / "answers" / "uniform.jsonl").read_text().splitlines()[0])["request"]
     assert uniform == {
         "model": "mpo-demo",
@@ -47,7 +52,9 @@ def test_the_study_writes_every_candidate_its_costs_table_and_plot(finished):
     expected |= {"retrain:frozen_layers", "retrain:linear", "retrain:maxmin"}
     expected |= {f"fit:{f}" for f in FITS} | {"soup:soup_uniform", "soup:soup_best"}
     assert set(costs) == expected and all(c["cpu_s"] > 0 for c in costs.values())
-    assert len(table.splitlines()) == 2 + len(CANDIDATES) and (out / "study.png").read_bytes()[:4] == b"\x89PNG"
+    main, held_out = table.split("\n\n")
+    assert len(main.splitlines()) == len(held_out.splitlines()) == 2 + len(CANDIDATES)
+    assert (out / "study.png").read_bytes()[:4] == b"\x89PNG"
     # the table is recomputed from the saved files alone
     again = subprocess.run([sys.executable, "-m", "study.table", str(out)], capture_output=True, text=True, check=True)
     assert again.stdout.strip() == table == (out / "table.md").read_text().strip()
@@ -58,10 +65,12 @@ def test_each_fit_records_its_parameters_in_its_weight_set(finished):
     fits = json.loads((out / "fits.json").read_text())
     store = WeightStore(out / "server" / "weights.sqlite", "mpo-demo")
     try:
-        for name, extra in FITS.items():
+        for name, (items, extra) in FITS.items():
             params = store.get(fits[name]["weight_set"]).params
-            assert params["normalise"] == extra.get("normalise", "none")
-            assert (params["scorers"] is None) == ("scorers" not in extra) and params["beta"] == extra.get("beta")
+            assert params["method"] == extra.get("method", "mpo")
+            if items == "prompts":
+                assert params["normalise"] == extra.get("normalise", "none")
+                assert (params["scorers"] is None) == ("scorers" not in extra) and params["beta"] == extra.get("beta")
     finally:
         store.close()
     assert standardised(np.array([[[1.0], [3.0]]])).ravel().tolist() == [-1.0, 1.0]

@@ -1,6 +1,8 @@
 """The judged fit's estimates and saddle against exact answers on enumerable problems: every
 'response' of a prompt listed with its probability, so E_lambda[r_k] is a finite sum."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,32 @@ def test_win_probabilities_count_ties_half_and_leave_an_answer_out_of_its_own_po
     np.testing.assert_allclose(own[0, :, 0], [0.0, 0.75, 0.75])
     lower = win_probabilities(np.array([[[1.5]]]), pool, np.array([False]), pool_is_samples=False)
     np.testing.assert_allclose(lower[0, 0, 0], 2 / 3)
+
+
+def test_cut_answers_on_a_length_judge_tie_among_themselves_and_lose_to_ended_ones():
+    """A length judge's cut answers come in as minus infinity (server.jobs.fit_jobs): compared,
+    not subtracted, so two of them tie instead of giving nan."""
+    pool = np.array([[[-np.inf], [-50.0]]])  # the reference: one cut answer, one of 50 words
+    samples = np.array([[[-np.inf], [-60.0], [-40.0]]])  # cut, longer, shorter
+    wins = win_probabilities(samples, pool, np.array([True]), pool_is_samples=False)
+    np.testing.assert_allclose(wins[0, :, 0], [0.25, 0.5, 1.0])
+    lower = win_probabilities(-samples, -pool, np.array([False]), pool_is_samples=False)
+    np.testing.assert_allclose(lower, wins)
+
+
+def test_the_fit_censors_only_length_judges_cut_answers():
+    from scorers import get_scorer
+    from server.jobs.component_logprobs import SequenceLogprobs
+    from server.jobs.fit_jobs import FitJobs
+
+    job = SimpleNamespace(
+        objectives=["short", "happy"], scorers={"short": get_scorer("concise"), "happy": get_scorer("sentiment")}
+    )
+    answers = [[SequenceLogprobs([1], [0.0], 0, finish_reason=r) for r in ("length", "stop", None)]]
+    rewards = np.array([[[-9.0, 0.5], [-3.0, 0.1], [-4.0, 0.2]]])
+    censored = FitJobs._censored(job, answers, rewards)
+    np.testing.assert_array_equal(censored, [[[-np.inf, 0.5], [-3.0, 0.1], [-4.0, 0.2]]])
+    assert rewards[0, 0, 0] == -9.0  # the raw rewards are kept
 
 
 def test_standardised_against_the_pool_flips_lower_is_better():
