@@ -32,7 +32,8 @@ def mean_interval(values: Sequence[float]) -> dict[str, float]:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
-def _per_prompt_means(grouped: Grouped) -> list[float]:
+def prompt_means(grouped: Grouped) -> list[float]:
+    """Each prompt's mean over its samples."""
     if any(len(group) == 0 for group in grouped):
         raise ValueError("every prompt needs at least one sample")
     return [sum(group) / len(group) for group in grouped]
@@ -40,7 +41,7 @@ def _per_prompt_means(grouped: Grouped) -> list[float]:
 
 def reward_summary(rewards: Grouped) -> dict[str, float]:
     """Mean reward with its 95% interval over prompts."""
-    return mean_interval(_per_prompt_means(rewards))
+    return mean_interval(prompt_means(rewards))
 
 
 def outcome(candidate: float, reference: float, direction: Direction) -> float:
@@ -70,7 +71,7 @@ def wins_per_prompt(candidate: Grouped, reference: Grouped, direction: Direction
         [outcome(c, r, direction) for c, r in zip(cs, rs, strict=True)]
         for cs, rs in zip(candidate, reference, strict=True)
     ]
-    return _per_prompt_means(outcomes)
+    return prompt_means(outcomes)
 
 
 def share_interval(per_prompt: Sequence[float]) -> dict[str, float]:

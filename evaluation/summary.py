@@ -12,6 +12,7 @@ from evaluation.stats import (
     censor_cut,
     min_over_objectives,
     paired_difference,
+    prompt_means,
     reward_summary,
     share_interval,
     wins_per_prompt,
@@ -26,13 +27,16 @@ def summarise_candidates(
     against: str | None = None,
     cut: Mapping[str, Sequence[Sequence[bool]]] | None = None,
     lengths: Collection[str] = (),
+    pairwise: Collection[str] = (),
 ) -> dict[str, dict]:
     """rewards[candidate][objective][prompt][sample] -> {candidate: {"objectives": {objective:
     {"reward", "win_rate"} and, with `against` (a candidate), "win_rate_minus_against"}, "min":
     {"objective", "win_rate"}, "min_interval" (its bootstrap over prompts), with `against`
     "min_minus_against"}}, in the candidates' order.
     With `cut` (cut[candidate][prompt][sample]: the answer stopped at the token limit), the win
-    rates on the objectives in `lengths` count cut answers as longest (evaluation.stats)."""
+    rates on the objectives in `lengths` count cut answers as longest (evaluation.stats). On the
+    objectives in `pairwise` the rewards are already outcomes against the reference's answer (a
+    pairwise judge's: 1 win, 0 loss, 1/2 tie), so they are the wins."""
     for role, name in (("the reference", reference), ("the candidate compared with", against)):
         if name is not None and name not in rewards:
             raise ValueError(f"{role} {name!r} must be among the candidates")
@@ -44,10 +48,12 @@ def summarise_candidates(
         return censor_cut(grouped, cut[name], directions[objective])
 
     # Each candidate's per-prompt wins, computed once: its win rates, and the paired comparisons.
-    wins = {
-        name: {o: wins_per_prompt(judged(name, o), judged(reference, o), directions[o]) for o in by_objective}
-        for name, by_objective in rewards.items()
-    }
+    def won(name: str, objective: str) -> list[float]:
+        if objective in pairwise:
+            return prompt_means(rewards[name][objective])
+        return wins_per_prompt(judged(name, objective), judged(reference, objective), directions[objective])
+
+    wins = {name: {o: won(name, o) for o in by_objective} for name, by_objective in rewards.items()}
     summary = {}
     for name, by_objective in rewards.items():
         objectives = {

@@ -23,6 +23,10 @@ class Scorer:
     # A length judge: an answer cut at the token limit has no length of its own, so win rates
     # treat it as longer than any answer that ended (evaluation.stats.censor_cut).
     length: bool = False
+    # A pairwise judge (scorers.llm_judge): (prompts, answers, the reference's answers) -> each
+    # answer's outcome against the reference's, 1 win, 0 loss, 1/2 tie; score_batch then refuses.
+    compare: Callable[[Sequence[Prompt], Sequence[str], Sequence[str]], list[float]] | None = None
+    report: Callable[[], dict] | None = None  # what it has cost so far (a judge's calls and tokens)
 
     def __call__(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         """One reward per (prompt, response) pair, as floats."""
@@ -40,7 +44,19 @@ class Scorer:
         return a > b if self.direction == "higher" else a < b
 
     def describe(self) -> dict:
-        return {"scorer": self.spec, "direction": self.direction, "units": self.units, "length": self.length}
+        described = {"scorer": self.spec, "direction": self.direction, "units": self.units, "length": self.length}
+        return described | ({"pairwise": True} if self.compare else {})
+
+    def outcomes(self, prompts: Sequence[Prompt], responses: Sequence[str], references: Sequence[str]) -> list[float]:
+        """A pairwise judge's outcome of each response against the reference's answer."""
+        if self.compare is None:
+            raise ScorerError(f"scorer {self.spec!r} scores one answer; it does not compare two")
+        if not responses:
+            return []
+        found = [float(o) for o in self.compare(prompts, responses, references)]
+        if len(found) != len(responses):
+            raise ScorerError(f"scorer {self.spec!r} returned {len(found)} outcomes for {len(responses)} responses")
+        return found
 
 
 def prompt_text(prompt: Prompt) -> str:

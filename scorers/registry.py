@@ -1,12 +1,14 @@
 """One registry of scorers by name. A name is a built-in (`sentiment`, `concise`, `readability`;
 held out from the demo's training: `textblob`, `characters`, `dale_chall`) or a kind
-with a location (`reward_model:<folder>`, `python:<module>:<function>`). Scorers are cached
+with a location (`reward_model:<folder>`, `python:<module>:<function>`, `llm:<criterion>`: a
+language model comparing each answer with the reference's, scorers.llm_judge). Scorers are cached
 by name: a reward model is loaded once per process."""
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from scorers.base import Prompt, Scorer, ScorerError
+from scorers.llm_judge import llm_judge_scorer
 from scorers.python import python_scorer
 from scorers.reward_model import reward_model_scorer
 from scorers.text import concise, dale_chall, minus_characters, readability, sentiment, textblob_sentiment
@@ -35,6 +37,7 @@ BUILT_IN: dict[str, Callable[[], Scorer]] = {
 WITH_LOCATION: dict[str, Callable[[str, str], Scorer]] = {
     "reward_model": reward_model_scorer,
     "python": python_scorer,
+    "llm": llm_judge_scorer,  # llm:<criterion>: a pairwise judge on an OpenAI-compatible endpoint
 }
 SCORER_NAMES = [*BUILT_IN, *(f"{kind}:<...>" for kind in WITH_LOCATION)]
 

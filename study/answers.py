@@ -65,16 +65,21 @@ def answer_candidate(
     folder: Path,
     sampling: dict,
     concurrency: int,
+    references: list[str] | None,
 ) -> None:
     """Answer every prompt as candidate (sampling: seed, temperature, max_tokens), score the
-    answers by every set of judges (judges[set][objective]), write its file."""
+    answers by every set of judges (judges[set][objective]; a pairwise judge compares each with
+    `references`, the reference's answers, None for the reference itself), write its file."""
     rows, seconds = asyncio.run(_answers(url, candidate, prompts, sampling, concurrency))
     texts = [r["text"] for r in rows]
     asked = [messages[-1]["content"] for messages in prompts]
-    rewards = {
-        judged: {objective: scorer(asked, texts) for objective, scorer in scorers.items()}
-        for judged, scorers in judges.items()
-    }
+
+    def score(scorer: Scorer) -> list[float]:
+        if scorer.compare is None:
+            return scorer(asked, texts)
+        return [0.5] * len(texts) if references is None else scorer.outcomes(asked, texts, references)
+
+    rewards = {judged: {o: score(scorer) for o, scorer in scorers.items()} for judged, scorers in judges.items()}
     folder.mkdir(parents=True, exist_ok=True)
     staging = answers_file(folder, candidate.name).with_suffix(".tmp")
     with staging.open("w") as out:

@@ -17,3 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-prompts", type=int, help=f"held-out prompts (default {EVAL_PROMPTS})")
     parser.add_argument("--seed", type=int, help="sampling seed of every answer (default 0)")
     parser.add_argument("--smoke", action="store_true", help="every step on a few prompts (checks the path only)")
+    parser.add_argument(
+        "--llm-judge",
+        action="store_true",
+        default=None,
+        help="also judge every answer against the reference's by a language model, both orders "
+        "(an OpenAI-compatible endpoint: MPO_JUDGE_BASE_URL, MPO_JUDGE_MODEL, MPO_JUDGE_API_KEY)",
+    )

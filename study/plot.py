@@ -33,7 +33,7 @@ def study_png(objectives: list[str], rows: list[dict], title: str) -> bytes:
     bars, gaps = axes[0][0], axes[0][1]
     y = np.arange(len(rows))[::-1]
     for offset, judged, hatch in ((0.2, None, ""), (-0.2, "held_out", "//")):
-        mins = [(r if judged is None else r[judged])["min"] for r in rows]
+        mins = [(r if judged is None else r["judges"][judged])["min"] for r in rows]
         drawn = bars.barh(y + offset, [100 * m["mean"] for m in mins], height=0.38, xerr=_intervals(mins), capsize=2)
         for patch, row in zip(drawn, rows, strict=True):
             patch.set(facecolor=COLOURS[row["kind"]], hatch=hatch, edgecolor="black", linewidth=0.5)
@@ -47,7 +47,7 @@ def study_png(objectives: list[str], rows: list[dict], title: str) -> bytes:
     compared = [r for r in rows if r["best_minus_this"] is not None]
     cy = np.arange(len(compared))[::-1]
     for offset, judged, colour in ((0.15, None, "tab:green"), (-0.15, "held_out", "tab:olive")):
-        differences = [(r if judged is None else r[judged])["best_minus_this"] for r in compared]
+        differences = [(r if judged is None else r["judges"][judged])["best_minus_this"] for r in compared]
         label = "training judges" if judged is None else "held-out judges"
         means = [100 * d["mean"] for d in differences]
         gaps.errorbar(means, cy + offset, xerr=_intervals(differences), fmt="o", color=colour, capsize=3, label=label)

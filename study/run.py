@@ -30,7 +30,7 @@ from demo.cost import Timer
 from demo.smollm2.build import ANSWERS, ObjectiveSetup
 from demo.smollm2.lora_dpo import LoraDpoConfig
 from server.cli.processes import MpoServer
-from study.answers import answer_candidate, finished
+from study.answers import answer_candidate, finished, read_answers
 from study.arguments import EVAL_PROMPTS
 from study.baselines import KINDS
 from study.candidates import FITS, Candidate, uniform
@@ -56,6 +56,7 @@ class StudyConfig:
     judged_prompts: int = 32
     judged: dict = field(default_factory=dict)  # the judged fit's options beyond its defaults
     fit_pairs: int | None = None  # the demo's fit pairs the pair fit gets (None: all)
+    llm_judge: bool = False  # a third set of judges: a language model (MPO_JUDGE_*), study.judges
     retrain: RetrainConfig = RetrainConfig()
 
 
@@ -108,7 +109,9 @@ class Study:
     def run(self) -> str:
         began = time.perf_counter()
         stored = self._read("study.json").get("config")
-        if stored is not None and stored != json.loads(json.dumps(asdict(self.config))):
+        wanted = json.loads(json.dumps(asdict(self.config)))
+        if stored is not None and {k: stored.get(k, v) for k, v in wanted.items()} != wanted:
+            # (a setting added since the study was made counts as its value now)
             raise StudyMismatch(
                 f"{self.out} holds a study made with other settings ({stored}); resume it with the same "
                 "options or start a new one in another --out folder"
@@ -176,7 +179,10 @@ class Study:
                 "demo": str(self.demo),
                 "config": asdict(self.config),
                 "objectives": self.objectives,
-                "judges": {judged: describe(specs) for judged, specs in judge_sets(self.objectives).items()},
+                "judges": {
+                    judged: describe(specs)
+                    for judged, specs in judge_sets(self.objectives, self.config.llm_judge).items()
+                },
                 "policies": self.policies,
                 "best_fit": best,
                 "candidates": [{"name": c.name, "kind": c.kind, "weights": weights[c.name]} for c in candidates],
@@ -197,14 +203,18 @@ class Study:
         from scorers import get_scorer
 
         prompts = self._prompts()
+        config = self.config
         judges = {
             judged: {objective: get_scorer(spec) for objective, spec in specs.items()}
-            for judged, specs in judge_sets(self.objectives).items()
+            for judged, specs in judge_sets(self.objectives, config.llm_judge).items()
         }
         print(f"  answers of {candidate.name} ({candidate.request()})", flush=True)
-        config = self.config
         sampling = {"seed": config.seed, "temperature": config.temperature, "max_tokens": config.max_tokens}
-        answer_candidate(url, candidate, prompts, judges, self.out / "answers", sampling, config.concurrency)
+        references = None
+        if candidate.kind != "reference":  # the reference answers first (study.run._candidates)
+            references = [row["response"] for row in read_answers(self.out / "answers", "ref")[1]]
+        folder = self.out / "answers"
+        answer_candidate(url, candidate, prompts, judges, folder, sampling, config.concurrency, references)
 
     def _fit_batch(self, name: str) -> tuple[list[dict], dict]:
         """The items and options of fit `name` (study.candidates.FITS)."""
@@ -296,7 +306,7 @@ def _wait(url: str, job_id: str, headers: dict) -> dict:
 
 def run(args: argparse.Namespace, demo_folder: Path) -> int:
     config = smoke_config() if args.smoke else StudyConfig()
-    overrides = {k: getattr(args, k) for k in ("eval_prompts", "seed") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("eval_prompts", "seed", "llm_judge") if getattr(args, k) is not None}
     config = replace(config, **overrides)
     began = time.perf_counter()
     try:

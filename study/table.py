@@ -22,10 +22,9 @@ from evaluation.stats import pareto_front
 from evaluation.summary import summarise_candidates
 from study.answers import read_answers
 from study.candidates import LABELS
-from study.judges import JUDGE_SETS
+from study.judges import TITLES
 
 REFERENCE = "ref"
-TITLES = {"training": "training judges", "held_out": "held-out judges"}
 
 
 def candidate_costs(name: str, kind: str, policies: Sequence[str], costs: Mapping[str, Mapping], best_fit: str | None):
@@ -69,14 +68,15 @@ def study_rows(folder: Path) -> tuple[list[str], list[dict]]:
     cut = {name: [[row["finish_reason"] == "length"] for row in rows] for name, (_, rows) in answers.items()}
     against = best if best in answers else None
     summaries = {}
-    for judged in JUDGE_SETS:
+    for judged, described in judges.items():
         rewards = {
             name: {o: [[row["rewards"][judged][o]] for row in rows] for o in objectives}
             for name, (_, rows) in answers.items()
         }
-        directions = {o: judges[judged][o]["direction"] for o in objectives}
-        lengths = {o for o in objectives if judges[judged][o]["length"]}
-        summaries[judged] = summarise_candidates(rewards, REFERENCE, directions, against, cut, lengths)
+        directions = {o: described[o]["direction"] for o in objectives}
+        lengths = {o for o in objectives if described[o]["length"]}
+        pairwise = {o for o in objectives if described[o].get("pairwise")}
+        summaries[judged] = summarise_candidates(rewards, REFERENCE, directions, against, cut, lengths, pairwise)
     training = summaries["training"]
     means = {name: [s["objectives"][o]["reward"]["mean"] for o in objectives] for name, s in training.items()}
     front = set(pareto_front(means, [judges["training"][o]["direction"] for o in objectives]))
@@ -87,17 +87,14 @@ def study_rows(folder: Path) -> tuple[list[str], list[dict]]:
             continue
         header, answered = answers[name]
         train, fit = candidate_costs(name, candidate["kind"], meta["policies"], costs, best)
-        by_judges = {
-            judged: {
-                "objectives": summaries[judged][name]["objectives"],
-                "min": summaries[judged][name]["min_interval"]
-                | {"objective": summaries[judged][name]["min"]["objective"]},
-                "best_minus_this": _from_best(summaries[judged][name]["min_minus_against"])
-                if against and name != against
-                else None,
+        by_judges = {}
+        for judged, summary in summaries.items():
+            mine = summary[name]
+            by_judges[judged] = {
+                "objectives": mine["objectives"],
+                "min": mine["min_interval"] | {"objective": mine["min"]["objective"]},
+                "best_minus_this": _from_best(mine["min_minus_against"]) if against and name != against else None,
             }
-            for judged in JUDGE_SETS
-        }
         rows.append(
             {
                 "name": name,
@@ -105,7 +102,7 @@ def study_rows(folder: Path) -> tuple[list[str], list[dict]]:
                 "kind": candidate["kind"],
                 "weights": candidate.get("weights"),
                 **by_judges["training"],
-                "held_out": by_judges["held_out"],
+                "judges": by_judges,
                 "cut_share": sum(c for (c,) in cut[name]) / len(answered),
                 "tokens_per_answer": header["tokens"] / len(answered),
                 "tokens_per_s": header["tokens"] / header["seconds"],
@@ -129,37 +126,39 @@ def _bracketed(summary: Mapping[str, float], sign: str = "") -> str:
     return f"**{text}**" if sign and (summary["low"] > 0 or summary["high"] < 0) else text
 
 
-def _difference(row: dict, judged: str) -> str:
-    found = (row if judged == "training" else row["held_out"])["best_minus_this"]
+def _difference(found: dict | None) -> str:
     return "–" if found is None else _bracketed(found, "+")
 
 
 def markdown(objectives: Sequence[str], rows: Sequence[dict]) -> str:
-    """The main table (training judges' win rates, both Mins, the best fit's paired differences,
-    cut answers, speed, cost) and the held-out judges' table (their win rates, the mean rewards)."""
-    head = ["candidate", *(f"win {o} (%)" for o in objectives), "**Min** (%) [95%]", "Min, held-out judges"]
-    head += ["best fit − this: Min", "… held-out judges", "cut (%)", "tokens/answer", "tokens/s"]
-    head += ["CPU-min train", "CPU-min fit/soup"]
+    """The main table (training judges' win rates, the Min and the best fit's paired difference
+    of Min under every set of judges, cut answers, speed, cost) and one table per other set of
+    judges (its win rates; the training judges' mean rewards beside the held-out ones)."""
+    sets = list(rows[0]["judges"])
+    head = ["candidate", *(f"win {o} (%)" for o in objectives), "**Min** (%) [95%]"]
+    head += [f"Min, {TITLES.get(j, j)}" for j in sets[1:]]
+    head += [f"best fit − this: Min, {TITLES.get(j, j)}" for j in sets]
+    head += ["cut (%)", "tokens/answer", "tokens/s", "CPU-min train", "CPU-min fit/soup"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
+        judged = row["judges"]
         cells = [row["label"] + (" *" if row["pareto"] else "")]
         cells += [_pm(row["objectives"][o]["win_rate"], 100) for o in objectives]
         cells.append(f"**{_bracketed(row['min'])}** ({row['min']['objective']})")
-        cells.append(f"{_bracketed(row['held_out']['min'])} ({row['held_out']['min']['objective']})")
-        cells += [_difference(row, "training"), _difference(row, "held_out"), f"{100 * row['cut_share']:.0f}"]
-        cells += [f"{row['tokens_per_answer']:.1f}", f"{row['tokens_per_s']:.0f}"]
+        cells += [f"{_bracketed(judged[j]['min'])} ({judged[j]['min']['objective']})" for j in sets[1:]]
+        cells += [_difference(judged[j]["best_minus_this"]) for j in sets]
+        cells += [f"{100 * row['cut_share']:.0f}", f"{row['tokens_per_answer']:.1f}", f"{row['tokens_per_s']:.0f}"]
         cells += [f"{row['cpu_min_training']:.1f}", f"{row['cpu_min_fit']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    held = [
-        "candidate",
-        *(f"held-out win {o} (%)" for o in objectives),
-        *(f"mean {o} (training judge)" for o in objectives),
-    ]
-    lines += ["", "| " + " | ".join(held) + " |", "|" + "---|" * len(held)]
-    for row in rows:
-        cells = [row["label"], *(_pm(row["held_out"]["objectives"][o]["win_rate"], 100) for o in objectives)]
-        cells += [_pm(row["objectives"][o]["reward"], 1, 3 if o == "positive" else 1) for o in objectives]
-        lines.append("| " + " | ".join(cells) + " |")
+    for j in sets[1:]:
+        head = ["candidate", *(f"win {o}, {TITLES.get(j, j)} (%)" for o in objectives)]
+        head += [f"mean {o} (training judge)" for o in objectives] if j == "held_out" else []
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in rows:
+            cells = [row["label"], *(_pm(row["judges"][j]["objectives"][o]["win_rate"], 100) for o in objectives)]
+            if j == "held_out":
+                cells += [_pm(row["objectives"][o]["reward"], 1, 3 if o == "positive" else 1) for o in objectives]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -70,6 +70,7 @@ class EvalJob(Job):
     responses_total: int = 0
     current: str | None = None  # the candidate generating now
     scored: int = 0  # (candidate, objective) pairs scored
+    judge_costs: dict[str, dict] = field(default_factory=dict)  # a pairwise judge's calls and tokens, by objective
     result: dict | None = None
 
 
@@ -294,15 +295,25 @@ class EvalJobs(JobRunner[EvalJob]):
         """rewards[candidate][objective][prompt][sample], each scorer batched over all answers."""
         m = job.batch.options.samples_per_prompt
         prompts = [prompt for prompt in job.prompts for _ in range(m)]
+        references = [a.text for group in answers[job.reference] for a in group]
+        before = {o: s.report() for o, s in job.scorers.items() if s.report}
         rewards: dict[str, dict[str, list[list[float]]]] = {}
         for name, groups in answers.items():
             texts = [a.text for group in groups for a in group]
             rewards[name] = {}
             for objective, scorer in job.scorers.items():
                 job.check_cancelled()
-                flat = scorer(prompts, texts)
+                if scorer.compare is None:
+                    flat = scorer(prompts, texts)
+                elif name == job.reference:  # the reference against itself: a tie, without asking
+                    flat = [0.5] * len(texts)
+                else:  # a pairwise judge: the outcome against the reference's answer is the reward
+                    flat = scorer.outcomes(prompts, texts, references)
                 rewards[name][objective] = [flat[i : i + m] for i in range(0, len(flat), m)]
                 job.scored += 1
+        for objective, was in before.items():
+            now = job.scorers[objective].report()
+            job.judge_costs[objective] = {k: v - was[k] if isinstance(v, int) else v for k, v in now.items()}
         return rewards
 
     def _result(self, job: EvalJob, answers, rewards, speed) -> dict:
@@ -311,7 +322,9 @@ class EvalJobs(JobRunner[EvalJob]):
             name: [[a.finish_reason == "length" for a in group] for group in groups] for name, groups in answers.items()
         }
         lengths = {o for o, s in job.scorers.items() if s.length}
-        summary = summarise_candidates(rewards, job.reference, directions, job.batch.options.against, cut, lengths)
+        pairwise = {o for o, s in job.scorers.items() if s.compare}
+        options = job.batch.options
+        summary = summarise_candidates(rewards, job.reference, directions, options.against, cut, lengths, pairwise)
         candidates = []
         for c in job.candidates:
             tokens, seconds = speed[c.name]
@@ -334,7 +347,10 @@ class EvalJobs(JobRunner[EvalJob]):
         options = job.batch.options
         means = {c["name"]: [c["objectives"][o]["reward"]["mean"] for o in job.scorers] for c in candidates}
         return {
-            "objectives": {o: s.describe() for o, s in job.scorers.items()},
+            "objectives": {
+                o: s.describe() | ({"cost": job.judge_costs[o]} if o in job.judge_costs else {})
+                for o, s in job.scorers.items()
+            },
             "pareto_front": pareto_front(means, list(directions.values())),
             "reference": job.reference,
             "against": options.against,

@@ -144,6 +144,13 @@ class FitJobs(JobRunner[FitJob]):
                 )
             job.objectives = list(specs)
             job.scorers = {name: self._scorer(spec, f"options.scorers.{name}") for name, spec in specs.items()}
+            pairwise = [name for name, scorer in job.scorers.items() if scorer.compare]
+            if pairwise and batch.options.scale != "win":
+                raise InvalidRequest(
+                    f"options.scale: the pairwise judges of {pairwise} give win probabilities, not rewards to "
+                    "standardise; use scale 'win'",
+                    param="options.scale",
+                )
         if batch.mode == "sample":
             for n, item in enumerate(batch.items):
                 try:
@@ -170,7 +177,12 @@ class FitJobs(JobRunner[FitJob]):
                 param="options.scorers",
             )
         for policy, spec in scorers.items():
-            self._scorer(spec, f"options.scorers.{policy}")
+            if self._scorer(spec, f"options.scorers.{policy}").compare:
+                raise InvalidRequest(
+                    f"options.scorers.{policy}: {spec!r} compares two answers; MPO's rewards score one (use it in "
+                    "a judged fit)",
+                    param=f"options.scorers.{policy}",
+                )
 
     async def execute(self, job: FitJob) -> None:
         assert job.batch is not None
@@ -245,9 +257,11 @@ class FitJobs(JobRunner[FitJob]):
             return rewards
 
         higher = [batch.mode == "rewards" or job.scorers[o].direction == "higher" for o in job.objectives]
+        pairwise = [batch.mode != "rewards" and job.scorers[o].compare is not None for o in job.objectives]
         setup = JudgedSetup(
             self.policies,
             higher,
+            pairwise,
             options.scale,
             options.family,
             options.iterations,
@@ -259,13 +273,55 @@ class FitJobs(JobRunner[FitJob]):
             options.seed,
         )
         reference = mixture.one_hot(mixture.manifest.reference.name)
-        job.judged = JudgedFit(setup, len(prompts), sample, reward, lambda w: mixture.vector(self._named(w)), reference)
+        job.judged = JudgedFit(
+            setup,
+            len(prompts),
+            sample,
+            reward,
+            lambda w: mixture.vector(self._named(w)),
+            reference,
+            lambda answers, pooled, own: self._compared(job, answers, pooled, own),
+        )
         given = None
         if batch.mode != "sample":
             centre = mixture.vector(self._named(np.full(len(self.policies), 1 / len(self.policies))))
             around = centre if options.family == "served" else None
             given = await self._gather(job, prompts, per_prompt, None, bounded, around)
         return await job.judged.run(given, lambda it: self._on_iterate(job, it))
+
+    def _compared(self, job: FitJob, answers: list, pooled: list, own_pool: bool) -> np.ndarray:
+        """Each answer's win probability against its prompt's pool by every pairwise judge (its
+        mean outcome against each pool answer; against the others where the answers are the
+        pool): (prompts, samples, objectives), NaN on the other objectives."""
+        job.enter("rewarding")
+        decode = self.client.tokenizer.decode
+        texts = [[decode(a.token_ids, skip_special_tokens=True) for a in group] for group in answers]
+        pool = [[decode(a.token_ids, skip_special_tokens=True) for a in group] for group in pooled]
+        prompts = [item.scorer_prompt(decode) for item in job.batch.items]
+        pairs = [
+            (n, m, r)
+            for n, group in enumerate(texts)
+            for m in range(len(group))
+            for r in range(len(pool[n]))
+            if not (own_pool and r == m)
+        ]
+        shape = (len(texts), len(texts[0]), len(job.objectives))
+        compared = np.full(shape, np.nan)
+        for k, objective in enumerate(job.objectives):
+            scorer = job.scorers[objective]
+            if scorer.compare is None:
+                continue
+            job.check_cancelled()
+            outcomes = scorer.outcomes(
+                [prompts[n] for n, _, _ in pairs], [texts[n][m] for n, m, _ in pairs], [pool[n][r] for n, _, r in pairs]
+            )
+            sums, counts = np.zeros(shape[:2]), np.zeros(shape[:2])
+            for (n, m, _), outcome in zip(pairs, outcomes, strict=True):
+                sums[n, m] += outcome
+                counts[n, m] += 1
+            compared[:, :, k] = sums / counts
+        job.enter("fitting")
+        return compared
 
     @staticmethod
     def _censored(job: FitJob, groups: list[list[SequenceLogprobs]], rewards: np.ndarray) -> np.ndarray:
@@ -382,7 +438,8 @@ class FitJobs(JobRunner[FitJob]):
         columns = []
         for scorer in scorers:
             job.check_cancelled()
-            columns.append(scorer(prompts, texts))
+            # a pairwise judge has no reward of one answer: its win probabilities come from _compared
+            columns.append([np.nan] * len(texts) if scorer.compare else scorer(prompts, texts))
         return np.array(columns, dtype=np.float64).T.reshape(len(groups), len(groups[0]), len(names))
 
     async def _score_all(self, prompt_ids: list[int], responses: list[str | list[int]], around=None) -> list:

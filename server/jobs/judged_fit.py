@@ -37,6 +37,10 @@ from weights.saddle import SaddleIterate, SaddleResult
 Sampler = Callable[[int, int, list[float], list[float] | None, int], Awaitable[list[SequenceLogprobs]]]
 # answers[prompt][sample] -> raw rewards (prompts, samples, objectives), in a thread
 Rewarder = Callable[[list[list[SequenceLogprobs]]], np.ndarray]
+# (answers, the pool: the reference's answers, whether the answers are the pool) -> each answer's
+# win probability against its prompt's pool by the pairwise judges (prompts, samples, objectives;
+# NaN on the other objectives), in a thread
+Comparer = Callable[[list[list[SequenceLogprobs]], list[list[SequenceLogprobs]], bool], np.ndarray]
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Round:
 class JudgedSetup:
     policies: list[str]
     higher: list[bool]  # per objective: is a larger raw reward better
+    pairwise: list[bool]  # per objective: judged by comparing two answers (scorers.llm_judge)
     scale: str  # 'win' or 'standard'
     family: str  # 'served' or 'sequence'
     iterations: int
@@ -68,11 +73,18 @@ class JudgedSetup:
 
 class JudgedFit:
     def __init__(
-        self, setup: JudgedSetup, prompts: int, sample: Sampler, reward: Rewarder, vector, reference: list[float]
+        self,
+        setup: JudgedSetup,
+        prompts: int,
+        sample: Sampler,
+        reward: Rewarder,
+        vector,
+        reference: list[float],
+        compare: Comparer | None = None,
     ) -> None:
         self.setup = setup
         self.prompts = prompts
-        self.sample, self.reward = sample, reward
+        self.sample, self.reward, self.compare = sample, reward, compare
         self.vector = vector  # policy weights -> a vector over all components
         self.reference = reference  # the vector of the reference alone
         self.rounds: list[Round] = []
@@ -86,14 +98,14 @@ class JudgedFit:
         weights = np.full(len(setup.policies), 1.0 / len(setup.policies))
         first = given if given is not None else await self._draw(0, self.reference, weights)
         pool = await asyncio.to_thread(self.reward, first)  # (N, M, K)
-        samples = self._samples(first, pool, pool, weights, drawn=given is None, own_pool=True)
+        samples = await self._samples(first, first, pool, pool, weights, drawn=given is None)
         per_round = setup.resample_every
         result = None
         for index in range(math.ceil(setup.iterations / per_round)):
             if index > 0:
                 answers = await self._draw(index, self.vector(weights), weights)
                 raw = await asyncio.to_thread(self.reward, answers)
-                samples = self._samples(answers, raw, pool, weights, drawn=True, own_pool=False)
+                samples = await self._samples(answers, first, raw, pool, weights, drawn=True)
             first_t = index * per_round
             self.rounds.append(self._round(index, first_t, samples, weights))
             count = min(per_round, setup.iterations - first_t)
@@ -113,12 +125,14 @@ class JudgedFit:
         draws = (self.sample(n, m, vector, around, base + n * m) for n in range(self.prompts))
         return list(await asyncio.gather(*draws))
 
-    def _samples(
-        self, answers, raw: np.ndarray, pool: np.ndarray, centre: np.ndarray, drawn: bool, own_pool: bool
+    async def _samples(
+        self, answers, pooled, raw: np.ndarray, pool: np.ndarray, centre: np.ndarray, drawn: bool
     ) -> Samples:
         """Log-probs (over tau), the proposal's log-prob (recorded where the fit drew the answers;
-        the reference's for given ones), rewards on the fit's scale, and the served family's
-        expansion around `centre`."""
+        the reference's for given ones), rewards on the fit's scale (a pairwise judge's own win
+        probabilities against the pool, `pooled`), and the served family's expansion around
+        `centre`."""
+        own_pool = answers is pooled
         tau = self.setup.temperature if drawn else 1.0
         logprobs = np.array([[a.policy_logprobs for a in group] for group in answers], dtype=np.float64) / tau
         proposal = np.array(
@@ -129,6 +143,10 @@ class JudgedFit:
             rewards = win_probabilities(raw, pool, higher, pool_is_samples=own_pool)
         else:
             rewards = standardised_against(raw, pool, higher)
+        if any(self.setup.pairwise):
+            compared = await asyncio.to_thread(self.compare, answers, pooled, own_pool)
+            judged = np.array(self.setup.pairwise)
+            rewards[:, :, judged] = compared[:, :, judged]
         expansion = self._expansion(answers, centre, tau) if self.setup.family == "served" else None
         return Samples(logprobs, proposal, rewards, expansion)
 

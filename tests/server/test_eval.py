@@ -79,6 +79,7 @@ def test_result_is_recomputed_from_the_downloaded_answers(admin, evaluated, rewa
         "scorer": f"reward_model:{reward_model}",
         "direction": "higher",
         "units": "reward model logit",
+        "length": False,
     }
     lines = answers(admin, status["id"])
     assert len(lines) == 5 * 4 * 2
@@ -99,8 +100,21 @@ def test_result_is_recomputed_from_the_downloaded_answers(admin, evaluated, rewa
         }
         for name in names
     }
+    cut = {
+        name: [
+            [
+                line["finish_reason"] == "length"
+                for line in lines
+                if line["candidate"] == name and line["prompt_index"] == p
+            ]
+            for p in range(4)
+        ]
+        for name in names
+    }
     directions = {"happy": "higher", "short": "higher", "rm": "higher"}
-    expected = summarise_candidates(rewards, "ref", directions, against="test-mix")
+    # concise is a length judge: its cut answers tie among themselves (evaluation.stats.censor_cut)
+    expected = summarise_candidates(rewards, "ref", directions, "test-mix", cut, {"short"})
+    assert expected != summarise_candidates(rewards, "ref", directions, against="test-mix")  # the rule mattered
     assert result["against"] == "test-mix"
     for candidate in result["candidates"]:
         assert candidate["objectives"] == expected[candidate["name"]]["objectives"]  # JSON floats round-trip exactly

@@ -22,8 +22,8 @@ def test_the_mixture_says_its_policies_weights_sets_and_objectives(http, admin):
     assert sets[mixture["active_weight_set"]]["weights"] == {"alpha": 0.5, "beta": 0.5}
     assert sets[1]["source"] == "manifest"
     assert mixture["objectives"] == {
-        "alpha": {"scorer": "sentiment", "direction": "higher", "units": "VADER compound in [-1, 1]"},
-        "beta": {"scorer": "concise", "direction": "higher", "units": "minus words"},
+        "alpha": {"scorer": "sentiment", "direction": "higher", "units": "VADER compound in [-1, 1]", "length": False},
+        "beta": {"scorer": "concise", "direction": "higher", "units": "minus words", "length": True},
     }
     assert "/" not in json.dumps(mixture)  # no paths: those are the admin API's
     described = admin.get("/admin/mixture").json()

@@ -16,9 +16,10 @@ import pytest
 import study.run
 from store.weight_store import WeightStore
 from study.candidates import FITS
-from study.judges import JUDGE_SETS
 from study.run import Study, StudyMismatch, smoke_config
 from weights.solver import standardised
+
+JUDGE_SETS = ("training", "held_out")
 
 CANDIDATES = ["ref", "positive", "concise", "plain", "uniform", *FITS, "soup_uniform", "linear", "maxmin", "soup_best"]
 
