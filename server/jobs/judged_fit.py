@@ -19,6 +19,11 @@ the expansion's gradient and Hessian by tau and tau squared (weights.judged is w
 tau = 1). Each on-policy round also measures the gap between the families: the plain mean of
 its rewards is the served mixture's expectation at its weights, the sequence-level product's
 importance-weighted estimate at the same weights beside it.
+
+A pairwise judge (an LLM judge: scorers.llm_judge) has no reward of one answer: its win
+probability is the mean of its outcomes against the prompt's pool answers, asked directly
+(`compare`), where the other judges' come from comparing rewards. On a length judge an answer
+cut at the token limit counts as the longest (server.jobs.fit_jobs censors it, as evals do).
 """
 
 import asyncio
