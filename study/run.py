@@ -3,9 +3,10 @@
 1. the retrained baselines (study.retrain), unless already in OUT/baselines;
 2. a server of the demo's mixture plus its baselines (the two retrained ones, the uniform soup)
    on a store of its own (OUT/server), started here: the study is one command, not a recipe;
-3. the fits (study.candidates.FITS) on the demo's fit prompts, each timed by the CPU time of
-   the server's processes while it runs, stored as weight sets;
-4. every candidate's answers to the held-out prompts (study.answers), one file each;
+3. the fits (study.candidates.FITS) on the demo's fit prompts (the pair fit on its fit pairs),
+   each timed by the CPU time of the server's processes while it runs, stored as weight sets;
+4. every candidate's answers to the held-out prompts (study.answers), one file each, scored by
+   the training and the held-out judges (study.judges);
 5. the soup with the weights of the fit with the best Min (a second server, with that soup);
 6. OUT/table.md and OUT/study.png from the files (study.table, study.plot).
 
