@@ -47,6 +47,11 @@ class Scorer:
         described = {"scorer": self.spec, "direction": self.direction, "units": self.units, "length": self.length}
         return described | ({"pairwise": True} if self.compare else {})
 
+    def cost_since(self, before: dict) -> dict:
+        """What it has cost since `before` (an earlier report()): its counts less theirs."""
+        now = self.report() if self.report else {}
+        return {k: v - before[k] if isinstance(v, int) and k in before else v for k, v in now.items()}
+
     def outcomes(self, prompts: Sequence[Prompt], responses: Sequence[str], references: Sequence[str]) -> list[float]:
         """A pairwise judge's outcome of each response against the reference's answer."""
         if self.compare is None:

@@ -311,9 +311,7 @@ class EvalJobs(JobRunner[EvalJob]):
                     flat = scorer.outcomes(prompts, texts, references)
                 rewards[name][objective] = [flat[i : i + m] for i in range(0, len(flat), m)]
                 job.scored += 1
-        for objective, was in before.items():
-            now = job.scorers[objective].report()
-            job.judge_costs[objective] = {k: v - was[k] if isinstance(v, int) else v for k, v in now.items()}
+        job.judge_costs = {o: job.scorers[o].cost_since(was) for o, was in before.items()}
         return rewards
 
     def _result(self, job: EvalJob, answers, rewards, speed) -> dict:

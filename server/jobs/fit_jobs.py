@@ -49,6 +49,7 @@ class FitJob(Job):
     scorers: dict[str, Scorer] = field(default_factory=dict)  # judged: by objective
     pairs: list[PreparedPair] = field(default_factory=list)
     judged: JudgedFit | None = None
+    judge_costs: dict[str, dict] | None = None  # judged: a pairwise judge's calls and tokens, by objective
 
 
 def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[dict]:
@@ -287,7 +288,10 @@ class FitJobs(JobRunner[FitJob]):
             centre = mixture.vector(self._named(np.full(len(self.policies), 1 / len(self.policies))))
             around = centre if options.family == "served" else None
             given = await self._gather(job, prompts, per_prompt, None, bounded, around)
-        return await job.judged.run(given, lambda it: self._on_iterate(job, it))
+        before = {o: s.report() for o, s in job.scorers.items() if s.report}
+        result = await job.judged.run(given, lambda it: self._on_iterate(job, it))
+        job.judge_costs = {o: job.scorers[o].cost_since(was) for o, was in before.items()} or None
+        return result
 
     def _compared(self, job: FitJob, answers: list, pooled: list, own_pool: bool) -> np.ndarray:
         """Each answer's win probability against its prompt's pool by every pairwise judge (its
@@ -457,7 +461,7 @@ class FitJobs(JobRunner[FitJob]):
             "trajectory": thinned(job.trajectory),
         }
 
-    OUTCOME = ("method", "weights", "objective", "expected_scores", "start", "ess", "rounds")
+    OUTCOME = ("method", "weights", "objective", "expected_scores", "start", "ess", "rounds", "judge_costs")
 
     def _outcome(self, job: FitJob) -> dict:
         result, names = job.result, job.objectives
@@ -476,6 +480,7 @@ class FitJobs(JobRunner[FitJob]):
             # judged: the ESS share at the last iterate, and each round's proposal and family gap
             "ess": getattr(last, "ess", None),
             "rounds": job.judged.report(names) if job.judged else None,
+            "judge_costs": job.judge_costs,  # judged with an LLM judge: its calls and tokens
         }
 
     def stored_status(self, stored: dict) -> dict:

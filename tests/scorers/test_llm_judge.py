@@ -157,6 +157,8 @@ def test_a_judged_fit_judges_with_it_and_mpo_refuses_it(judged_server):
     status = wait_for_job(admin, "fit", started.json()["id"], 600)
     assert status["phase"] == "succeeded", status
     assert sum(status["weights"].values()) == pytest.approx(1.0)
+    cost = status["judge_costs"]["tone"]
+    assert set(status["judge_costs"]) == {"tone"} and cost["pairs"] == 2 * 2 * 1 + 2 * 2 * 2 and cost["malformed"] == 0
     # round 0: 2 prompts x 2 answers, each against the other; round 1: against both, both orders
     assert len(cached(data / "judge.sqlite")) - before <= 2 * (2 * 2 * 1 + 2 * 2 * 2)
     assert len(cached(data / "judge.sqlite")) > before
