@@ -2,15 +2,17 @@
 per objective, the Min over objectives, mean rewards, and serving speed; for a pair eval,
 preference accuracy and mean margin per objective."""
 
+from collections.abc import Mapping
+
 
 def _percent(summary: dict[str, float], width: int, sign: str = "") -> str:
     """A share as a percentage, ± half its 95% interval, right-aligned in `width` + 6 characters."""
     return f"{100 * summary['mean']:>{sign}{width}.1f} ±{50 * (summary['high'] - summary['low']):>4.1f}"
 
 
-def _bracketed(summary: dict[str, float], width: int) -> str:
-    """A share in % with its (asymmetric) interval in brackets, right-aligned in `width`."""
-    return f"{100 * summary['mean']:.1f} [{100 * summary['low']:.1f}, {100 * summary['high']:.1f}]".rjust(width)
+def bracketed(summary: Mapping[str, float], sign: str = "") -> str:
+    """A share in points with its (asymmetric) interval in brackets; `sign` "+" for a difference."""
+    return f"{100 * summary['mean']:{sign}.1f} [{100 * summary['low']:{sign}.1f}, {100 * summary['high']:{sign}.1f}]"
 
 
 def format_table(result: dict) -> str:
@@ -28,7 +30,7 @@ def format_table(result: dict) -> str:
         line = f"{candidate['name']:<{width}}"
         for o in objectives:
             line += _percent(candidate["objectives"][o]["win_rate"], max(16, len(o) + 6) - 6)
-        line += _bracketed(candidate["min_interval"], 21)
+        line += bracketed(candidate["min_interval"]).rjust(21)
         for o in objectives:
             reward = candidate["objectives"][o]["reward"]
             half = (reward["high"] - reward["low"]) / 2

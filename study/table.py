@@ -20,6 +20,7 @@ from pathlib import Path
 
 from evaluation.stats import pareto_front
 from evaluation.summary import summarise_candidates
+from evaluation.table import bracketed
 from study.answers import read_answers
 from study.candidates import LABELS
 from study.judges import TITLES
@@ -119,15 +120,12 @@ def _pm(summary: Mapping[str, float], scale: float = 1.0, digits: int = 1) -> st
     return f"{summary['mean'] * scale:.{digits}f} ± {half:.{digits}f}"
 
 
-def _bracketed(summary: Mapping[str, float], sign: str = "") -> str:
-    """A share in points with its (asymmetric) bootstrap interval; bold where a difference's
-    interval excludes 0."""
-    text = f"{100 * summary['mean']:{sign}.1f} [{100 * summary['low']:{sign}.1f}, {100 * summary['high']:{sign}.1f}]"
-    return f"**{text}**" if sign and (summary["low"] > 0 or summary["high"] < 0) else text
-
-
 def _difference(found: dict | None) -> str:
-    return "–" if found is None else _bracketed(found, "+")
+    """A paired difference of Min with its interval, bold where the interval excludes 0."""
+    if found is None:
+        return "–"
+    text = bracketed(found, "+")
+    return f"**{text}**" if found["low"] > 0 or found["high"] < 0 else text
 
 
 def markdown(objectives: Sequence[str], rows: Sequence[dict]) -> str:
@@ -144,8 +142,8 @@ def markdown(objectives: Sequence[str], rows: Sequence[dict]) -> str:
         judged = row["judges"]
         cells = [row["label"] + (" *" if row["pareto"] else "")]
         cells += [_pm(row["objectives"][o]["win_rate"], 100) for o in objectives]
-        cells.append(f"**{_bracketed(row['min'])}** ({row['min']['objective']})")
-        cells += [f"{_bracketed(judged[j]['min'])} ({judged[j]['min']['objective']})" for j in sets[1:]]
+        cells.append(f"**{bracketed(row['min'])}** ({row['min']['objective']})")
+        cells += [f"{bracketed(judged[j]['min'])} ({judged[j]['min']['objective']})" for j in sets[1:]]
         cells += [_difference(judged[j]["best_minus_this"]) for j in sets]
         cells += [f"{100 * row['cut_share']:.0f}", f"{row['tokens_per_answer']:.1f}", f"{row['tokens_per_s']:.0f}"]
         cells += [f"{row['cpu_min_training']:.1f}", f"{row['cpu_min_fit']:.1f}"]
