@@ -17,6 +17,7 @@ run.
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from evaluation.summary import summarise_candidates
@@ -35,28 +36,46 @@ def main() -> None:
     parser.add_argument("--study", type=Path, required=True, help="a finished `mpo-serve study --out` folder")
     parser.add_argument("--more", type=int, default=144, help="new prompts (and second samples) per candidate")
     args = parser.parse_args()
-    meta = json.loads((args.study / "study.json").read_text())
-    config = StudyConfig(eval_prompts=meta["config"]["eval_prompts"], seed=meta["config"]["seed"])
-    if (config.max_tokens, config.temperature) != (meta["config"]["max_tokens"], meta["config"]["temperature"]):
-        raise SystemExit(f"{args.study} answered with other settings than the study's defaults: {meta['config']}")
-    study = Study(Path(meta["demo"]), args.study, config)
-    best = meta["best_fit"]
-    fits = json.loads((args.study / "fits.json").read_text())
-    names = (REFERENCE, "uniform", best)
+    seconds = answer_more(args.study, args.more)
+    print(f"\nthe three candidates answer in {seconds:.2f} s per prompt-sample")
+    print("| judges | answers | way | best fit - uniform: Min [95%] | half-width | answers for +-3 | minutes more |")
+    print("|---|---|---|---|---|---|---|")
+    for row in intervals(args.study, args.more, seconds):
+        print(
+            f"| {row['judges']} | {row['answers']} | {row['way']} | {row['mean']:+.1f} [{row['low']:+.1f}, "
+            f"{row['high']:+.1f}] | {row['half']:.1f} | {row['needed']:.0f} | {row['minutes']:.0f} |"
+        )
+
+
+def _compared(out: Path) -> tuple[dict, tuple[str, ...]]:
+    meta = json.loads((out / "study.json").read_text())
+    if not meta.get("best_fit"):
+        raise SystemExit(f"{out} holds no finished study (no best fit in study.json)")
+    return meta, (REFERENCE, "uniform", meta["best_fit"])
+
+
+def answer_more(out: Path, more: int) -> float:
+    """The three candidates' second samples and new prompts (what is missing of them); the
+    seconds they take per prompt-sample, all three together."""
+    meta, names = _compared(out)
+    settings = ("eval_prompts", "seed", "max_tokens", "temperature", "concurrency")
+    config = replace(StudyConfig(), **{k: meta["config"][k] for k in settings})
+    study = Study(Path(meta["demo"]), out, config)
+    fits = json.loads((out / "fits.json").read_text())
     candidates = [c for c in study._candidates(fits, None) if c.name in names]
     lines = (study.demo / "eval_prompts.jsonl").read_text().splitlines()
     first = config.eval_prompts
-    if first + args.more > len(lines):
-        raise SystemExit(f"the demo has {len(lines)} held-out prompts: at most --more {len(lines) - first}")
+    if not 0 < more <= min(first, len(lines) - first):
+        raise SystemExit(f"--more must be 1 to {min(first, len(lines) - first)} (the study's prompts, the rest)")
     plans = {
-        "second": ([json.loads(line)["messages"] for line in lines[: args.more]], config.seed + SECOND_SEED),
-        "new": ([json.loads(line)["messages"] for line in lines[first : first + args.more]], config.seed + first),
+        "second": ([json.loads(line)["messages"] for line in lines[:more]], config.seed + SECOND_SEED),
+        "new": ([json.loads(line)["messages"] for line in lines[first : first + more]], config.seed + first),
     }
     judges = {
         judged: {o: get_scorer(spec) for o, spec in specs.items()}
         for judged, specs in judge_sets(study.objectives).items()
     }
-    folders = {plan: args.study / "precision" / plan for plan in plans}
+    folders = _folders(out)
     todo = [(plan, c) for plan in plans for c in candidates if not finished(folders[plan], c.name)]
     if todo:
         with study._server(with_best_soup=False) as server:
@@ -70,53 +89,67 @@ def main() -> None:
                 answer_candidate(
                     server.url, candidate, prompts, judges, folders[plan], sampling, config.concurrency, references
                 )
-    report(args.study, meta, names, folders, args.more)
+    seconds = sum(read_answers(folder, n)[0]["seconds"] for folder in folders.values() for n in names)
+    return seconds / (2 * more)
 
 
-def _grouped(folder: Path, name: str, count: int | None = None) -> list[dict]:
-    return read_answers(folder, name)[1][:count]
+def _folders(out: Path) -> dict[str, Path]:
+    return {plan: out / "precision" / plan for plan in ("second", "new")}
 
 
-def report(out: Path, meta: dict, names: tuple[str, ...], folders: dict[str, Path], more: int) -> None:
-    study_folder = out / "answers"
+def intervals(out: Path, more: int, seconds: float) -> list[dict]:
+    """Per set of judges and way (the study alone, + second samples, + new prompts, + both):
+    Min(best fit) - Min(uniform) in points with its paired interval, the answers per candidate,
+    and the answers and minutes (at `seconds` per prompt-sample) that +-3 would take."""
+    meta, names = _compared(out)
+    folders = _folders(out)
     first = meta["config"]["eval_prompts"]
-    seconds = sum(read_answers(f, n)[0]["seconds"] for f in folders.values() for n in names)
-    per_answer_triple = seconds / (2 * more)  # the three candidates' seconds for one more answer each
-    print(f"\nbest fit {names[2]}; the three candidates answer in {per_answer_triple:.2f} s per prompt-sample")
-    print("| judges | answers | way | best fit - uniform: Min [95%] | half-width | answers for +-3 | minutes more |")
-    print("|---|---|---|---|---|---|---|")
+    base = {n: read_answers(out / "answers", n)[1] for n in names}
+    second = {n: read_answers(folders["second"], n)[1][:more] for n in names}
+    new = {n: read_answers(folders["new"], n)[1][:more] for n in names}
+    ways = {
+        "study": {n: [[row] for row in base[n]] for n in names},
+        "second sample": {
+            n: [[a, b] for a, b in zip(base[n][:more], second[n], strict=True)] + [[a] for a in base[n][more:]]
+            for n in names
+        },
+        "new prompts": {n: [[row] for row in base[n] + new[n]] for n in names},
+    }
+    ways["both"] = {n: ways["second sample"][n] + [[row] for row in new[n]] for n in names}
+    rows = []
     for judged, described in meta["judges"].items():
         objectives = list(described)
         directions = {o: described[o]["direction"] for o in objectives}
         lengths = {o for o in objectives if described[o]["length"]}
-        base = {n: _grouped(study_folder, n) for n in names}
-        ways = {
-            "study": {n: [[row] for row in rows] for n, rows in base.items()},
-            "second sample": {
-                n: [[row, extra] for row, extra in zip(base[n][:more], _grouped(folders["second"], n), strict=True)]
-                + [[row] for row in base[n][more:]]
-                for n in names
-            },
-            "new prompts": {n: [[row] for row in base[n] + _grouped(folders["new"], n)] for n in names},
-        }
-        ways["both"] = {n: ways["second sample"][n] + ways["new prompts"][n][first:] for n in names}
         for way, grouped in ways.items():
             rewards = {
-                n: {o: [[r["rewards"][judged][o] for r in g] for g in gs] for o in objectives}
-                for n, gs in grouped.items()
+                n: {o: [[r["rewards"][judged][o] for r in group] for group in groups] for o in objectives}
+                for n, groups in grouped.items()
             }
-            cut = {n: [[r["finish_reason"] == "length" for r in g] for g in gs] for n, gs in grouped.items()}
+            cut = {
+                n: [[r["finish_reason"] == "length" for r in group] for group in groups]
+                for n, groups in grouped.items()
+            }
             summary = summarise_candidates(rewards, REFERENCE, directions, names[2], cut, lengths)
-            diff = summary["uniform"]["min_minus_against"]  # uniform - best: swap for best - uniform
-            low, high, mean = -diff["high"] * 100, -diff["low"] * 100, -diff["mean"] * 100
-            answers = sum(len(g) for g in grouped["uniform"])
+            diff = summary["uniform"]["min_minus_against"]  # uniform - best: its negative is best - uniform
+            low, high = -100 * diff["high"], -100 * diff["low"]
+            answers = sum(len(group) for group in grouped["uniform"])
             half = (high - low) / 2
             needed = answers * (half / GOAL) ** 2
-            minutes = max(0.0, needed - first) * per_answer_triple / 60
-            print(
-                f"| {judged} | {answers} | {way} | {mean:+.1f} [{low:+.1f}, {high:+.1f}] | {half:.1f} | "
-                f"{needed:.0f} | {minutes:.0f} |"
+            rows.append(
+                {
+                    "judges": judged,
+                    "way": way,
+                    "answers": answers,
+                    "mean": -100 * diff["mean"],
+                    "low": low,
+                    "high": high,
+                    "half": half,
+                    "needed": needed,
+                    "minutes": max(0.0, needed - first) * seconds / 60,
+                }
             )
+    return rows
 
 
 if __name__ == "__main__":
