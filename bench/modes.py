@@ -8,6 +8,15 @@ import yaml
 from mixer.lora.merge import merge_adapter
 from mixer.manifest import TOKENIZER_FILES, Manifest, load_manifest
 
+# Modes beyond the manifest's lora_mode: the shared base with the settings of an earlier path
+# (server.settings), kept until the bench has compared them.
+SETTINGS_OF = {"shared_per_component": ("shared", {"delta_gemms": "per_component"})}
+
+
+def served_as(mode: str) -> tuple[str, dict]:
+    """(the manifest's lora_mode, the server settings) of a bench mode."""
+    return SETTINGS_OF.get(mode, (mode, {}))
+
 
 def modes_of(manifest_path: Path) -> list[str]:
     """The modes a manifest can be served in: both where the shared base serves it exactly
@@ -24,6 +33,7 @@ def variant(manifest_path: Path, out: Path, policies: int | None = None, **field
         for key in ("path", "adapter"):
             if entry.get(key) is not None:
                 entry[key] = str((base / entry[key]).resolve())
+    spec["prompts"] = {name: str((base / path).resolve()) for name, path in spec.get("prompts", {}).items()}
     if policies is not None:
         spec["policies"] = spec["policies"][:policies]
         kept = {p["name"] for p in spec["policies"]}

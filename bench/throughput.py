@@ -9,7 +9,8 @@ and prints each runner's rate and its per-round ratios to the plain model.
 
 Runners, all in one spawned process per subject and timed in turns on the same prompts
 (B prompts of equal length, greedy, `ignore_eos`); for each serving mode M (shared base,
-merged sub-models; bench.modes) the mixture engine of that mode gets three kinds of requests:
+merged sub-models, shared_per_component: the shared base's earlier two GEMMs per component's
+delta; bench.modes) the mixture engine of that mode gets three kinds of requests:
   single          vLLM serving the reference as a plain model: the unit;
   one_policy_M    requests weighting one policy (runs 1 component);
   two_policy_M    the default weights over the policies (runs the policies);
@@ -32,7 +33,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.modes import loop_checkpoints, modes_of, variant
+from bench.modes import loop_checkpoints, modes_of, served_as, variant
 from bench.rates import decode_rates, figure, format_figure
 from mixer.manifest import Manifest, load_manifest
 from mixer.needed import RECORD_ARG, WEIGHTS_ARG
@@ -95,10 +96,10 @@ def timed(generate: Callable[[int], object], tokens: int) -> float:
     return time.perf_counter() - start
 
 
-def vllm_engine(manifest: Manifest, folder: Path | None, max_num_seqs: int):
-    """An offline vLLM engine with the server's own settings: the mixture (our plugin) written
-    into `folder`, or with folder None its reference as a plain model (same dtype, context
-    and KV budget)."""
+def vllm_engine(manifest: Manifest, folder: Path | None, max_num_seqs: int, **settings_fields):
+    """An offline vLLM engine with the server's own settings (and `settings_fields`): the
+    mixture (our plugin) written into `folder`, or with folder None its reference as a plain
+    model (same dtype, context and KV budget)."""
     from vllm import LLM
 
     from mixer.manifest import write_model_folder
@@ -106,7 +107,7 @@ def vllm_engine(manifest: Manifest, folder: Path | None, max_num_seqs: int):
     from server.settings import Settings
 
     configure_environment(manifest.kv_cache_gib)
-    settings = Settings(max_num_seqs=max_num_seqs)
+    settings = Settings(max_num_seqs=max_num_seqs, **settings_fields)
     if folder is None:
         return LLM(**engine_kwargs(manifest, manifest.reference.path, settings, mixture=False))
     return LLM(**engine_kwargs(manifest, write_model_folder(manifest, folder), settings))
@@ -166,11 +167,16 @@ def measure_decode(
 
     work = Path(work_dir)
     manifest = load_manifest(manifest_path)
-    single_engine = vllm_engine(manifest, None, max(batches))
-    mixture_engines = {}
+    served = {}  # every variant loaded before any engine starts: a bad one fails before one runs
     for mode in modes:
-        served = load_manifest(variant(Path(manifest_path), work / f"{mode}.yaml", lora_mode=mode), work / "merged")
-        mixture_engines[mode] = vllm_engine(served, work / f"model-{mode}", max(batches))
+        lora_mode, settings = served_as(mode)
+        spec = variant(Path(manifest_path), work / f"{mode}.yaml", lora_mode=lora_mode)
+        served[mode] = (load_manifest(spec, work / "merged"), settings)
+    single_engine = vllm_engine(manifest, None, max(batches))
+    mixture_engines = {
+        mode: vllm_engine(loaded, work / f"model-{mode}", max(batches), **settings)
+        for mode, (loaded, settings) in served.items()
+    }
     policies = [manifest.components.index(p) for p in manifest.policies]
     checkpoints = loop_checkpoints(manifest, work / "merged")
     policy_models = load_models([str(checkpoints[i]) for i in policies])
@@ -232,7 +238,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subject", default="smollm2", choices=["tiny", "smollm2"])
     parser.add_argument("--batches", type=int, nargs="+", default=[1])
-    parser.add_argument("--modes", nargs="+", default=None, help="default: every mode the manifest can be served in")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=None,
+        help="default: every mode the manifest can be served in; shared_per_component: the earlier deltas",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data", type=Path, default=Path.home() / ".cache" / "mpo-serve" / "bench")
     args = parser.parse_args()
@@ -241,6 +252,7 @@ def main() -> None:
     manifest_path = subject_manifest(args.subject, args.data)
     modes = args.modes or modes_of(manifest_path)
     work = str(args.data / f"decode-{args.subject}")
+    args.data.mkdir(parents=True, exist_ok=True)
     throughput.ENGINE_LOG = args.data / "engine.log"
     print(f"engine logs go to {throughput.ENGINE_LOG}", flush=True)
     measure = throughput.measure_decode

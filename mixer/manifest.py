@@ -31,6 +31,10 @@ from mixer.soups import SoupError, build_soup
 logger = logging.getLogger(__name__)
 
 MIXTURE_CONFIG_KEY = "mpo_mixture"
+# How the shared base computes the adapters' deltas (server.settings: delta_matmul, delta_gemms),
+# set on the model's config by the engine's hf_overrides.
+DELTA_MATMUL_KEY = "mpo_delta_matmul"
+DELTA_GEMMS_KEY = "mpo_delta_gemms"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TOKENIZER_FILES = (
     "tokenizer.json",

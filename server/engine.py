@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 
 from mixer import PROCESSOR, WORKER_EXTENSION
-from mixer.manifest import Manifest, write_model_folder
+from mixer.manifest import DELTA_GEMMS_KEY, DELTA_MATMUL_KEY, Manifest, write_model_folder
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ def engine_kwargs(manifest: Manifest, folder: Path, settings: Settings, *, mixtu
             "logprobs_mode": "processed_logprobs",
             "logits_processors": [PROCESSOR],
             "worker_extension_cls": WORKER_EXTENSION,
+            "hf_overrides": {DELTA_MATMUL_KEY: settings.delta_matmul, DELTA_GEMMS_KEY: settings.delta_gemms},
         }
     return kwargs
 

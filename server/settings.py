@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     max_logprobs: int = Field(20, ge=0, description="Most top log-probs a request may ask for.")
     enforce_eager: bool = Field(True, description="Skip torch.compile (CPU gains little, start-up is faster).")
+    delta_matmul: Literal["engine", "torch"] = Field(
+        "engine",
+        description="Shared base: the adapters' delta GEMMs by the engine's CPU GEMM (oneDNN, batch-invariant) "
+        "or by torch, the path CUDA takes (forced on CPU, it lets tests run that path).",
+    )
+    delta_gemms: Literal["stacked", "per_component"] = Field(
+        "stacked",
+        description="Shared base: every component's deltas on a layer in one down and one up GEMM (stacked), or "
+        "two GEMMs per component and layer (the earlier path, kept for the bench's comparison).",
+    )
     seed: int = 0
 
     @field_validator("manifest", "store_url", "replica_name", "max_in_flight_per_key", mode="before")

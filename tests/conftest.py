@@ -51,6 +51,14 @@ def lora_server(lora_manifest, tmp_path_factory):
         yield process
 
 
+@pytest.fixture(scope="module")
+def lora_torch_deltas_server(lora_manifest, tmp_path_factory):
+    """The shared base with its deltas' GEMMs in torch, the path CUDA takes (server.settings)."""
+    data = tmp_path_factory.mktemp("lora-torch-deltas-server")
+    with ServerProcess(lora_manifest, data, data / "server.log", env={"MPO_DELTA_MATMUL": "torch"}) as process:
+        yield process
+
+
 @pytest.fixture(scope="session")
 def checkpoint_oracle(test_manifest) -> MixtureOracle:
     return MixtureOracle(test_manifest)
@@ -63,13 +71,21 @@ def lora_oracle(lora_manifest) -> MixtureOracle:
 
 # The tests' mixture served two ways: full-checkpoint sub-models (merged mode), and LoRA
 # adapters on one shared base; same mixture id and component names, each with its own oracle.
-SERVED = {"checkpoints": ("checkpoint_server", "checkpoint_oracle"), "lora-shared": ("lora_server", "lora_oracle")}
+# A third, the shared base with torch's GEMMs for the deltas, is the exactness tests' alone.
+SERVED = {
+    "checkpoints": ("checkpoint_server", "checkpoint_oracle"),
+    "lora-shared": ("lora_server", "lora_oracle"),
+    "lora-torch-deltas": ("lora_torch_deltas_server", "lora_oracle"),
+}
+BOTH = ["checkpoints", "lora-shared"]
 
 
 def pytest_generate_tests(metafunc):
-    """A module marked `both_modes` runs every test on both servers (module by module)."""
-    if metafunc.definition.get_closest_marker("both_modes") and "mode" in metafunc.fixturenames:
-        metafunc.parametrize("mode", list(SERVED), indirect=True, scope="module")
+    """A module marked `both_modes` runs every test on both servers, or on the marker's `modes`
+    (module by module)."""
+    marker = metafunc.definition.get_closest_marker("both_modes")
+    if marker and "mode" in metafunc.fixturenames:
+        metafunc.parametrize("mode", marker.kwargs.get("modes", BOTH), indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")

@@ -101,6 +101,13 @@ def fuse(
 ) -> LowRankDelta:
     """One delta for a fused layer on this rank from its projections' factors (any subset of
     the projections it fuses, any ranks; several factors of one projection add up)."""
+    down, up, offset = fused_matrices(factors, layout)
+    as_served = {"dtype": dtype, "device": device}
+    return LowRankDelta(matmul(down.to(**as_served)), matmul(up.to(**as_served)), down.shape[1], offset, up.shape[1])
+
+
+def fused_matrices(factors: list[Factor], layout: Layout) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(down (in, R), up (R, width), offset) in fp32: fuse()'s delta before its matmuls."""
     shards = [layout.outputs[factor.projection] for factor in factors]
     offset, width = span(shards)
     rank = sum(factor.a.shape[0] for factor in factors)
@@ -115,8 +122,65 @@ def fuse(
         columns = shard.offset - offset
         up[first : first + a.shape[0], columns : columns + shard.size] = b.t()
         first += a.shape[0]
-    down = torch.cat(downs).t().contiguous().to(dtype=dtype, device=device)  # (in, R)
-    return LowRankDelta(matmul(down), matmul(up.to(dtype=dtype, device=device)), rank, offset, width)
+    return torch.cat(downs).t().contiguous(), up, offset
+
+
+@dataclass(frozen=True)
+class StackedDeltas:
+    """Every component's delta on one fused layer in two matmuls for all of a step's rows:
+    x @ down, with the A's of all components side by side (in, R_all); each row keeps only its
+    own component's columns (`mask`, (components, R_all), 1 on them, a component without a
+    delta has none); then @ up, the B's stacked (R_all, width), added to the outputs [offset,
+    offset + width) that any component adapts.
+
+    The matrices hold every component of the mixture, whatever a step runs, so a row's delta
+    depends on its own row alone (given a matmul whose result for a row does not depend on the
+    others in the call): the zeros of the other components' columns add nothing. Per step this
+    is two calls where one delta per component is 2 per component, at the price of computing
+    every component's down columns on every row."""
+
+    down: Callable[[torch.Tensor], torch.Tensor]
+    up: Callable[[torch.Tensor], torch.Tensor]
+    mask: torch.Tensor  # (components, R_all)
+    offset: int
+    width: int
+    adapted: frozenset[int]  # the components with a delta here
+
+    def add_to(self, y: torch.Tensor, x: torch.Tensor, run: list[int]) -> None:
+        """y += each row's own component's delta, in place: x (A * T, in) and y (A * T, out),
+        the rows of run[i] at [i * T, (i + 1) * T)."""
+        if self.adapted.isdisjoint(run):
+            return
+        hidden = self.down(x)
+        rank = hidden.shape[1]
+        own = hidden.view(len(run), -1, rank) * self.mask[run].unsqueeze(1)
+        y[:, self.offset : self.offset + self.width] += self.up(own.view(-1, rank))
+
+
+def stack(
+    by_component: dict[int, list[Factor]],
+    layout: Layout,
+    components: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    matmul: Matmul = torch_matmul,
+) -> StackedDeltas:
+    """StackedDeltas for one fused layer on this rank from each component's factors (by
+    component index; `components` in all, those without factors get nothing)."""
+    fused = {c: fused_matrices(factors, layout) for c, factors in sorted(by_component.items())}
+    offset = min(o for _, up, o in fused.values())
+    width = max(o + up.shape[1] for _, up, o in fused.values()) - offset
+    rank = sum(down.shape[1] for down, _, _ in fused.values())
+    ups, mask, first = torch.zeros(rank, width), torch.zeros(components, rank), 0
+    for c, (down, up, o) in fused.items():
+        r = down.shape[1]
+        ups[first : first + r, o - offset : o - offset + up.shape[1]] = up
+        mask[c, first : first + r] = 1
+        first += r
+    downs = torch.cat([down for down, _, _ in fused.values()], dim=1).contiguous()
+    as_served = {"dtype": dtype, "device": device}
+    down, up = matmul(downs.to(**as_served)), matmul(ups.to(**as_served))
+    return StackedDeltas(down, up, mask.to(**as_served), offset, width, frozenset(fused))
 
 
 def whole_layout(fused: str, sizes: dict[str, tuple[int, int]]) -> Layout:

@@ -9,8 +9,10 @@ linear layers' own matmuls) then runs once on all rows; two things are per compo
 
 - StackedLoRAMethod replaces a base linear layer's quant method (vLLM calls it for the layer's
   matmul, before a row-parallel layer's all-reduce): the base matmul over every row once, then
-  each component's low-rank delta (mixer.lora.factors) on its rows. Added before the
-  all-reduce, a row-parallel rank's partial delta is summed with its partial output.
+  the components' low-rank deltas (mixer.lora.factors), each on its own rows: all of them in
+  one down and one up matmul (StackedDeltas), a step of many small calls being bound by their
+  overhead at low batch. Added before the all-reduce, a row-parallel rank's partial delta is
+  summed with its partial output.
 - ComponentAttention replaces a layer's attention module and hands each component's rows to
   that component's own vLLM Attention layer, whose name (its prefix, e.g.
   'positive.model.layers.3.self_attn.attn') binds it to its own KV cache.
@@ -21,7 +23,8 @@ own (recorded while the base is built), under the component's prefix.
 On CPU the deltas' matmuls use the GEMM vLLM's own CPU linear layers use (oneDNN, prepacked):
 its result for a row does not depend on how many rows share the call, so what a request is
 served does not depend on what else runs in its step. torch's (MKL) switches kernels at 8
-rows and changes the last bits of a row's delta with the batch.
+rows and changes the last bits of a row's delta with the batch. torch's is what CUDA runs;
+MPO_DELTA_MATMUL=torch forces it on CPU, so that the exactness tests run that path too.
 """
 
 from contextlib import contextmanager
@@ -37,13 +40,14 @@ from vllm.model_executor.layers.linear import (
 )
 from vllm.platforms import current_platform
 
-from mixer.lora.factors import FUSED, Layout, LowRankDelta, Shard, torch_matmul
+from mixer.lora.factors import FUSED, Layout, LowRankDelta, Shard, StackedDeltas, torch_matmul
 from mixer.step_state import STEP
 
 
 def engine_matmul(matrix: torch.Tensor):
     """x @ matrix (in, out) with vLLM's CPU GEMM where it has one (as its linear layers do,
-    falling back to torch where oneDNN cannot build the primitive), else torch's."""
+    falling back to torch where oneDNN cannot build the primitive), else torch's: the path CUDA
+    takes, which MPO_DELTA_MATMUL=torch forces on CPU so that tests run it."""
     from vllm import _custom_ops as ops
 
     if current_platform.is_cpu() and ops._supports_onednn:
@@ -57,15 +61,20 @@ def engine_matmul(matrix: torch.Tensor):
 
 class StackedLoRAMethod(UnquantizedLinearMethod):
     """The base layer's matmul once over all stacked rows, plus each component's delta on
-    its own rows. `deltas`: by component index; components without one get the base alone."""
+    its own rows: all components' in two matmuls (StackedDeltas), or, with per-component
+    deltas (by component index; components without one get the base alone), two matmuls per
+    component that the step runs (the earlier path, MPO_DELTA_GEMMS=per_component)."""
 
-    def __init__(self, deltas: dict[int, LowRankDelta]) -> None:
+    def __init__(self, deltas: StackedDeltas | dict[int, LowRankDelta]) -> None:
         super().__init__()
         self.deltas = deltas
 
     def apply(self, layer: nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         y = super().apply(layer, x, bias)
         run = STEP.forwarded
+        if isinstance(self.deltas, StackedDeltas):
+            self.deltas.add_to(y, x, run)
+            return y
         rows = x.shape[0] // len(run)
         for block, component in enumerate(run):
             delta = self.deltas.get(component)

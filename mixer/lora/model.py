@@ -10,8 +10,9 @@ skipping and recording work exactly as with full sub-models.
 
 A step stacks the token rows of the components it runs (STEP.forwarded) and runs the base
 once over all of them: each base linear layer multiplies the stacked rows once and adds each
-component's delta to its rows, norms, rotary embeddings and activations run on the stacked
-rows, and attention runs per component on its own KV (mixer.lora.layers). Layers below the
+component's delta to its rows (all components' in two GEMMs, mixer.lora.factors.StackedDeltas),
+norms, rotary embeddings and activations run on the stacked rows, and attention runs per
+component on its own KV (mixer.lora.layers). Layers below the
 first one any adapter changes are the same for every component: they run once and keep one
 KV cache. The lm_head, shared too, runs once over the stacked rows; mixing is MixtureModel's,
 as for full sub-models.
@@ -25,12 +26,13 @@ import torch
 from torch import nn
 from vllm.compilation.backends import set_model_tag
 from vllm.config import VllmConfig
+from vllm.logger import init_logger
 from vllm.model_executor.model_loader.default_loader import DefaultModelLoader
 from vllm.model_executor.models.utils import init_vllm_registered_model
 from vllm.transformers_utils.config import get_config
 
 from mixer.lora.adapter import FACTOR_KEY, read_tensors
-from mixer.lora.factors import FUSED, FUSED_INTO, Factor, fuse
+from mixer.lora.factors import FUSED, FUSED_INTO, Factor, fuse, stack, torch_matmul
 from mixer.lora.layers import (
     ComponentAttention,
     StackedLoRAMethod,
@@ -39,8 +41,12 @@ from mixer.lora.layers import (
     engine_matmul,
     layout,
 )
+from mixer.manifest import DELTA_GEMMS_KEY, DELTA_MATMUL_KEY
 from mixer.model import MixtureModel
 from mixer.step_state import STEP
+
+# Under vLLM's logger, so that the engine's process prints it with vLLM's own lines.
+logger = init_logger("vllm.mpo.shared_base")
 
 BLOCK = {"qkv_proj": "self_attn", "o_proj": "self_attn", "gate_up_proj": "mlp", "down_proj": "mlp"}
 
@@ -98,11 +104,19 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
             layers[i].self_attn.attn = ComponentAttention([per_component[i] for per_component in attentions])
         dtype = vllm_config.model_config.dtype
         device = next(base.parameters()).device
+        config = vllm_config.model_config.hf_config  # the server's choices (server.engine.engine_kwargs)
+        matmul = torch_matmul if getattr(config, DELTA_MATMUL_KEY, "engine") == "torch" else engine_matmul
+        per_component = getattr(config, DELTA_GEMMS_KEY, "stacked") == "per_component"
         for (i, fused), by_component in factors.items():
             linear = getattr(getattr(layers[i], BLOCK[fused]), fused)
             part = layout(linear, fused)
-            deltas = {c: fuse(found, part, dtype, device, engine_matmul) for c, found in by_component.items()}
+            if per_component:
+                deltas = {c: fuse(found, part, dtype, device, matmul) for c, found in by_component.items()}
+            else:
+                deltas = stack(by_component, part, len(components), dtype, device, matmul)
             linear.quant_method = StackedLoRAMethod(deltas)
+        gemms = "two GEMMs per component" if per_component else "one down and one up GEMM for all components"
+        logger.info("shared base: deltas on %d base layers, %s, by %s", len(factors), gemms, matmul.__name__)
 
     @property
     def base(self) -> nn.Module:

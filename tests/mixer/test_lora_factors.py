@@ -4,7 +4,7 @@ column-parallel ranks concatenate, row-parallel ranks sum."""
 
 import torch
 
-from mixer.lora.factors import Factor, Layout, Shard, fuse
+from mixer.lora.factors import Factor, Layout, Shard, fuse, stack
 
 torch.manual_seed(0)
 IN, Q, KV, R = 12, 8, 4, 3
@@ -88,3 +88,27 @@ def test_factors_are_kept_in_the_serving_dtype_with_the_scale_folded_in():
     assert up.dtype == down.dtype == torch.bfloat16
     torch.testing.assert_close(down.float(), f.a.t(), atol=0.02, rtol=0.01)
     torch.testing.assert_close(up.float(), 3.0 * f.b.t(), atol=0.05, rtol=0.01)
+
+
+def test_stacked_deltas_give_each_row_its_own_components_delta_whatever_runs_beside_it():
+    # component 0 (the reference) has no delta, 1 adapts q and v, 2 adapts k (a narrower span), 3 is a soup of q's
+    by_component = {
+        1: [factor("q_proj", Q), factor("v_proj", KV, rank=2)],
+        2: [factor("k_proj", KV, rank=4, scale=0.5)],
+        3: [factor("q_proj", Q, scale=0.3), factor("q_proj", Q, rank=1, scale=0.7)],
+    }
+    stacked = stack(by_component, qkv_layout(), 4, torch.float64, "cpu")
+    alone = {c: fuse(found, qkv_layout(), torch.float64, "cpu") for c, found in by_component.items()}
+    rows = 3
+    x = torch.randn(4 * rows, IN, dtype=torch.float64)
+    for run in ([0, 1, 2, 3], [2], [3, 0], [0]):
+        blocks = x[: len(run) * rows]
+        y = torch.zeros(len(blocks), Q + 2 * KV, dtype=torch.float64)
+        stacked.add_to(y, blocks, run)
+        for b, component in enumerate(run):
+            mine = blocks[b * rows : (b + 1) * rows]
+            want = torch.zeros(rows, Q + 2 * KV, dtype=torch.float64)
+            if component in alone:
+                alone[component].add_to(want, mine)
+            torch.testing.assert_close(y[b * rows : (b + 1) * rows], want)
+    assert stacked.adapted == {1, 2, 3} and stacked.mask.sum(dim=1).tolist() == [0, R + 2, 4, R + 1]

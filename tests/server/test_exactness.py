@@ -8,7 +8,8 @@ from transformers import AutoTokenizer
 
 from tests.completions import completion_body, token_ids
 
-pytestmark = pytest.mark.both_modes  # on full sub-models and on the shared base (conftest)
+# on full sub-models, on the shared base, and on the shared base with torch's delta GEMMs (conftest)
+pytestmark = pytest.mark.both_modes(modes=["checkpoints", "lora-shared", "lora-torch-deltas"])
 
 
 PROMPT_TEXTS = ["Life is", "The best way to", "Never trust a computer"]
@@ -18,6 +19,14 @@ PROMPT_TEXTS = ["Life is", "The best way to", "Never trust a computer"]
 def prompts(test_manifest) -> list[list[int]]:
     tokenizer = AutoTokenizer.from_pretrained(test_manifest.parent / "ref")
     return [tokenizer(t)["input_ids"] for t in PROMPT_TEXTS]
+
+
+def test_the_shared_base_runs_its_deltas_as_configured(server, mode):
+    if mode == "checkpoints":
+        pytest.skip("full sub-models have no deltas")
+    log = server.log.read_text()
+    matmul = "torch_matmul" if mode == "lora-torch-deltas" else "engine_matmul"
+    assert f"one down and one up GEMM for all components, by {matmul}" in log
 
 
 @pytest.mark.parametrize("weights", [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.8, 0.2)])
