@@ -23,7 +23,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from bench.modes import modes_of, variant
+from bench.modes import modes_of, served_as, variant
 from bench.throughput import (
     KINDS,
     MixtureRequests,
@@ -39,7 +39,7 @@ from mixer.manifest import load_manifest
 # first part with a frame in the sample's stack takes it (a delta runs inside a linear layer,
 # the lm_head's GEMM inside compute_logits).
 PARTS = {
-    "LoRA deltas": ("LowRankDelta.add_to",),
+    "LoRA deltas": ("LowRankDelta.add_to", "StackedDeltas.add_to"),
     "lm_head, log-softmax, mixing": ("compute_logits",),
     "base linear layers": ("UnquantizedLinearMethod.apply",),
     "attention and KV writes": ("CPUAttentionBackendImpl", "unified_attention", "unified_kv_cache_update"),
@@ -104,8 +104,9 @@ def profile_engine(manifest_path: str, mode: str | None, batch: int, seconds: in
         engine = vllm_engine(manifest, None, batch)
         generators = {"single": partial(plain_generate, engine, prompts)}
     else:
-        served = load_manifest(variant(Path(manifest_path), out / f"{mode}.yaml", lora_mode=mode), out / "merged")
-        engine = vllm_engine(served, out / f"model-{mode}", batch)
+        lora_mode, settings = served_as(mode)
+        served = load_manifest(variant(Path(manifest_path), out / f"{mode}.yaml", lora_mode=lora_mode), out / "merged")
+        engine = vllm_engine(served, out / f"model-{mode}", batch, **settings)
         weights = kind_weights(manifest)
         generators = {
             f"{kind}_{mode}": partial(MixtureRequests(engine, weights[kind], record=kind == "all"), prompts)

@@ -25,7 +25,7 @@ before the cast to the serving dtype. The matmuls themselves are the caller's ch
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -145,15 +145,19 @@ class StackedDeltas:
     offset: int
     width: int
     adapted: frozenset[int]  # the components with a delta here
+    masks: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict, compare=False)  # by run
 
     def add_to(self, y: torch.Tensor, x: torch.Tensor, run: list[int]) -> None:
         """y += each row's own component's delta, in place: x (A * T, in) and y (A * T, out),
         the rows of run[i] at [i * T, (i + 1) * T)."""
         if self.adapted.isdisjoint(run):
             return
+        key = tuple(run)
+        if key not in self.masks:
+            self.masks[key] = self.mask[list(key)].unsqueeze(1)  # (A, 1, R_all)
         hidden = self.down(x)
         rank = hidden.shape[1]
-        own = hidden.view(len(run), -1, rank) * self.mask[run].unsqueeze(1)
+        own = hidden.view(len(run), -1, rank) * self.masks[key]
         y[:, self.offset : self.offset + self.width] += self.up(own.view(-1, rank))
 
 
