@@ -38,6 +38,15 @@ def smollm2_smoke_demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smoke_study(smollm2_smoke_demo, tmp_path_factory):
+    """`mpo-serve study` run at smoke scale on the SmolLM2 smoke demo: (its folder, its table)."""
+    from study.run import Study, smoke_config
+
+    out = tmp_path_factory.mktemp("study")
+    return out, Study(smollm2_smoke_demo.parent, out, smoke_config()).run()
+
+
+@pytest.fixture(scope="session")
 def checkpoint_server(test_manifest, tmp_path_factory):
     data = tmp_path_factory.mktemp("server")
     with ServerProcess(test_manifest, data, data / "server.log") as process:

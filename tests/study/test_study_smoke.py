@@ -25,10 +25,8 @@ CANDIDATES = ["ref", "positive", "concise", "plain", "uniform", *FITS, "soup_uni
 
 
 @pytest.fixture(scope="module")
-def finished(smollm2_smoke_demo, tmp_path_factory):
-    out = tmp_path_factory.mktemp("study")
-    table = Study(smollm2_smoke_demo.parent, out, smoke_config()).run()
-    return out, table
+def finished(smoke_study):
+    return smoke_study
 
 
 def test_the_study_writes_every_candidate_its_costs_table_and_plot(finished):
@@ -93,34 +91,3 @@ def test_a_finished_study_resumes_without_answering_again(finished, smollm2_smok
         Study(smollm2_smoke_demo.parent, out, other).run()
     (out / "answers" / "maxmin.jsonl").unlink()
     assert resumed.pending() == ["maxmin"]
-
-
-def test_the_precision_bench_answers_more_and_its_study_row_is_the_tables(finished, monkeypatch):
-    from bench.study_precision import answer_more, intervals
-    from study.table import study_rows
-
-    out, _ = finished
-    seconds = answer_more(out, 2)
-    best = json.loads((out / "study.json").read_text())["best_fit"]
-    for plan in ("second", "new"):
-        assert sorted(p.name for p in (out / "precision" / plan).iterdir()) == sorted(
-            f"{n}.jsonl" for n in ("ref", "uniform", best)
-        )
-    rows = intervals(out, 2, seconds)
-    assert [(r["judges"], r["way"], r["answers"]) for r in rows] == [
-        (judged, way, answers)
-        for judged in JUDGE_SETS
-        for way, answers in (("study", 3), ("second sample", 5), ("new prompts", 5), ("both", 7))
-    ]
-    uniform = next(r for r in study_rows(out)[1] if r["name"] == "uniform")
-    for judged in JUDGE_SETS:
-        alone = next(r for r in rows if r["judges"] == judged and r["way"] == "study")
-        table = uniform["judges"][judged]["best_minus_this"]
-        assert alone["mean"] == pytest.approx(100 * table["mean"]) and alone["low"] == pytest.approx(100 * table["low"])
-    assert all(r["low"] <= r["high"] and r["half"] == (r["high"] - r["low"]) / 2 for r in rows)
-
-    def no_server(*args, **kwargs):
-        raise AssertionError("answers that are kept were asked for again")
-
-    monkeypatch.setattr(study.run, "MpoServer", no_server)
-    assert answer_more(out, 2) == seconds
