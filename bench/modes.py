@@ -13,9 +13,12 @@ from mixer.manifest import TOKENIZER_FILES, Manifest, load_manifest
 SETTINGS_OF = {"shared_per_component": ("shared", {"delta_gemms": "per_component"})}
 
 
-def served_as(mode: str) -> tuple[str, dict]:
-    """(the manifest's lora_mode, the server settings) of a bench mode."""
-    return SETTINGS_OF.get(mode, (mode, {}))
+def served_in(manifest_path: Path, folder: Path, mode: str) -> tuple[Manifest, dict]:
+    """The manifest as a bench mode serves it (a variant written to folder/<mode>.yaml, merges
+    in folder/merged) and the server settings that mode adds."""
+    lora_mode, settings = SETTINGS_OF.get(mode, (mode, {}))
+    spec = variant(Path(manifest_path), folder / f"{mode}.yaml", lora_mode=lora_mode)
+    return load_manifest(spec, folder / "merged"), settings
 
 
 def modes_of(manifest_path: Path) -> list[str]:

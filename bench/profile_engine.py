@@ -23,7 +23,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from bench.modes import modes_of, served_as, variant
+from bench.modes import modes_of, served_in
 from bench.throughput import (
     KINDS,
     MixtureRequests,
@@ -104,8 +104,7 @@ def profile_engine(manifest_path: str, mode: str | None, batch: int, seconds: in
         engine = vllm_engine(manifest, None, batch)
         generators = {"single": partial(plain_generate, engine, prompts)}
     else:
-        lora_mode, settings = served_as(mode)
-        served = load_manifest(variant(Path(manifest_path), out / f"{mode}.yaml", lora_mode=lora_mode), out / "merged")
+        served, settings = served_in(Path(manifest_path), out, mode)
         engine = vllm_engine(served, out / f"model-{mode}", batch, **settings)
         weights = kind_weights(manifest)
         generators = {

@@ -33,7 +33,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.modes import loop_checkpoints, modes_of, served_as, variant
+from bench.modes import loop_checkpoints, modes_of, served_in
 from bench.rates import decode_rates, figure, format_figure
 from mixer.manifest import Manifest, load_manifest
 from mixer.needed import RECORD_ARG, WEIGHTS_ARG
@@ -167,11 +167,8 @@ def measure_decode(
 
     work = Path(work_dir)
     manifest = load_manifest(manifest_path)
-    served = {}  # every variant loaded before any engine starts: a bad one fails before one runs
-    for mode in modes:
-        lora_mode, settings = served_as(mode)
-        spec = variant(Path(manifest_path), work / f"{mode}.yaml", lora_mode=lora_mode)
-        served[mode] = (load_manifest(spec, work / "merged"), settings)
+    # every variant loaded before any engine starts: a bad one fails before one runs
+    served = {mode: served_in(Path(manifest_path), work, mode) for mode in modes}
     single_engine = vllm_engine(manifest, None, max(batches))
     mixture_engines = {
         mode: vllm_engine(loaded, work / f"model-{mode}", max(batches), **settings)
