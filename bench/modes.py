@@ -8,9 +8,12 @@ import yaml
 from mixer.lora.merge import merge_adapter
 from mixer.manifest import TOKENIZER_FILES, Manifest, load_manifest
 
-# Modes beyond the manifest's lora_mode: the shared base with the settings of an earlier path
-# (server.settings), kept until the bench has compared them.
-SETTINGS_OF = {"shared_per_component": ("shared", {"delta_gemms": "per_component"})}
+# Modes beyond the manifest's lora_mode: the shared base with other server settings
+# (server.settings): an earlier path kept until the bench has compared them, and compiled.
+SETTINGS_OF = {
+    "shared_per_component": ("shared", {"delta_gemms": "per_component"}),
+    "shared_compiled": ("shared", {"enforce_eager": False}),
+}
 
 
 def served_in(manifest_path: Path, folder: Path, mode: str) -> tuple[Manifest, dict]:

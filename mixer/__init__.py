@@ -8,6 +8,8 @@ ARCHITECTURE = "LogLinearMixtureForCausalLM"  # every component a sub-model (mix
 SHARED_ARCHITECTURE = "SharedBaseMixtureForCausalLM"  # LoRA components on one base (mixer.lora.model)
 PROCESSOR = "mixer.processor:MixtureLogitsProcessor"
 WORKER_EXTENSION = "mixer.worker.MixtureWorkerExtension"
+# The shared base's per-component attention op (mixer.lora.compiled), a splitting op under CUDA graphs.
+COMPONENT_ATTENTION_OP = "vllm::mpo_component_attention"
 
 
 def register() -> None:

@@ -23,7 +23,10 @@ class StepState:
     forwarded: the components whose hidden states the last forward returned, in order.
     component_logprobs: (len(forwarded), B, V) log-probs of the last compute_logits call,
     kept for the processor's recording rows.
-    prompt_weights: while one request's prompt log-probs are computed, its weights."""
+    prompt_weights: while one request's prompt log-probs are computed, its weights.
+    rows: inside the shared base's compiled layers (mixer.lora.compiled), each stacked row's
+    component index, so that the deltas read the step's components from a tensor the graph
+    takes as input rather than from `forwarded`, which a trace would freeze."""
 
     active: list[int] | None = None
     row_weights: torch.Tensor | None = None
@@ -31,6 +34,7 @@ class StepState:
     forwarded: list[int] | None = None
     component_logprobs: torch.Tensor | None = None
     prompt_weights: list[float] | None = None
+    rows: torch.Tensor | None = None
 
 
 STEP = StepState()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from mixer import PROCESSOR, WORKER_EXTENSION
+from mixer import COMPONENT_ATTENTION_OP, PROCESSOR, WORKER_EXTENSION
 from mixer.manifest import DELTA_GEMMS_KEY, DELTA_MATMUL_KEY, Manifest, write_model_folder
 from server.settings import Settings
 
@@ -121,15 +121,13 @@ def engine_kwargs(manifest: Manifest, folder: Path, settings: Settings, *, mixtu
     docs/architecture.md). With mixture=False the same settings serve `folder` as a plain model.
     """
     shared = mixture and manifest.serving.mode == "shared"
-    if shared and not settings.enforce_eager:
-        logger.warning("the shared-base mixture runs eager: a compiled graph would freeze the step's components")
     kwargs = {
         "model": str(folder),
         "dtype": manifest.dtype,
         "max_model_len": manifest.max_model_len,
         "max_num_seqs": settings.max_num_seqs,
         "max_logprobs": settings.max_logprobs,
-        "enforce_eager": settings.enforce_eager or shared,
+        "enforce_eager": settings.enforce_eager,
         "seed": settings.seed,
         "generation_config": "vllm",
         "enable_prefix_caching": True,
@@ -143,6 +141,11 @@ def engine_kwargs(manifest: Manifest, folder: Path, settings: Settings, *, mixtu
             # A step runs only the components its requests need: per-component piecewise graphs
             # follow that, a graph of the whole model would replay the captured set.
             kwargs["compilation_config"] = {"cudagraph_mode": "PIECEWISE"}
+            if shared:  # the per-component attention reads the step's components: never captured
+                from vllm.config import CompilationConfig
+
+                attention_ops = CompilationConfig._attention_ops
+                kwargs["compilation_config"]["splitting_ops"] = [*attention_ops, COMPONENT_ATTENTION_OP]
         kwargs |= {
             "served_model_name": [manifest.name],
             # Returned log-probs must include the per-request mixture applied by our processor.

@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     max_logprobs: int = Field(20, ge=0, description="Most top log-probs a request may ask for.")
-    enforce_eager: bool = Field(True, description="Skip torch.compile (CPU gains little, start-up is faster).")
+    enforce_eager: bool = Field(
+        True, description="Skip torch.compile and CUDA graphs (CPU gains nothing measurable, start-up is faster)."
+    )
     delta_matmul: Literal["engine", "torch"] = Field(
         "engine",
         description="Shared base: the adapters' delta GEMMs by the engine's CPU GEMM (oneDNN, batch-invariant) "

@@ -68,6 +68,14 @@ def lora_torch_deltas_server(lora_manifest, tmp_path_factory):
         yield process
 
 
+@pytest.fixture(scope="module")
+def lora_compiled_server(lora_manifest, tmp_path_factory):
+    """The shared base under vLLM's compilation (mixer.lora.compiled), eager being the CPU default."""
+    data = tmp_path_factory.mktemp("lora-compiled-server")
+    with ServerProcess(lora_manifest, data, data / "server.log", env={"MPO_ENFORCE_EAGER": "false"}) as process:
+        yield process
+
+
 @pytest.fixture(scope="session")
 def checkpoint_oracle(test_manifest) -> MixtureOracle:
     return MixtureOracle(test_manifest)
@@ -80,11 +88,13 @@ def lora_oracle(lora_manifest) -> MixtureOracle:
 
 # The tests' mixture served two ways: full-checkpoint sub-models (merged mode), and LoRA
 # adapters on one shared base; same mixture id and component names, each with its own oracle.
-# A third, the shared base with torch's GEMMs for the deltas, is the exactness tests' alone.
+# Two more are the exactness tests' alone: the shared base with torch's GEMMs for the deltas
+# (the path CUDA takes), and the shared base compiled.
 SERVED = {
     "checkpoints": ("checkpoint_server", "checkpoint_oracle"),
     "lora-shared": ("lora_server", "lora_oracle"),
     "lora-torch-deltas": ("lora_torch_deltas_server", "lora_oracle"),
+    "lora-compiled": ("lora_compiled_server", "lora_oracle"),
 }
 BOTH = ["checkpoints", "lora-shared"]
 

@@ -160,6 +160,13 @@ class StackedDeltas:
         own = hidden.view(len(run), -1, rank) * self.masks[key]
         y[:, self.offset : self.offset + self.width] += self.up(own.view(-1, rank))
 
+    def add_by_rows(self, y: torch.Tensor, x: torch.Tensor, rows: torch.Tensor) -> None:
+        """add_to() with the components given per row, rows (A * T,) of component indices: what
+        a compiled graph runs, the step's components being its input (mixer.lora.compiled). A
+        component without a delta here gets zero columns, and adding zeros changes no bit."""
+        own = self.down(x) * self.mask[rows]
+        y[:, self.offset : self.offset + self.width] += self.up(own)
+
 
 def stack(
     by_component: dict[int, list[Factor]],

@@ -40,6 +40,7 @@ from vllm.model_executor.layers.linear import (
 )
 from vllm.platforms import current_platform
 
+from mixer.lora import compiled
 from mixer.lora.factors import FUSED, Layout, LowRankDelta, Shard, StackedDeltas, torch_matmul
 from mixer.step_state import STEP
 
@@ -71,6 +72,11 @@ class StackedLoRAMethod(UnquantizedLinearMethod):
 
     def apply(self, layer: nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         y = super().apply(layer, x, bias)
+        if torch.compiler.is_compiling():  # the rows' components are the graph's input (mixer.lora.compiled)
+            if not isinstance(self.deltas, StackedDeltas):
+                raise RuntimeError("compiled shared-base layers need stacked deltas (MPO_DELTA_GEMMS=stacked)")
+            self.deltas.add_by_rows(y, x, STEP.rows)
+            return y
         run = STEP.forwarded
         if isinstance(self.deltas, StackedDeltas):
             self.deltas.add_to(y, x, run)
@@ -94,8 +100,15 @@ class ComponentAttention(nn.Module):
         super().__init__()
         self.reference = per_component[0]
         self.per_component = tuple(per_component)  # a tuple: not registered again
+        self.width = self.reference.num_heads * self.reference.head_size_v
+        compiled.ATTENTION[self.reference.layer_name] = self.by_component
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **kwargs) -> torch.Tensor:
+        if torch.compiler.is_compiling():  # the step's components are read when the op runs
+            return compiled.attention_in_graph(query, key, value, self.width, self.reference.layer_name)
+        return self.by_component(query, key, value, **kwargs)
+
+    def by_component(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **kwargs) -> torch.Tensor:
         run = STEP.forwarded
         if len(run) == 1:
             return self.per_component[run[0]](query, key, value, **kwargs)

@@ -17,7 +17,8 @@ first one any adapter changes are the same for every component: they run once an
 KV cache. The lm_head, shared too, runs once over the stacked rows; mixing is MixtureModel's,
 as for full sub-models.
 
-Kept eager: a compiled graph would freeze the Python loop over the step's components.
+Without enforce_eager the layers from the fork on run compiled (mixer.lora.compiled says how
+the step's components stay an input of the graph); eager is the CPU default (server.settings).
 """
 
 from pathlib import Path
@@ -32,6 +33,7 @@ from vllm.model_executor.models.utils import init_vllm_registered_model
 from vllm.transformers_utils.config import get_config
 
 from mixer.lora.adapter import FACTOR_KEY, read_tensors
+from mixer.lora.compiled import ForkedLayers
 from mixer.lora.factors import FUSED, FUSED_INTO, Factor, fuse, stack, torch_matmul
 from mixer.lora.layers import (
     ComponentAttention,
@@ -115,8 +117,14 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
             else:
                 deltas = stack(by_component, part, len(components), dtype, device, matmul)
             linear.quant_method = StackedLoRAMethod(deltas)
+        with set_model_tag("shared_base"):
+            self.forked = ForkedLayers(vllm_config=vllm_config, layers=layers[self.fork :], norm=base.model.norm)
+        self.compiled = not self.forked.do_not_compile
+        if self.compiled and per_component:
+            raise RuntimeError("compiled shared-base layers need stacked deltas: set MPO_DELTA_GEMMS=stacked")
         gemms = "two GEMMs per component" if per_component else "one down and one up GEMM for all components"
-        logger.info("shared base: deltas on %d base layers, %s, by %s", len(factors), gemms, matmul.__name__)
+        how = "compiled" if self.compiled else "eager"
+        logger.info("shared base: deltas on %d base layers, %s, by %s, %s", len(factors), gemms, matmul.__name__, how)
 
     @property
     def base(self) -> nn.Module:
@@ -135,8 +143,27 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
         run = self.planned()
         STEP.forwarded = run
         blocks = len(run)
-        model = self.base.model
-        hidden, residual = model.embed_input_ids(input_ids), None
+        hidden = self.base.model.embed_input_ids(input_ids)
+        if self.compiled:
+            hidden = self.compiled_forward(hidden, positions, run)
+        else:
+            hidden = self.eager_forward(hidden, positions, blocks)
+        if blocks == 1:
+            return hidden
+        return hidden.view(blocks, -1, self.hidden_size).transpose(0, 1).reshape(-1, blocks * self.hidden_size)
+
+    def compiled_forward(self, hidden: torch.Tensor, positions: torch.Tensor, run: list[int]) -> torch.Tensor:
+        """The layers below the fork eager and once, then the rest compiled (mixer.lora.compiled)."""
+        layers, residual = self.base.model.layers, None
+        for layer in layers[: self.fork]:
+            hidden, residual = layer(positions, hidden, residual)
+        blocks = len(run)
+        if blocks > 1:
+            hidden, residual, positions = stacked(hidden, blocks), stacked(residual, blocks), positions.repeat(blocks)
+        return self.forked.run(hidden, residual, positions, run)
+
+    def eager_forward(self, hidden: torch.Tensor, positions: torch.Tensor, blocks: int) -> torch.Tensor:
+        model, residual = self.base.model, None
         for i, layer in enumerate(model.layers):
             if i == self.fork and blocks > 1:
                 hidden, residual, positions = (
@@ -148,9 +175,7 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
         if self.fork >= len(model.layers) and blocks > 1:  # nothing adapted: every component is the base
             hidden, residual = stacked(hidden, blocks), stacked(residual, blocks)
         hidden, _ = model.norm(hidden, residual)
-        if blocks == 1:
-            return hidden
-        return hidden.view(blocks, -1, self.hidden_size).transpose(0, 1).reshape(-1, blocks * self.hidden_size)
+        return hidden
 
     def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """The shared lm_head once over every run component's rows, then each row's mixture."""

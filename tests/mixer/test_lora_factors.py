@@ -112,3 +112,16 @@ def test_stacked_deltas_give_each_row_its_own_components_delta_whatever_runs_bes
                 alone[component].add_to(want, mine)
             torch.testing.assert_close(y[b * rows : (b + 1) * rows], want)
     assert stacked.adapted == {1, 2, 3} and stacked.mask.sum(dim=1).tolist() == [0, R + 2, 4, R + 1]
+
+
+def test_deltas_by_rows_equal_the_deltas_by_run():
+    # what a compiled graph runs (each row's component as a tensor) gives what eager runs
+    by_component = {1: [factor("q_proj", Q)], 2: [factor("k_proj", KV, rank=4)]}
+    stacked = stack(by_component, qkv_layout(), 3, torch.float64, "cpu")
+    rows = 2
+    for run in ([0, 1, 2], [2], [1, 0]):
+        x = torch.randn(len(run) * rows, IN, dtype=torch.float64)
+        by_run, by_rows = (torch.zeros(len(x), Q + 2 * KV, dtype=torch.float64) for _ in range(2))
+        stacked.add_to(by_run, x, run)
+        stacked.add_by_rows(by_rows, x, torch.tensor(run).repeat_interleave(rows))
+        assert torch.equal(by_rows, by_run)

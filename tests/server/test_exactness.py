@@ -8,8 +8,9 @@ from transformers import AutoTokenizer
 
 from tests.completions import completion_body, token_ids
 
-# on full sub-models, on the shared base, and on the shared base with torch's delta GEMMs (conftest)
-pytestmark = pytest.mark.both_modes(modes=["checkpoints", "lora-shared", "lora-torch-deltas"])
+# on full sub-models, on the shared base, on the shared base with torch's delta GEMMs, and on the
+# shared base compiled (conftest)
+pytestmark = pytest.mark.both_modes(modes=["checkpoints", "lora-shared", "lora-torch-deltas", "lora-compiled"])
 
 
 PROMPT_TEXTS = ["Life is", "The best way to", "Never trust a computer"]
@@ -26,7 +27,8 @@ def test_the_shared_base_runs_its_deltas_as_configured(server, mode):
         pytest.skip("full sub-models have no deltas")
     log = server.log.read_text()
     matmul = "torch_matmul" if mode == "lora-torch-deltas" else "engine_matmul"
-    assert f"one down and one up GEMM for all components, by {matmul}" in log
+    how = "compiled" if mode == "lora-compiled" else "eager"
+    assert f"one down and one up GEMM for all components, by {matmul}, {how}" in log
 
 
 @pytest.mark.parametrize("weights", [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.8, 0.2)])
