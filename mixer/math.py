@@ -1,8 +1,14 @@
-"""The log-linear mixing rule, as a pure torch function.
+"""The log-linear mixing rule, as pure torch functions.
 
 pi_lambda(t | prefix) is proportional to prod_k pi_k(t | prefix) ** lambda_k, so
 log pi_lambda = log_softmax(sum_k lambda_k * log_softmax(logits_k)). Everything is fp32:
 bf16 log-probs lose the 1e-4 agreement a transformers oracle can check.
+
+Where every component's logits come from one head that is linear in the hidden state
+(logits_k = h_k W, as on the shared base), log_softmax drops each component's normaliser
+and, with weights that sum to 1, sum_k lambda_k h_k W = (sum_k lambda_k h_k) W: the mixture
+is log_softmax(mixed_hidden(h, lambda) W), one head row per request instead of one per
+component.
 """
 
 import torch
@@ -34,6 +40,19 @@ def mix_logprobs(logprobs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         active.t().unsqueeze(-1), logprobs * weights.t().unsqueeze(-1), torch.zeros((), device=logprobs.device)
     )
     return torch.log_softmax(scaled.sum(dim=0), dim=-1)
+
+
+def mixed_hidden(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_k weights[:, k] * hidden[k] in fp32: hidden (A, B, d), weights (B, A) -> (B, d).
+
+    One fused multiply-add per component in index order, on every row alike: a component
+    with weight 0 adds exactly nothing, so a row's result is the same bits whichever other
+    components its step ran."""
+    mixed = torch.zeros(hidden.shape[1:], dtype=torch.float32, device=hidden.device)
+    weights = weights.to(device=hidden.device, dtype=torch.float32)
+    for k in range(hidden.shape[0]):
+        mixed.addcmul_(hidden[k].float(), weights[:, k : k + 1])
+    return mixed
 
 
 def normalised(weights: list[float]) -> list[float]:

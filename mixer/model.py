@@ -59,12 +59,22 @@ class MixtureModel(nn.Module):
         """Each row's mixture log-probs (B, V), fp32, from the run components' logits (A, B, V);
         keeps the per-component log-probs for the processor's recording rows."""
         logprobs = component_logprobs(logits[..., : self.vocab_size])
-        weights = self.row_weights(logits.shape[1])  # (B, C)
+        recording = self.recording_rows()
+        STEP.component_logprobs = None if recording is None else logprobs[:, recording]
+        return mix_logprobs(logprobs, self.run_weights(logits.shape[1], run))
+
+    def run_weights(self, rows: int, run: list[int]) -> torch.Tensor:
+        """(rows, A) each row's weights on the run components, checked to be 0 on the others."""
+        weights = self.row_weights(rows)  # (B, C)
         skipped = [i for i in range(len(self.component_names)) if i not in run]
         if skipped and bool((weights[:, skipped] != 0).any()):
             raise RuntimeError(f"a row weights components {skipped} that this step did not run")
-        STEP.component_logprobs = logprobs
-        return mix_logprobs(logprobs, weights[:, run])
+        return weights[:, run]
+
+    def recording_rows(self) -> list[int] | None:
+        """The rows whose per-component log-probs the processor records: the step's recording
+        requests' sampling rows, none while one request's prompt log-probs are computed."""
+        return None if STEP.prompt_weights is not None else STEP.recording_rows
 
     def row_weights(self, rows: int) -> torch.Tensor:
         """(rows, C) weights: one request's while its prompt log-probs are computed, the planned

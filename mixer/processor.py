@@ -136,7 +136,7 @@ class MixtureLogitsProcessor(LogitsProcessor):
         """STEP's plan for the current rows, kept until the batch changes. An empty batch
         leaves no plan: vLLM's own runs between requests then run everything."""
         if self.batch_size == 0:
-            STEP.active = STEP.row_weights = STEP.default_rows = None
+            STEP.active = STEP.row_weights = STEP.default_rows = STEP.recording_rows = None
             self._recording = []
             return
         rows = [self.rows.get(i) for i in range(self.batch_size)]
@@ -149,16 +149,17 @@ class MixtureLogitsProcessor(LogitsProcessor):
         ).reshape(len(rows), self.components)
         STEP.default_rows = torch.tensor([row is None or row.weights is None for row in rows], dtype=torch.bool)
         self._recording = [(i, row) for i, row in enumerate(rows) if row is not None and row.record is not None]
+        STEP.recording_rows = [i for i, _ in self._recording] or None
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self._recording:
             return logits
         logprobs = STEP.component_logprobs
         # A recording request needs every component (mixer.needed), so its step ran them all.
-        if logprobs is None or logprobs.shape[1] != logits.shape[0] or logprobs.shape[0] != self.components:
+        if logprobs is None or logprobs.shape[1] != len(self._recording) or logprobs.shape[0] != self.components:
             raise RuntimeError("recording needs every component's log-probs of this step")
-        for row, state in self._recording:
-            forced = RECORDER.observe(state.record, state.output, logprobs[:, row])
+        for j, (row, state) in enumerate(self._recording):
+            forced = RECORDER.observe(state.record, state.output, logprobs[:, j])
             if forced is not None:
                 logits[row] = float("-inf")
                 logits[row, forced] = 0.0

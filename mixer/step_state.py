@@ -21,8 +21,9 @@ class StepState:
     sampling rows compute_logits gets; default_rows: (B,) the rows of requests without weights,
     which take the manifest's weights instead. None before the first request.
     forwarded: the components whose hidden states the last forward returned, in order.
-    component_logprobs: (len(forwarded), B, V) log-probs of the last compute_logits call,
-    kept for the processor's recording rows.
+    recording_rows: the sampling rows of recording requests, in order; None for none.
+    component_logprobs: (len(forwarded), len(recording_rows), V) log-probs of the recording
+    rows in the last compute_logits call, for the processor's recording; None for none.
     prompt_weights: while one request's prompt log-probs are computed, its weights.
     rows: inside the shared base's compiled layers (mixer.lora.compiled), each stacked row's
     component index, so that the deltas read the step's components from a tensor the graph
@@ -32,6 +33,7 @@ class StepState:
     row_weights: torch.Tensor | None = None
     default_rows: torch.Tensor | None = None
     forwarded: list[int] | None = None
+    recording_rows: list[int] | None = None
     component_logprobs: torch.Tensor | None = None
     prompt_weights: list[float] | None = None
     rows: torch.Tensor | None = None

@@ -44,6 +44,7 @@ from mixer.lora.layers import (
     layout,
 )
 from mixer.manifest import DELTA_GEMMS_KEY, DELTA_MATMUL_KEY
+from mixer.math import component_logprobs, mixed_hidden
 from mixer.model import MixtureModel
 from mixer.step_state import STEP
 
@@ -117,6 +118,8 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
             else:
                 deltas = stack(by_component, part, len(components), dtype, device, matmul)
             linear.quant_method = StackedLoRAMethod(deltas)
+        # The mixture by one head row per request needs logits linear in the hidden state.
+        self.linear_head: bool = getattr(getattr(base, "logits_processor", None), "soft_cap", None) is None
         with set_model_tag("shared_base"):
             self.forked = ForkedLayers(vllm_config=vllm_config, layers=layers[self.fork :], norm=base.model.norm)
         self.compiled = not self.forked.do_not_compile
@@ -178,12 +181,24 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
         return hidden
 
     def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """The shared lm_head once over every run component's rows, then each row's mixture."""
+        """Each row's mixture from the shared lm_head once per row, on its weighted hidden state
+        (mixer.math says why that is the mixture); the run components' own logits only for
+        the recording rows, whose per-component log-probs the processor records."""
         run = self.forwarded()
         rows = hidden_states.shape[0]
-        stacked_rows = hidden_states.view(rows, len(run), self.hidden_size).transpose(0, 1)
-        logits = self.base.compute_logits(stacked_rows.reshape(-1, self.hidden_size))  # (A*B, V)
-        return self.mix(logits.view(len(run), rows, -1), run)
+        per_component = hidden_states.view(rows, len(run), self.hidden_size).transpose(0, 1)  # (A, B, d)
+        if not self.linear_head:  # a soft-capped head: every component's logits, then the rule
+            logits = self.base.compute_logits(per_component.reshape(-1, self.hidden_size))
+            return self.mix(logits.view(len(run), rows, -1), run)
+        mixed = mixed_hidden(per_component, self.run_weights(rows, run)).to(hidden_states.dtype)
+        logprobs = component_logprobs(self.base.compute_logits(mixed)[..., : self.vocab_size])
+        recording = self.recording_rows()
+        STEP.component_logprobs = None
+        if recording is not None:
+            chosen = per_component[:, recording].reshape(-1, self.hidden_size)  # (A * R, d)
+            logits = self.base.compute_logits(chosen)[..., : self.vocab_size]
+            STEP.component_logprobs = component_logprobs(logits.view(len(run), len(recording), -1))
+        return logprobs
 
 
 def stacked(rows: torch.Tensor | None, blocks: int) -> torch.Tensor | None:

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from mixer.math import component_logprobs, mix_logprobs
+from mixer.math import component_logprobs, mix_logprobs, mixed_hidden
 
 
 def naive_mix(logprobs: torch.Tensor, weights: list[float]) -> torch.Tensor:
@@ -61,3 +61,17 @@ def test_a_single_component_run_at_full_weight_is_its_own_log_probs():
     expected = torch.stack([naive_mix(logprobs[:, row], [1.0]) for row in range(4)])
     torch.testing.assert_close(mix_logprobs(logprobs, torch.ones(4, 1)), expected)
     torch.testing.assert_close(mix_logprobs(logprobs, torch.ones(1)), expected)
+
+
+def test_one_head_row_on_the_mixed_hidden_state_is_the_mixture():
+    hidden, head = torch.randn(3, 4, 8, dtype=torch.float64), torch.randn(8, 13, dtype=torch.float64)
+    weights = torch.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.6, 0.4, 0.0]])
+    mixed = torch.log_softmax(mixed_hidden(hidden.float(), weights).double() @ head, dim=-1)
+    by_rule = mix_logprobs(component_logprobs(hidden @ head), weights)
+    torch.testing.assert_close(mixed.float(), by_rule, atol=1e-5, rtol=1e-5)
+
+
+def test_a_zero_weight_component_changes_no_bit_of_the_mixed_hidden_state():
+    hidden = torch.randn(3, 5, 16)
+    weights = torch.tensor([[0.0, 0.3, 0.7]] * 5)
+    assert torch.equal(mixed_hidden(hidden, weights), mixed_hidden(hidden[1:], weights[:, 1:]))
