@@ -14,8 +14,9 @@ component's delta to its rows (all components' in two GEMMs, mixer.lora.factors.
 norms, rotary embeddings and activations run on the stacked rows, and attention runs per
 component on its own KV (mixer.lora.layers). Layers below the
 first one any adapter changes are the same for every component: they run once and keep one
-KV cache. The lm_head, shared too, runs once over the stacked rows; mixing is MixtureModel's,
-as for full sub-models.
+KV cache. The lm_head, shared too, runs once per request on its weighted hidden state, which
+is the mixture where the head is linear (mixer.math); each component's own logits are computed
+only for the rows that record them.
 
 Without enforce_eager the layers from the fork on run compiled (mixer.lora.compiled says how
 the step's components stay an input of the graph); eager is the CPU default (server.settings).
