@@ -82,8 +82,9 @@ class ForkedLayers(nn.Module):
         hidden: torch.Tensor,
         residual: torch.Tensor | None,
         positions: torch.Tensor,
-        rows: torch.Tensor,
+        rows: torch.Tensor | None,
     ) -> torch.Tensor:
+        """The forked layers and the norm; `rows` (each row's component) only where compiled."""
         STEP.rows = rows
         for layer in self.layers:
             hidden, residual = layer(positions, hidden, residual)

@@ -73,9 +73,7 @@ class StackedLoRAMethod(UnquantizedLinearMethod):
     def apply(self, layer: nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         y = super().apply(layer, x, bias)
         if torch.compiler.is_compiling():  # the rows' components are the graph's input (mixer.lora.compiled)
-            if not isinstance(self.deltas, StackedDeltas):
-                raise RuntimeError("compiled shared-base layers need stacked deltas (MPO_DELTA_GEMMS=stacked)")
-            self.deltas.add_by_rows(y, x, STEP.rows)
+            self.deltas.add_by_rows(y, x, STEP.rows)  # stacked: the model refuses compiling others
             return y
         run = STEP.forwarded
         if isinstance(self.deltas, StackedDeltas):

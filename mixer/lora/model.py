@@ -141,45 +141,25 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
         intermediate_tensors=None,
         inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The base's layers up to the fork once, then once over the step's components'
-        stacked rows: (T,) -> (T, A * hidden). The same loop as the decoder families' own
-        model forward (embed, layers with a residual, final norm), with the stacking inside."""
+        """The base's layers up to the fork once, then the rest and the final norm once over the
+        step's components' stacked rows (ForkedLayers, compiled or not): (T,) -> (T, A * hidden).
+        The same loop as the decoder families' own model forward (embed, layers with a
+        residual, final norm), with the stacking inside."""
         run = self.planned()
         STEP.forwarded = run
         blocks = len(run)
-        hidden = self.base.model.embed_input_ids(input_ids)
-        if self.compiled:
-            hidden = self.compiled_forward(hidden, positions, run)
+        hidden, residual = self.base.model.embed_input_ids(input_ids), None
+        for layer in self.base.model.layers[: self.fork]:
+            hidden, residual = layer(positions, hidden, residual)
+        if blocks > 1:
+            hidden, residual, positions = stacked(hidden, blocks), stacked(residual, blocks), positions.repeat(blocks)
+        if self.compiled:  # mixer.lora.compiled
+            hidden = self.forked.run(hidden, residual, positions, run)
         else:
-            hidden = self.eager_forward(hidden, positions, blocks)
+            hidden = self.forked(hidden, residual, positions, None)
         if blocks == 1:
             return hidden
         return hidden.view(blocks, -1, self.hidden_size).transpose(0, 1).reshape(-1, blocks * self.hidden_size)
-
-    def compiled_forward(self, hidden: torch.Tensor, positions: torch.Tensor, run: list[int]) -> torch.Tensor:
-        """The layers below the fork eager and once, then the rest compiled (mixer.lora.compiled)."""
-        layers, residual = self.base.model.layers, None
-        for layer in layers[: self.fork]:
-            hidden, residual = layer(positions, hidden, residual)
-        blocks = len(run)
-        if blocks > 1:
-            hidden, residual, positions = stacked(hidden, blocks), stacked(residual, blocks), positions.repeat(blocks)
-        return self.forked.run(hidden, residual, positions, run)
-
-    def eager_forward(self, hidden: torch.Tensor, positions: torch.Tensor, blocks: int) -> torch.Tensor:
-        model, residual = self.base.model, None
-        for i, layer in enumerate(model.layers):
-            if i == self.fork and blocks > 1:
-                hidden, residual, positions = (
-                    stacked(hidden, blocks),
-                    stacked(residual, blocks),
-                    positions.repeat(blocks),
-                )
-            hidden, residual = layer(positions, hidden, residual)
-        if self.fork >= len(model.layers) and blocks > 1:  # nothing adapted: every component is the base
-            hidden, residual = stacked(hidden, blocks), stacked(residual, blocks)
-        hidden, _ = model.norm(hidden, residual)
-        return hidden
 
     def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Each row's mixture from the shared lm_head once per row, on its weighted hidden state
