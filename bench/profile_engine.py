@@ -8,11 +8,11 @@ For vLLM serving the reference as a plain model, and for the mixture engine of e
 mixture, fit traffic), keeps the engine decoding greedy batches of `--batch` prompts while
 py-spy samples the engine's worker process for `--seconds`, then prints each part's share of
 the samples and its milliseconds per decode step (share x the step time measured while
-sampling): the base model's linear layers (their GEMMs), the shared base's LoRA deltas, the
-lm_head with the log-softmax and mixing, attention (with the KV cache writes), norms, rotary
-embeddings and activations, the sampler, the worker waiting for the scheduler, and the rest
-(Python between the ops, input preparation). This is what bench.run's README section points
-to where a ratio misses its goal. Writes the raw (collapsed) stacks into --out.
+sampling): the base model's linear layers (their GEMMs, the shared base's up GEMMs inside),
+the shared base's LoRA down GEMMs, the lm_head with the log-softmax and mixing, attention
+(with the KV cache writes), norms, rotary embeddings and activations, the sampler, the worker
+waiting for the scheduler, and the rest (Python between the ops, input preparation). This is
+what docs/benchmarks.md points to where a ratio misses its goal. Writes the raw (collapsed) stacks into --out.
 """
 
 import argparse
@@ -39,7 +39,7 @@ from mixer.manifest import load_manifest
 # first part with a frame in the sample's stack takes it (a delta runs inside a linear layer,
 # the lm_head's GEMM inside compute_logits).
 PARTS = {
-    "LoRA deltas": ("LowRankDelta.add_to", "StackedDeltas.add_to"),
+    "LoRA down GEMMs (the up is in the base's)": ("LowRankDelta.add_to", "StackedDeltas.hidden"),
     "lm_head, log-softmax, mixing": ("compute_logits",),
     "base linear layers": ("UnquantizedLinearMethod.apply",),
     "attention and KV writes": ("CPUAttentionBackendImpl", "unified_attention", "unified_kv_cache_update"),

@@ -7,7 +7,7 @@ piecewise graphs replayed by CUDA graphs on GPU), so anything a trace reads from
 is frozen at the first step's value. Two things in the forked layers depend on the step's
 components, and each reaches them without Python state in the graph:
 
-- the deltas (mixer.lora.factors.StackedDeltas.add_by_rows) take each stacked row's
+- the deltas (mixer.lora.factors.StackedDeltas.hidden_by_rows) take each stacked row's
   component index as a tensor, `rows`, an argument of ForkedLayers.forward that vLLM marks
   dynamic like the token count;
 - attention per component runs inside one custom op, `vllm::mpo_component_attention`, which

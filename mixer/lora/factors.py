@@ -127,45 +127,55 @@ def fused_matrices(factors: list[Factor], layout: Layout) -> tuple[torch.Tensor,
 
 @dataclass(frozen=True)
 class StackedDeltas:
-    """Every component's delta on one fused layer in two matmuls for all of a step's rows:
-    x @ down, with the A's of all components side by side (in, R_all); each row keeps only its
-    own component's columns (`mask`, (components, R_all), 1 on them, a component without a
-    delta has none); then @ up, the B's stacked (R_all, width), added to the outputs [offset,
-    offset + width) that any component adapts.
+    """Every component's delta on one fused layer for all of a step's rows, the up matmul folded
+    into the base layer's own: `hidden()` is x @ down, with the A's of all components side by
+    side (in, R_all), each row keeping only its own component's columns (`mask`, (components,
+    R_all), 1 on them; a component without a delta has none); `up` (R_all, width, from
+    stack()) holds the B's stacked, for the outputs [offset, offset + width) that any component
+    adapts, and `extend()` appends it to the base weight as R_all more inputs. The base layer then
+    multiplies [x | hidden] by [W; up] once (mixer.lora.layers.StackedLoRAMethod): per step
+    and layer one down matmul and the base's, where a separate up matmul and its add were two
+    more calls, a batch-1 step being bound by their overhead.
 
     The matrices hold every component of the mixture, whatever a step runs, so a row's delta
     depends on its own row alone (given a matmul whose result for a row does not depend on the
-    others in the call): the zeros of the other components' columns add nothing. Per step this
-    is two calls where one delta per component is 2 per component, at the price of computing
-    every component's down columns on every row."""
+    others in the call): the zeros of the other components' columns add nothing, and a row of
+    a component without a delta multiplies the extension by zeros."""
 
     down: Callable[[torch.Tensor], torch.Tensor]
-    up: Callable[[torch.Tensor], torch.Tensor]
     mask: torch.Tensor  # (components, R_all)
     offset: int
     width: int
     adapted: frozenset[int]  # the components with a delta here
     masks: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict, compare=False)  # by run
 
-    def add_to(self, y: torch.Tensor, x: torch.Tensor, run: list[int]) -> None:
-        """y += each row's own component's delta, in place: x (A * T, in) and y (A * T, out),
-        the rows of run[i] at [i * T, (i + 1) * T)."""
+    @property
+    def rank(self) -> int:
+        return self.mask.shape[1]
+
+    def extend(self, weight: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """The base weight (out, in), as vLLM holds it, with `up` (R_all, width) appended as
+        R_all more inputs: (out, in + R_all), zero on the outputs no component adapts."""
+        extension = weight.new_zeros(weight.shape[0], self.rank)
+        extension[self.offset : self.offset + self.width] = up.t()
+        return torch.cat([weight, extension], dim=1)
+
+    def hidden(self, x: torch.Tensor, run: list[int]) -> torch.Tensor:
+        """Each row's own component's down columns: x (A * T, in), the rows of run[i] at
+        [i * T, (i + 1) * T) -> (A * T, R_all)."""
         if self.adapted.isdisjoint(run):
-            return
+            return x.new_zeros(x.shape[0], self.rank)
         key = tuple(run)
         if key not in self.masks:
             self.masks[key] = self.mask[list(key)].unsqueeze(1)  # (A, 1, R_all)
         hidden = self.down(x)
-        rank = hidden.shape[1]
-        own = hidden.view(len(run), -1, rank) * self.masks[key]
-        y[:, self.offset : self.offset + self.width] += self.up(own.view(-1, rank))
+        hidden.view(len(run), -1, self.rank).mul_(self.masks[key])
+        return hidden
 
-    def add_by_rows(self, y: torch.Tensor, x: torch.Tensor, rows: torch.Tensor) -> None:
-        """add_to() with the components given per row, rows (A * T,) of component indices: what
-        a compiled graph runs, the step's components being its input (mixer.lora.compiled). A
-        component without a delta here gets zero columns, and adding zeros changes no bit."""
-        own = self.down(x) * self.mask[rows]
-        y[:, self.offset : self.offset + self.width] += self.up(own)
+    def hidden_by_rows(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """hidden() with the components given per row, rows (A * T,) of component indices: what
+        a compiled graph runs, the step's components being its input (mixer.lora.compiled)."""
+        return self.down(x) * self.mask[rows]
 
 
 def stack(
@@ -175,9 +185,10 @@ def stack(
     dtype: torch.dtype,
     device: torch.device | str,
     matmul: Matmul = torch_matmul,
-) -> StackedDeltas:
+) -> tuple[StackedDeltas, torch.Tensor]:
     """StackedDeltas for one fused layer on this rank from each component's factors (by
-    component index; `components` in all, those without factors get nothing)."""
+    component index; `components` in all, those without factors get nothing), and their `up`
+    (R_all, width), for StackedDeltas.extend()."""
     fused = {c: fused_matrices(factors, layout) for c, factors in sorted(by_component.items())}
     offset = min(o for _, up, o in fused.values())
     width = max(o + up.shape[1] for _, up, o in fused.values()) - offset
@@ -190,8 +201,8 @@ def stack(
         first += r
     downs = torch.cat([down for down, _, _ in fused.values()], dim=1).contiguous()
     as_served = {"dtype": dtype, "device": device}
-    down, up = matmul(downs.to(**as_served)), matmul(ups.to(**as_served))
-    return StackedDeltas(down, up, mask.to(**as_served), offset, width, frozenset(fused))
+    deltas = StackedDeltas(matmul(downs.to(**as_served)), mask.to(**as_served), offset, width, frozenset(fused))
+    return deltas, ups.to(**as_served)
 
 
 def whole_layout(fused: str, sizes: dict[str, tuple[int, int]]) -> Layout:

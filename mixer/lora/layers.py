@@ -8,11 +8,12 @@ Everything that has no per-component state (norms, rotary embeddings, activation
 linear layers' own matmuls) then runs once on all rows; two things are per component:
 
 - StackedLoRAMethod replaces a base linear layer's quant method (vLLM calls it for the layer's
-  matmul, before a row-parallel layer's all-reduce): the base matmul over every row once, then
-  the components' low-rank deltas (mixer.lora.factors), each on its own rows: all of them in
-  one down and one up matmul (StackedDeltas), a step of many small calls being bound by their
-  overhead at low batch. Added before the all-reduce, a row-parallel rank's partial delta is
-  summed with its partial output.
+  matmul, before a row-parallel layer's all-reduce): the base matmul over every row once with
+  the components' low-rank deltas (mixer.lora.factors) folded in, each on its own rows: one
+  down matmul for all of them (StackedDeltas), whose masked result extends the base matmul's
+  input, the B's extending its weight, a step of many small calls being bound by their
+  overhead at low batch. Inside the base matmul, a row-parallel rank's partial delta is
+  summed with its partial output before the all-reduce.
 - ComponentAttention replaces a layer's attention module and hands each component's rows to
   that component's own vLLM Attention layer, whose name (its prefix, e.g.
   'positive.model.layers.3.self_attn.attn') binds it to its own KV cache.
@@ -61,24 +62,33 @@ def engine_matmul(matrix: torch.Tensor):
 
 
 class StackedLoRAMethod(UnquantizedLinearMethod):
-    """The base layer's matmul once over all stacked rows, plus each component's delta on
-    its own rows: all components' in two matmuls (StackedDeltas), or, with per-component
-    deltas (by component index; components without one get the base alone), two matmuls per
-    component that the step runs (the earlier path, MPO_DELTA_GEMMS=per_component)."""
+    """The base layer's matmul once over all stacked rows, each component's delta on its own
+    rows folded into it: the base weight W (out, in) gets the components' stacked B's as extra
+    input rows once its weights are loaded, and every step multiplies [x | x @ A's, masked to
+    each row's own component] by it (StackedDeltas). With per-component deltas (by component
+    index; components without one get the base alone: MPO_DELTA_GEMMS=per_component, the
+    earlier path) the base runs alone and each component the step runs adds its own two
+    matmuls."""
 
-    def __init__(self, deltas: StackedDeltas | dict[int, LowRankDelta]) -> None:
+    def __init__(self, deltas: StackedDeltas | dict[int, LowRankDelta], up: torch.Tensor | None = None) -> None:
         super().__init__()
         self.deltas = deltas
+        self.up = up  # the stacked deltas' B's, until they are in the weight
+
+    def process_weights_after_loading(self, layer: nn.Module) -> None:
+        if isinstance(self.deltas, StackedDeltas) and self.up is not None:
+            layer.weight.data = self.deltas.extend(layer.weight.data, self.up)
+            self.up = None
+        super().process_weights_after_loading(layer)  # on CPU: the engine's GEMM on W extended
 
     def apply(self, layer: nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        y = super().apply(layer, x, bias)
         if torch.compiler.is_compiling():  # the rows' components are the graph's input (mixer.lora.compiled)
-            self.deltas.add_by_rows(y, x, STEP.rows)  # stacked: the model refuses compiling others
-            return y
+            hidden = self.deltas.hidden_by_rows(x, STEP.rows)  # stacked: the model refuses compiling others
+            return super().apply(layer, torch.cat([x, hidden], dim=1), bias)
         run = STEP.forwarded
         if isinstance(self.deltas, StackedDeltas):
-            self.deltas.add_to(y, x, run)
-            return y
+            return super().apply(layer, torch.cat([x, self.deltas.hidden(x, run)], dim=1), bias)
+        y = super().apply(layer, x, bias)
         rows = x.shape[0] // len(run)
         for block, component in enumerate(run):
             delta = self.deltas.get(component)

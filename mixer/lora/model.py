@@ -10,10 +10,10 @@ skipping and recording work exactly as with full sub-models.
 
 A step stacks the token rows of the components it runs (STEP.forwarded) and runs the base
 once over all of them: each base linear layer multiplies the stacked rows once and adds each
-component's delta to its rows (all components' in two GEMMs, mixer.lora.factors.StackedDeltas),
-norms, rotary embeddings and activations run on the stacked rows, and attention runs per
-component on its own KV (mixer.lora.layers). Layers below the
-first one any adapter changes are the same for every component: they run once and keep one
+component's delta to its rows (all components' in one down GEMM, the up folded into the base
+layer's own, mixer.lora.factors.StackedDeltas), norms, rotary embeddings and activations run on
+the stacked rows, and attention runs per component on its own KV (mixer.lora.layers). Layers
+below the first one any adapter changes are the same for every component: they run once and keep one
 KV cache. The lm_head, shared too, runs once per request on its weighted hidden state, which
 is the mixture where the head is linear (mixer.math); each component's own logits are computed
 only for the rows that record them.
@@ -115,10 +115,11 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
             linear = getattr(getattr(layers[i], BLOCK[fused]), fused)
             part = layout(linear, fused)
             if per_component:
-                deltas = {c: fuse(found, part, dtype, device, matmul) for c, found in by_component.items()}
+                alone = {c: fuse(found, part, dtype, device, matmul) for c, found in by_component.items()}
+                method = StackedLoRAMethod(alone)
             else:
-                deltas = stack(by_component, part, len(components), dtype, device, matmul)
-            linear.quant_method = StackedLoRAMethod(deltas)
+                method = StackedLoRAMethod(*stack(by_component, part, len(components), dtype, device, matmul))
+            linear.quant_method = method
         # The mixture by one head row per request needs logits linear in the hidden state.
         self.linear_head: bool = getattr(getattr(base, "logits_processor", None), "soft_cap", None) is None
         with set_model_tag("shared_base"):
@@ -126,7 +127,7 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
         self.compiled = not self.forked.do_not_compile
         if self.compiled and per_component:
             raise RuntimeError("compiled shared-base layers need stacked deltas: set MPO_DELTA_GEMMS=stacked")
-        gemms = "two GEMMs per component" if per_component else "one down and one up GEMM for all components"
+        gemms = "two GEMMs per component" if per_component else "one down GEMM for all components, up in the base GEMM"
         how = "compiled" if self.compiled else "eager"
         logger.info("shared base: deltas on %d base layers, %s, by %s, %s", len(factors), gemms, matmul.__name__, how)
 

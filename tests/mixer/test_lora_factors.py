@@ -90,6 +90,11 @@ def test_factors_are_kept_in_the_serving_dtype_with_the_scale_folded_in():
     torch.testing.assert_close(up.float(), 3.0 * f.b.t(), atol=0.05, rtol=0.01)
 
 
+def folded(stacked, up: torch.Tensor, weight: torch.Tensor, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """What StackedLoRAMethod serves: [x | hidden] times the base weight (out, in) extended."""
+    return torch.cat([x, hidden], dim=1) @ stacked.extend(weight, up).t()
+
+
 def test_stacked_deltas_give_each_row_its_own_components_delta_whatever_runs_beside_it():
     # component 0 (the reference) has no delta, 1 adapts q and v, 2 adapts k (a narrower span), 3 is a soup of q's
     by_component = {
@@ -97,17 +102,17 @@ def test_stacked_deltas_give_each_row_its_own_components_delta_whatever_runs_bes
         2: [factor("k_proj", KV, rank=4, scale=0.5)],
         3: [factor("q_proj", Q, scale=0.3), factor("q_proj", Q, rank=1, scale=0.7)],
     }
-    stacked = stack(by_component, qkv_layout(), 4, torch.float64, "cpu")
+    stacked, up = stack(by_component, qkv_layout(), 4, torch.float64, "cpu")
     alone = {c: fuse(found, qkv_layout(), torch.float64, "cpu") for c, found in by_component.items()}
+    weight = torch.randn(Q + 2 * KV, IN, dtype=torch.float64)
     rows = 3
     x = torch.randn(4 * rows, IN, dtype=torch.float64)
     for run in ([0, 1, 2, 3], [2], [3, 0], [0]):
         blocks = x[: len(run) * rows]
-        y = torch.zeros(len(blocks), Q + 2 * KV, dtype=torch.float64)
-        stacked.add_to(y, blocks, run)
+        y = folded(stacked, up, weight, blocks, stacked.hidden(blocks, run))
         for b, component in enumerate(run):
             mine = blocks[b * rows : (b + 1) * rows]
-            want = torch.zeros(rows, Q + 2 * KV, dtype=torch.float64)
+            want = mine @ weight.t()
             if component in alone:
                 alone[component].add_to(want, mine)
             torch.testing.assert_close(y[b * rows : (b + 1) * rows], want)
@@ -117,11 +122,9 @@ def test_stacked_deltas_give_each_row_its_own_components_delta_whatever_runs_bes
 def test_deltas_by_rows_equal_the_deltas_by_run():
     # what a compiled graph runs (each row's component as a tensor) gives what eager runs
     by_component = {1: [factor("q_proj", Q)], 2: [factor("k_proj", KV, rank=4)]}
-    stacked = stack(by_component, qkv_layout(), 3, torch.float64, "cpu")
+    stacked, _ = stack(by_component, qkv_layout(), 3, torch.float64, "cpu")
     rows = 2
     for run in ([0, 1, 2], [2], [1, 0]):
         x = torch.randn(len(run) * rows, IN, dtype=torch.float64)
-        by_run, by_rows = (torch.zeros(len(x), Q + 2 * KV, dtype=torch.float64) for _ in range(2))
-        stacked.add_to(by_run, x, run)
-        stacked.add_by_rows(by_rows, x, torch.tensor(run).repeat_interleave(rows))
-        assert torch.equal(by_rows, by_run)
+        by_rows = stacked.hidden_by_rows(x, torch.tensor(run).repeat_interleave(rows))
+        assert torch.equal(by_rows, stacked.hidden(x, run))

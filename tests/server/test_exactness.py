@@ -28,7 +28,7 @@ def test_the_shared_base_runs_its_deltas_as_configured(server, mode):
     log = server.log.read_text()
     matmul = "torch_matmul" if mode == "lora-torch-deltas" else "engine_matmul"
     how = "compiled" if mode == "lora-compiled" else "eager"
-    assert f"one down and one up GEMM for all components, by {matmul}, {how}" in log
+    assert f"one down GEMM for all components, up in the base GEMM, by {matmul}, {how}" in log
 
 
 @pytest.mark.parametrize("weights", [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.8, 0.2)])
