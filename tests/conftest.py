@@ -10,6 +10,34 @@ from tests.checkpoints import build_test_mixture
 from tests.oracle import MixtureOracle
 from tests.server_process import ADMIN_TOKEN, ServerProcess, reap_stopped_servers
 
+# Fixtures that start a server, a service, a browser or a demo build: a test that uses one
+# (directly or through another fixture) is marked `server`, as is every test of a module that
+# imports from the server launchers (tests.server_process, tests.replica_cluster).
+SERVER_FIXTURES = {
+    "checkpoint_server",
+    "lora_server",
+    "lora_torch_deltas_server",
+    "lora_compiled_server",
+    "server",
+    "postgres",
+    "page",
+    "smollm2_smoke_demo",
+    "smoke_study",
+}
+LAUNCHERS = {"tests.server_process", "tests.replica_cluster"}
+
+
+def starts_a_server(item: pytest.Item) -> bool:
+    uses = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    imported = {getattr(value, "__module__", None) for value in vars(item.module).values()} if item.module else set()
+    return bool(uses) or bool(LAUNCHERS & imported)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if starts_a_server(item):
+            item.add_marker(pytest.mark.server)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _reap_servers():

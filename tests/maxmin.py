@@ -18,7 +18,10 @@ def exact_pair_maxmin(objective: PairObjective, policies: int) -> tuple[np.ndarr
         {"type": "ineq", "fun": lambda x, k=k: objective(x[:policies])[0][k] - x[policies]}
         for k in range(objective.count)
     ]
-    start = np.r_[np.full(policies, 1.0 / policies), -10.0]
+    # From a feasible start (t = the uniform weights' min): scipy 1.17's SLSQP stops with "Positive
+    # directional derivative for linesearch" at the optimum from an infeasible one (t = -10).
+    uniform = np.full(policies, 1.0 / policies)
+    start = np.r_[uniform, objective(uniform)[0].min()]
     result = minimize(
         lambda x: -x[policies],
         start,

@@ -1,6 +1,7 @@
 """A real mpo-serve server in a subprocess, for tests that go through HTTP, and the admin
 client and greedy probe the restart and replica tests use on it."""
 
+import os
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ from server.cli.processes import MpoServer
 from tests.completions import completion_body
 
 ADMIN_TOKEN = "test-admin-token-0123"
+FAST_LANE = "MPO_TESTS_FAST"  # set by `scripts/check --fast`, which runs the tests not marked `server`
 
 # Every test server's engine runs on core 0; the server pins vLLM's EngineCore beside it
 # (server.engine.pin_engine_core), so core 1 is left to the server's front end, the tests'
@@ -41,6 +43,8 @@ class ServerProcess(MpoServer):
         store: Path | None = None,
         env: dict[str, str | None] | None = None,
     ) -> None:
+        if os.environ.get(FAST_LANE):
+            raise RuntimeError(f"{FAST_LANE} is set, yet a test started a server: mark it `server` (tests/conftest.py)")
         env = {
             **ENGINE_ON_CORE_0,
             "MPO_ADMIN_TOKEN": admin_token or None,
