@@ -29,8 +29,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from launchers.processes import MpoServer
 from server.cli.main import demo_manifest
-from server.cli.processes import MpoServer
 from server.engine import pin_threads
 from server.settings import Settings
 

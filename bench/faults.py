@@ -35,9 +35,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from server.cli.local_services import NginxProxy, PostgresServer
+from client.jobs import AdminError, JobClient
+from launchers.processes import MpoServer, free_port
+from launchers.services import NginxProxy, PostgresServer
 from server.cli.main import demo_manifest
-from server.cli.processes import MpoServer, free_port
 from server.settings import Settings
 
 ADMIN_TOKEN = "fault-bench-admin-token"
@@ -207,29 +208,27 @@ class Bench:
         """One short fit, started through the load balancer (on either replica), followed to its end."""
         await asyncio.sleep(1.0)
         outcome = Outcome("fit", time.monotonic())
-        async with httpx.AsyncClient(base_url=self.url, headers=ADMIN, timeout=60) as http:
-            try:
-                prompts = [{"prompt": text} for text in ("The sea", "Life is", "A cat", "Tomorrow")]
-                started = await http.post("/admin/fit", json={"items": prompts, **FIT})
-                outcome.detail = str(started.status_code)
-                if started.status_code == 202:
-                    job = started.json()["id"]
-                    while True:
-                        await asyncio.sleep(0.5)
-                        try:
-                            status = (await http.get(f"/admin/fit/{job}")).json()
-                        except (httpx.HTTPError, ValueError):
-                            continue  # a replica away: ask again
-                        if status.get("phase") in ("succeeded", "failed", "cancelled"):
-                            break
-                    outcome.ok = status["phase"] == "succeeded"
-                    outcome.detail = status["phase"] + (f": {status['error']}" if status.get("error") else "")
-                    if outcome.ok:
-                        phase.acknowledged.add(status["result_weight_set"])
-            except httpx.HTTPError as err:
-                outcome.detail = type(err).__name__
+        try:
+            status = await asyncio.to_thread(self._fit_to_its_end)
+            outcome.ok = status["phase"] == "succeeded"
+            outcome.detail = status["phase"] + (f": {status['error']}" if status.get("error") else "")
+            if outcome.ok:
+                phase.acknowledged.add(status["result_weight_set"])
+        except AdminError as err:
+            outcome.detail = str(err.status)
+        except httpx.HTTPError as err:
+            outcome.detail = type(err).__name__
         outcome.ended = time.monotonic()
         phase.outcomes.append(outcome)
+
+    def _fit_to_its_end(self) -> dict:
+        prompts = [{"prompt": text} for text in ("The sea", "Life is", "A cat", "Tomorrow")]
+        with httpx.Client(base_url=self.url, headers=ADMIN, timeout=60) as http:
+            jobs = JobClient(http, "fit")
+            # a status asked of a replica that is away: ask again
+            return jobs.follow(
+                jobs.start({"items": prompts, **FIT}), retry=(httpx.HTTPError, ValueError, AdminError), timeout=600
+            )
 
     # -- the faults -----------------------------------------------------------------------------
 

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import httpx
 
+from client.jobs import JobClient
+from launchers.processes import MpoServer
 from server.cli.main import demo_manifest
-from server.cli.processes import MpoServer
 from server.settings import Settings
 
 ADMIN_TOKEN = "bench-admin-token-0123"  # the server this bench starts is its own
@@ -70,13 +71,8 @@ def fit(url: str, prompts: list[str], m: int, max_tokens: int, iterations: int, 
     }
     with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
         start = time.perf_counter()
-        job = client.post("/admin/fit", json=body).json()["id"]
-        while (status := client.get(f"/admin/fit/{job}").json())["phase"] not in ("succeeded", "failed", "cancelled"):
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - start
-    if status["phase"] != "succeeded":
-        raise RuntimeError(status)
-    return elapsed, status
+        status = JobClient(client, "fit").run(body, interval=0.05)
+        return time.perf_counter() - start, status
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""HTTP servers in subprocesses: mpo-serve itself (server.cli.processes), or vLLM's own OpenAI
+"""HTTP servers in subprocesses: mpo-serve itself (launchers.processes), or vLLM's own OpenAI
 server on the same generated mixture model folder (for the HTTP-layer comparison)."""
 
 import json
@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from server.cli.processes import HttpServer, MpoServer, free_port
+from launchers.processes import HttpServer, MpoServer, free_port
 
 __all__ = ["HttpServer", "MpoServer", "cli_flags", "free_port", "vllm_server"]
 

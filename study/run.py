@@ -27,10 +27,11 @@ from pathlib import Path
 import httpx
 import yaml
 
+from client.jobs import JobClient
 from demo.cost import Timer
 from demo.smollm2.build import ANSWERS, ObjectiveSetup
 from demo.smollm2.lora_dpo import LoraDpoConfig
-from server.cli.processes import MpoServer
+from launchers.processes import MpoServer
 from study.answers import answer_candidate, finished, read_answers
 from study.arguments import EVAL_PROMPTS
 from study.baselines import KINDS
@@ -236,6 +237,10 @@ class Study:
     def _fits(self, url: str) -> dict:
         fits = self._read("fits.json")
         headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+            return self._fit_each(JobClient(http, "fit"), fits)
+
+    def _fit_each(self, jobs: JobClient, fits: dict) -> dict:
         for name in FITS:
             if name in fits:
                 continue
@@ -243,10 +248,7 @@ class Study:
             print(f"  fit {name} on {len(items)} items: {options}", flush=True)
             before = self.server.cpu_seconds()
             with Timer() as timer:
-                job = _checked(
-                    httpx.post(f"{url}/admin/fit", json={"items": items, "options": options}, headers=headers)
-                )
-                status = _wait(url, job["id"], headers)
+                status = jobs.run({"items": items, "options": options}, interval=2)
             cpu = self.server.cpu_seconds() - before
             fits[name] = {"weight_set": status["result_weight_set"], "weights": status["weights"], "options": options}
             self._write("fits.json", fits)
@@ -287,22 +289,6 @@ class Study:
         path = self.out / "manifest.yaml"
         path.write_text(yaml.safe_dump(manifest, sort_keys=False))
         return path
-
-
-def _checked(response: httpx.Response) -> dict:
-    if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text[:500]}")
-    return response.json()
-
-
-def _wait(url: str, job_id: str, headers: dict) -> dict:
-    while True:
-        status = _checked(httpx.get(f"{url}/admin/fit/{job_id}", headers=headers))
-        if status["phase"] in ("succeeded", "failed", "cancelled"):
-            if status["phase"] != "succeeded":
-                raise RuntimeError(f"fit {job_id} {status['phase']}: {status.get('error')}")
-            return status
-        time.sleep(2)
 
 
 def run(args: argparse.Namespace, demo_folder: Path) -> int:

@@ -1,8 +1,6 @@
-"""Following an admin job (fit or eval) to its end, for the tests."""
+"""Following an admin job (fit or eval) to its end, for the tests (client.jobs)."""
 
-import time
-
-ENDED = ("succeeded", "failed", "cancelled")
+from client.jobs import ENDED, JobClient
 
 # A fit that samples for minutes (64 prompts x 64 answers of 100 tokens) and activates its
 # result: what the kill, drain and cancel tests interrupt.
@@ -13,18 +11,13 @@ LONG_FIT = {
 
 
 def wait_for_job(admin, kind: str, job_id: str, timeout: float = 600) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = admin.get(f"/admin/{kind}/{job_id}").json()
-        if status["phase"] in ENDED:
-            return status
-        time.sleep(0.5)
-    raise TimeoutError(f"{kind} job {job_id} still {status['phase']}")
+    """The job's status once it has ended, whatever the phase."""
+    return JobClient(admin, kind).follow(job_id, timeout=timeout)
 
 
 def wait_for_sampling(admin, job_id: str, timeout: float = 120) -> None:
     """Until the fit has sampled its first answers (it is well into its work)."""
-    deadline = time.time() + timeout
-    while admin.get(f"/admin/fit/{job_id}").json()["progress"]["samples_done"] == 0:
-        assert time.time() < deadline, f"fit job {job_id} sampled nothing in {timeout} s"
-        time.sleep(0.1)
+    status = JobClient(admin, "fit").follow(
+        job_id, until=lambda s: s["progress"]["samples_done"] > 0 or s["phase"] in ENDED, interval=0.1, timeout=timeout
+    )
+    assert status["progress"]["samples_done"] > 0, f"fit job {job_id} ended {status['phase']} before it sampled"

@@ -1,4 +1,4 @@
-"""Two replicas of a server sharing one weight store in PostgreSQL (server.cli.local_services), for the
+"""Two replicas of a server sharing one weight store in PostgreSQL (launchers.services), for the
 replica and fault tests, and a wait for what they converge to."""
 
 import time

@@ -81,7 +81,7 @@ def test_single_and_gpu_servers_and_the_cluster_are_separate_profiles():
 
 
 def test_cluster_profile_runs_postgres_replicas_and_nginx():
-    from server.cli.local_services import SITE
+    from launchers.services import SITE
 
     services = compose_config(MPO_POSTGRES_PASSWORD="pg-secret", MPO_REPLICAS="3", MPO_ADMIN_TOKEN="s3cret-token-xyz")[
         "services"
@@ -112,7 +112,7 @@ def test_cluster_profile_runs_postgres_replicas_and_nginx():
 
 
 def test_nginx_site_balances_by_least_connections_and_streams_unbuffered():
-    from server.cli.local_services import SITE
+    from launchers.services import SITE
 
     site = SITE.read_text()
     for directive in ("least_conn;", "proxy_buffering off;", "proxy_http_version 1.1;", "proxy_next_upstream error"):

@@ -8,7 +8,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "architecture.md"
-FIRST_PARTY = ("mixer", "weights", "store", "scorers", "evaluation", "demo", "server", "bench", "tests")
+FIRST_PARTY = (
+    "mixer",
+    "weights",
+    "store",
+    "scorers",
+    "evaluation",
+    "demo",
+    "server",
+    "client",
+    "launchers",
+    "study",
+    "bench",
+    "tests",
+)
 
 
 def rules(doc: str) -> list[tuple[str, list[str], list[str]]]:

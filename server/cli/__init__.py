@@ -1,3 +1,2 @@
-"""The `mpo-serve` command (main.py) and what runs on the user's machine: the job commands'
-HTTP clients (fit_command.py, eval_command.py, job_commands.py) and a server in a subprocess
-(processes.py)."""
+"""The `mpo-serve` command (main.py) and its job commands (fit_command.py, eval_command.py,
+job_commands.py), which follow their jobs through client.jobs."""

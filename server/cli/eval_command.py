@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from client.jobs import JobClient
 from evaluation.table import format_table
 from server.cli.job_commands import (
     Bar,
@@ -105,11 +106,12 @@ def progress() -> PhaseBars:
 
 def run(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        status = start(client, "/admin/eval", args.file, options(args, client))
+        jobs = JobClient(client, "eval")
+        status = start(jobs, args.file, options(args, client))
         job = status["id"]
         print(f"eval job {job}: {len(status['candidates'])} candidates {status['candidates']}", file=sys.stderr)
         bars = progress()
-        status = follow(client, "/admin/eval", status, bars)
+        status = follow(jobs, status, bars)
         bars.close()
         if status["phase"] != "succeeded":
             print(f"eval job {job} {status['phase']}: {status.get('error')}", file=sys.stderr)

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from client.jobs import JobClient
 from server.cli.eval_command import parse_objectives
 from server.cli.job_commands import Bar, PhaseBars, add_connection_arguments, connect, follow, mixture_objectives, start
 
@@ -113,11 +114,12 @@ def progress() -> PhaseBars:
 
 def run(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        status = start(client, "/admin/fit", args.file, _options(args, client))
+        jobs = JobClient(client, "fit")
+        status = start(jobs, args.file, _options(args, client))
         job = status["id"]
         print(f"fit job {job} started", file=sys.stderr)
         bars = progress()
-        status = follow(client, "/admin/fit", status, bars)
+        status = follow(jobs, status, bars)
         bars.close()
         print(json.dumps({k: status.get(k) for k in RESULT_FIELDS}, indent=2))
         plot = client.get(f"/admin/fit/{job}/plot.png")

@@ -1,19 +1,21 @@
 """What the job commands (`mpo-serve fit`, `mpo-serve eval`) share: the admin connection,
-uploading a batch file, errors as one line, following a job to its end, and its progress bars."""
+a batch file read and started, the server's refusals as one line, a job followed to its end
+(client.jobs) and its progress bars."""
 
 import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from tqdm import tqdm
 
-ENDED = ("succeeded", "failed", "cancelled")
+from client.jobs import AdminError, JobClient
+from client.jobs import checked as client_checked
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,15 +28,19 @@ def connect(args: argparse.Namespace) -> httpx.Client:
     return httpx.Client(base_url=args.server, headers=headers, timeout=120)
 
 
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A refusal from the server ends the command with its message, not a traceback."""
+    try:
+        yield
+    except AdminError as err:
+        raise SystemExit(str(err)) from None
+
+
 def checked(response: httpx.Response) -> dict:
     """The JSON body, or exit with the server's error message."""
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError):
-            message = response.text
-        raise SystemExit(f"error {response.status_code}: {message}")
-    return response.json()
+    with one_line_errors():
+        return client_checked(response)
 
 
 def mixture_objectives(client: httpx.Client) -> dict[str, str]:
@@ -45,15 +51,15 @@ def mixture_objectives(client: httpx.Client) -> dict[str, str]:
     return objectives
 
 
-def start(client: httpx.Client, route: str, file: Path, options: dict) -> dict:
+def start(jobs: JobClient, file: Path, options: dict) -> dict:
     """Start a job from a batch file: JSONL (one item a line, uploaded as is) or JSON (a list of
     items, or {items, options}; options given here win)."""
     if not file.is_file():
         raise SystemExit(f"error: {file} does not exist")
     text = file.read_text()
     if file.suffix == ".jsonl":
-        files = {"file": (file.name, text.encode(), "application/x-ndjson")}
-        return checked(client.post(route, files=files, data={"options": json.dumps(options)}))
+        with one_line_errors():
+            return jobs.start_jsonl(file.name, text, options)
     try:
         body = json.loads(text)
     except json.JSONDecodeError as err:
@@ -61,22 +67,17 @@ def start(client: httpx.Client, route: str, file: Path, options: dict) -> dict:
     if isinstance(body, list):
         body = {"items": body}
     body["options"] = {**body.get("options", {}), **options}
-    return checked(client.post(route, json=body))
+    with one_line_errors():
+        return jobs.start(body)
 
 
-def follow(client: httpx.Client, route: str, status: dict, show: Callable[[dict], None]) -> dict:
-    """Poll the job until it ends, showing each status; Ctrl-C cancels it on the server."""
-    job = status["id"]
+def follow(jobs: JobClient, status: dict, show: Callable[[dict], None]) -> dict:
+    """Follow the job to its end, showing each status; Ctrl-C cancels it on the server."""
     try:
-        while status["phase"] not in ENDED:
-            show(status)
-            time.sleep(0.5)
-            status = checked(client.get(f"{route}/{job}"))
+        with one_line_errors():
+            return jobs.follow(status, show)
     except KeyboardInterrupt:
-        client.delete(f"{route}/{job}")
-        raise SystemExit(f"\ncancelled job {job}") from None
-    show(status)
-    return status
+        raise SystemExit(f"\ncancelled {jobs.kind} job {status['id']}") from None
 
 
 @dataclass(frozen=True)

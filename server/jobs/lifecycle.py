@@ -28,7 +28,7 @@ class Cancelled(Exception):
     pass
 
 
-ENDED = ("succeeded", "failed", "cancelled")  # (server/cli/job_commands.py, the client, has its own)
+ENDED = ("succeeded", "failed", "cancelled")  # (client.jobs, the HTTP client, has the same: a test checks)
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Replicas sharing one weight store in a real PostgreSQL (server.cli.local_services), and the project's
-nginx configuration in front of them (server.cli.local_services): weights follow within a second, one fit
+"""Replicas sharing one weight store in a real PostgreSQL (launchers.services), and the project's
+nginx configuration in front of them (launchers.services): weights follow within a second, one fit
 at a time cluster-wide, a dead replica's job fails when its lease runs out and stores nothing,
 with the database stopped for 20 s both replicas go on generating (also with a stored set by id),
 refuse weight changes with 503 and apply a change made once it is back (store.async_store), and
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from server.cli.local_services import NginxProxy
+from launchers.services import NginxProxy
 from tests.browser import answer_cards, compare_form, open_playground, set_sampling
 from tests.jobs import LONG_FIT, wait_for_job, wait_for_sampling
 from tests.replica_cluster import LEASE_S, Cluster, wait_until

@@ -4,7 +4,7 @@ mixture, per-request weights and single components. Two ways to run the two rank
 - "mp": vLLM's CPU backend runs one worker process per rank, each on its own core
   (VLLM_CPU_OMP_THREADS_BIND '0|1');
 - "ray": vLLM's Ray executor over a local Ray cluster of two nodes (a head and a worker as two
-  processes, node IPs 127.0.0.1 and 127.0.0.2: server.cli.local_services.RayCluster), one rank
+  processes, node IPs 127.0.0.1 and 127.0.0.2: launchers.services.RayCluster), one rank
   on each, as on two machines (mixer.ray_cpu). Run by hand, `MPO_RAY_TESTS=1` with the `ray`
   extra installed: it adds Ray's install and a two-node cluster to a CI run already near its
   30-minute goal, for a path the GPU deployments take (docs/deployment.md).
@@ -48,7 +48,7 @@ def tp2_server(request, test_manifest, tmp_path_factory):
         with ServerProcess(manifest, data, data / "server.log", env=env) as process:
             yield process
         return
-    from server.cli.local_services import RayCluster
+    from launchers.services import RayCluster
 
     cluster = RayCluster()
     try:

@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from server.cli.processes import free_port
+from launchers.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "docker" / "nginx" / "mpo-serve.conf"
 
 
