@@ -4,12 +4,14 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from mixer.manifest import Manifest
+from server.api import schemas
 from server.api.errors import install_error_handlers
 from server.api.middleware import BodySizeLimit, ReplicaHeader, instrument
 from server.api.routes import admin, health, metrics, mixture, openai, playground, responses, tokenize
@@ -138,12 +140,12 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
                 REGISTRY.unregister(collector)
                 watcher.cancel()
         finally:
-            services = getattr(app.state, "services", None)
-            if services is not None:
-                await services.sync.stop()
-                for runner in services.runners:
+            built = getattr(app.state, "services", None)
+            if built is not None:
+                await built.sync.stop()
+                for runner in built.runners:
                     await runner.shutdown("shutdown: the server stopped")
-                services.store.close()
+                built.store.close()
             engine.shutdown()
 
     app = FastAPI(title="mpo-serve", version="0.1.0", lifespan=lifespan)
@@ -161,4 +163,5 @@ def create_app(settings: Settings, manifest: Manifest) -> FastAPI:
     app.include_router(tokenize.router)
     app.include_router(mixture.router)
     playground.mount(app)
+    app.openapi = partial(schemas.documented, app)  # type: ignore[method-assign]
     return app

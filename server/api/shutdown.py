@@ -17,6 +17,7 @@ process by re-raising the signal (exit status 143, not 0).
 """
 
 import asyncio
+import concurrent.futures
 import logging
 import signal
 from types import FrameType
@@ -76,7 +77,7 @@ class GracefulServer(uvicorn.Server):
         self.stopping = stopping
         stopping.request_exit = self._exit
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._drain: asyncio.Future | None = None
+        self._drain: concurrent.futures.Future | None = None
 
     async def serve(self, sockets=None) -> None:
         self._loop = asyncio.get_running_loop()

@@ -3,12 +3,13 @@ stopping, or an engine that died)."""
 
 from fastapi import APIRouter, Request
 
+from server.api import schemas
 from server.api.errors import APIError
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="200 when the engine is up")
+@router.get("/health", **schemas.answers(schemas.Health), summary="200 when the engine is up")
 async def health(request: Request) -> dict:
     services = getattr(request.app.state, "services", None)
     if services is None:

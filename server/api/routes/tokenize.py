@@ -4,6 +4,7 @@ evaluation harnesses probe (lm-eval's `tokenizer_backend=remote` needs all three
 
 from fastapi import APIRouter, Request
 
+from server.api import schemas
 from server.serving.protocol import DetokenizeRequest, TokenizeChatRequest, TokenizeCompletionRequest, template_messages
 
 router = APIRouter(tags=["tokenizer"])
@@ -15,7 +16,11 @@ async def _check_model(request: Request, model: str | None) -> None:
         await request.app.state.services.client.mixture.resolve(model, None)
 
 
-@router.post("/tokenize", summary="Token ids of a prompt, or of messages rendered by the chat template")
+@router.post(
+    "/tokenize",
+    **schemas.answers(schemas.Tokens),
+    summary="Token ids of a prompt, or of messages rendered by the chat template",
+)
 async def tokenize(body: TokenizeChatRequest | TokenizeCompletionRequest, request: Request) -> dict:
     await _check_model(request, body.model)
     client = request.app.state.services.client
@@ -33,14 +38,18 @@ async def tokenize(body: TokenizeChatRequest | TokenizeCompletionRequest, reques
     return {"count": len(tokens), "max_model_len": client.max_model_len, "tokens": tokens, "token_strs": strings}
 
 
-@router.post("/detokenize", summary="The text of token ids")
+@router.post("/detokenize", **schemas.answers(schemas.Detokenized), summary="The text of token ids")
 async def detokenize(body: DetokenizeRequest, request: Request) -> dict:
     await _check_model(request, body.model)
     client = request.app.state.services.client
     return {"prompt": client.tokenizer.decode(client.check_token_ids(body.tokens, "tokens"))}
 
 
-@router.get("/tokenizer_info", summary="The tokenizer's special tokens, chat template and context length")
+@router.get(
+    "/tokenizer_info",
+    **schemas.answers(schemas.TokenizerInfo),
+    summary="The tokenizer's special tokens, chat template and context length",
+)
 async def tokenizer_info(request: Request) -> dict:
     client = request.app.state.services.client
     tokenizer = client.tokenizer
