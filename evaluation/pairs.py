@@ -59,7 +59,7 @@ def summarise_pairs(
     summary = {}
     for name, by_objective in served.items():
         objectives = {
-            objective: pair_objective(grouped, None if linear.get(name) is None else linear[name][objective])
+            objective: pair_objective(grouped, None if (own := linear.get(name)) is None else own[objective])
             | ({"accuracy_minus_against": accuracy_difference(grouped, served[against][objective])} if against else {})
             for objective, grouped in by_objective.items()
         }

@@ -86,6 +86,13 @@ class Component(BaseModel):
             )
         return self
 
+    @property
+    def folder(self) -> Path:
+        """Its checkpoint folder: `path`, which an adapter or a soup gets once built at load."""
+        if self.path is None:
+            raise ManifestError(f"component {self.name!r} has no checkpoint folder: its adapter or soup is not built")
+        return self.path
+
 
 class AnswerSampling(BaseModel):
     """The length and temperature of answers sampled to be judged. Long enough that most answers
@@ -232,6 +239,11 @@ class Manifest(BaseModel):
         return [c for c in self.components if c.adapter is not None]
 
     @property
+    def adapter_folders(self) -> list[tuple[Component, Path]]:
+        """Each adapter component with its adapter's folder."""
+        return [(c, c.adapter) for c in self.components if c.adapter is not None]
+
+    @property
     def soups(self) -> list[Component]:
         return [c for c in self.baselines if c.soup is not None]
 
@@ -298,8 +310,8 @@ def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
     if missing:
         raise ManifestError(f"invalid manifest {str(path)!r}: prompts: files do not exist: {missing}")
     try:
-        for component in manifest.adapters:
-            read_adapter_config(component.name, component.adapter)
+        for component, adapter in manifest.adapter_folders:
+            read_adapter_config(component.name, adapter)
         check_checkpoints(manifest)
         manifest._serving = mode.choose(manifest)
         logger.info("mixture %r: %s", manifest.name, manifest.serving.describe())
@@ -313,24 +325,30 @@ def load_manifest(path: str | Path, merge_dir: Path | None = None) -> Manifest:
 
 def merge_adapters(manifest: Manifest, merge_dir: Path) -> None:
     """Point every adapter component at its merged checkpoint (merged once, then cached)."""
-    for component in manifest.adapters:
+    for component, adapter in manifest.adapter_folders:
         component.path = merge_adapter(
-            component.name, component.adapter, manifest.reference.path, Path(merge_dir), TOKENIZER_FILES
+            component.name, adapter, manifest.reference.folder, Path(merge_dir), TOKENIZER_FILES
         )
 
 
 def build_soups(manifest: Manifest, merge_dir: Path) -> None:
     """Point every soup at its checkpoint (built once from the policies, then cached)."""
-    checkpoints = {p.name: p.path for p in manifest.policies}
+    checkpoints = {p.name: p.path for p in manifest.policies if p.path is not None}
     adapters = {p.name: p.adapter for p in manifest.policies if p.adapter is not None}
     for soup in manifest.soups:
         soup.path = build_soup(
-            soup.name, soup.soup, checkpoints, adapters, manifest.reference.path, Path(merge_dir), TOKENIZER_FILES
+            soup.name,
+            soup.soup or {},
+            checkpoints,
+            adapters,
+            manifest.reference.folder,
+            Path(merge_dir),
+            TOKENIZER_FILES,
         )
 
 
 def _read_config(component: Component) -> dict:
-    config = component.path / "config.json"
+    config = component.folder / "config.json"
     if not config.is_file():
         raise ManifestError(f"component {component.name!r}: {str(config)!r} does not exist")
     return json.loads(config.read_text())
@@ -357,11 +375,11 @@ def check_checkpoints(manifest: Manifest) -> None:
             continue
         config = _read_config(component)
         limits.append(config.get("max_position_embeddings", 1 << 30))
-        fingerprints[component.name] = _tokenizer_fingerprint(component.path)
+        fingerprints[component.name] = _tokenizer_fingerprint(component.folder)
     reference = manifest.reference.name
     if (
-        not (manifest.reference.path / "tokenizer.json").is_file()
-        and not (manifest.reference.path / "tokenizer.model").is_file()
+        not (manifest.reference.folder / "tokenizer.json").is_file()
+        and not (manifest.reference.folder / "tokenizer.model").is_file()
     ):
         raise ManifestError(f"reference {reference!r} has no tokenizer files in {str(manifest.reference.path)!r}")
     differing = [n for n, f in fingerprints.items() if f != fingerprints[reference]]
@@ -397,7 +415,7 @@ def write_model_folder(manifest: Manifest, folder: str | Path) -> Path:
     config["max_position_embeddings"] = manifest.max_model_len
     components = []
     for c in manifest.components:
-        entry = {"name": c.name, "role": manifest.role(c)}
+        entry: dict[str, object] = {"name": c.name, "role": manifest.role(c)}
         if shared:
             entry |= {"path": str(manifest.reference.path), "lora": mode.lora_terms(manifest, c)}
         else:
@@ -413,7 +431,7 @@ def write_model_folder(manifest: Manifest, folder: str | Path) -> Path:
     staging.mkdir(parents=True)
     (staging / "config.json").write_text(json.dumps(config, indent=2))
     for name in TOKENIZER_FILES:
-        source = manifest.reference.path / name
+        source = manifest.reference.folder / name
         if source.is_file():
             shutil.copy(source, staging / name)
     save_file({"mpo_mixture.marker": torch.zeros(1)}, str(staging / MARKER_FILE))

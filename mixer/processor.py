@@ -70,7 +70,7 @@ class MixtureLogitsProcessor(LogitsProcessor):
             raise ValueError(f"{RECORD_ARG} needs a string key and explicit {WEIGHTS_ARG}")
         mixtures = extra.get(RECORD_MIXTURES_ARG)
         if mixtures is not None:
-            if RECORD_ARG not in extra or not isinstance(mixtures, list) or not mixtures:
+            if RECORD_ARG not in extra or weights is None or not isinstance(mixtures, list) or not mixtures:
                 raise ValueError(
                     f"{RECORD_MIXTURES_ARG} must be a non-empty list of weight vectors on a recording request"
                 )
@@ -83,7 +83,12 @@ class MixtureLogitsProcessor(LogitsProcessor):
             raise ValueError(f"{RECORD_TEMPERATURE_ARG} must be a positive number, got {temperature!r}")
         expansion = extra.get(RECORD_EXPANSION_ARG)
         if expansion is not None:
-            if RECORD_ARG not in extra or not isinstance(expansion, list) or len(expansion) != len(weights):
+            if (
+                RECORD_ARG not in extra
+                or weights is None
+                or not isinstance(expansion, list)
+                or len(expansion) != len(weights)
+            ):
                 raise ValueError(f"{RECORD_EXPANSION_ARG} must be a weight vector as long as {WEIGHTS_ARG}")
             _check_weights(RECORD_EXPANSION_ARG, expansion)
         forced = extra.get(FORCE_ARG)
@@ -96,7 +101,7 @@ class MixtureLogitsProcessor(LogitsProcessor):
         self.components = len(spec["components"])
         self.rows: dict[int, RowState] = {}
         self.batch_size = 0
-        self._recording: list[tuple[int, RowState]] = []
+        self._recording: list[tuple[int, str, RowState]] = []  # (row, recording key, state)
 
     def is_argmax_invariant(self) -> bool:
         return False
@@ -148,8 +153,10 @@ class MixtureLogitsProcessor(LogitsProcessor):
             [uniform if row is None or row.weights is None else row.weights for row in rows], dtype=torch.float32
         ).reshape(len(rows), self.components)
         STEP.default_rows = torch.tensor([row is None or row.weights is None for row in rows], dtype=torch.bool)
-        self._recording = [(i, row) for i, row in enumerate(rows) if row is not None and row.record is not None]
-        STEP.recording_rows = [i for i, _ in self._recording] or None
+        self._recording = [
+            (i, row.record, row) for i, row in enumerate(rows) if row is not None and row.record is not None
+        ]
+        STEP.recording_rows = [i for i, _, _ in self._recording] or None
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self._recording:
@@ -158,8 +165,8 @@ class MixtureLogitsProcessor(LogitsProcessor):
         # A recording request needs every component (mixer.needed), so its step ran them all.
         if logprobs is None or logprobs.shape[1] != len(self._recording) or logprobs.shape[0] != self.components:
             raise RuntimeError("recording needs every component's log-probs of this step")
-        for j, (row, state) in enumerate(self._recording):
-            forced = RECORDER.observe(state.record, state.output, logprobs[:, j])
+        for j, (row, key, state) in enumerate(self._recording):
+            forced = RECORDER.observe(key, state.output, logprobs[:, j])
             if forced is not None:
                 logits[row] = float("-inf")
                 logits[row, forced] = 0.0

@@ -110,5 +110,7 @@ def _parameter_average(name: str, weights: dict[str, float], checkpoints: dict[s
             )
         for key, value in state.items():
             total[key] += weight * value
+    if first is None:
+        raise ValueError(f"soup {name!r} has no policy with a positive weight")
     first.load_state_dict(total)
     return first

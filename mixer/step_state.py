@@ -38,5 +38,11 @@ class StepState:
     prompt_weights: list[float] | None = None
     rows: torch.Tensor | None = None
 
+    def running(self) -> list[int]:
+        """`forwarded` during a forward pass, which sets it before any layer runs."""
+        if self.forwarded is None:
+            raise RuntimeError("no forward pass has set the step's components")
+        return self.forwarded
+
 
 STEP = StepState()

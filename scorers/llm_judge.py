@@ -39,10 +39,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scorers.base import Prompt, Scorer, ScorerError, prompt_text
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+    from openai.types.chat import ChatCompletionMessageParam
 
 # Criteria by name: the demo's objectives and the usual alignment goals. Any other text after
 # `llm:` is taken as the criterion itself.
@@ -144,7 +149,7 @@ class VerdictCache:
         self.db.commit()
 
     def get(self, keys: Sequence[str]) -> dict[str, str | None]:
-        found = {}
+        found: dict[str, str | None] = {}
         for start in range(0, len(keys), 500):
             chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
@@ -164,13 +169,14 @@ class LlmJudge:
                 "an LLM judge needs an endpoint: set MPO_JUDGE_BASE_URL (an OpenAI-compatible /v1 URL) and "
                 "MPO_JUDGE_MODEL (and MPO_JUDGE_API_KEY where it needs one)"
             )
+        self.model: str = self.settings.model
         self.criterion = CRITERIA.get(criterion, criterion)
         self.usage = Usage()
         self.cache = VerdictCache(self.settings.cache)
-        self._client = None
+        self._client: OpenAI | None = None
 
     @property
-    def client(self):
+    def client(self) -> "OpenAI":
         if self._client is None:
             from openai import OpenAI
 
@@ -184,7 +190,7 @@ class LlmJudge:
         parts = [self.settings.model, self.criterion, str(self.settings.structured), prompt, first, second]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
-    def _messages(self, prompt: str, first: str, second: str) -> list[dict]:
+    def _messages(self, prompt: str, first: str, second: str) -> list["ChatCompletionMessageParam"]:
         user = (
             f"[Prompt]\n{prompt}\n\n[Response A]\n{first}\n\n[Response B]\n{second}\n\n"
             f"Criterion: {self.criterion}\nAnswer A, B or tie."
@@ -196,10 +202,10 @@ class LlmJudge:
         from openai import OpenAIError
 
         s = self.settings
-        extra = {"response_format": VERDICT_SCHEMA} if s.structured else {}
+        extra: dict[str, Any] = {"response_format": VERDICT_SCHEMA} if s.structured else {}
         try:
             reply = self.client.chat.completions.create(
-                model=s.model,
+                model=self.model,
                 messages=self._messages(prompt, first, second),
                 temperature=0.0,
                 max_tokens=s.max_tokens,

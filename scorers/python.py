@@ -39,7 +39,12 @@ def python_scorer(spec: str, location: str) -> Scorer:
     direction = getattr(function, "direction", "higher")
     if direction not in ("higher", "lower"):
         raise ScorerError(f"scorer {spec!r}: direction must be 'higher' or 'lower', not {direction!r}")
-    return Scorer(spec, direction, str(getattr(function, "units", "user-defined")), _per_pair(function))
+    return Scorer(
+        spec,
+        "higher" if direction == "higher" else "lower",
+        str(getattr(function, "units", "user-defined")),
+        _per_pair(function),
+    )
 
 
 def _per_pair(function: Callable[[Prompt, str], float]) -> Callable[[Sequence[Prompt], Sequence[str]], list[float]]:

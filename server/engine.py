@@ -7,6 +7,7 @@ defaults follow what was measured on 2-core machines (see docs/architecture.md).
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -75,8 +76,8 @@ def pin_engine_core() -> None:
     (vllm/distributed/device_communicators/shm_broadcast.py, busy_loop_s=1, not configurable), so
     while the engine decodes, EngineCore spins on whichever core is free: the one the binding left
     to this API server, its clients and the database. Beside its worker it waits for that worker
-    only (bench.engine_affinity, tiny demo, worker on core 0 of 2: eight completions at once 4.4x
-    the tokens/s, /health under load median 1316 -> 27 ms). Where the worker holds every core
+    only, and the server stays responsive under load (bench.engine_affinity; its numbers are in
+    docs/benchmarks.md, "Where vLLM's worker and EngineCore run"). Where the worker holds every core
     (the default) this changes nothing. Every thread is pinned: affinity is per thread in Linux.
     """
     cores = bound_cores(os.environ.get("VLLM_CPU_OMP_THREADS_BIND", ""))
@@ -117,11 +118,11 @@ def engine_kwargs(manifest: Manifest, folder: Path, settings: Settings, *, mixtu
     """The engine's arguments, shared by the server, the benchmarks and `vllm serve` comparisons.
 
     The dtype is always explicit: vLLM's "auto" turns a float32 checkpoint into bfloat16, which
-    on CPUs without AVX-512 BF16 runs its matmuls without oneDNN, about 4x slower (measured in
-    docs/architecture.md). With mixture=False the same settings serve `folder` as a plain model.
+    on CPUs without AVX-512 BF16 runs its matmuls without oneDNN, several times slower
+    (measured in docs/architecture.md). With mixture=False the same settings serve `folder` as a plain model.
     """
     shared = mixture and manifest.serving.mode == "shared"
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "model": str(folder),
         "dtype": manifest.dtype,
         "max_model_len": manifest.max_model_len,
@@ -165,7 +166,7 @@ def warn_if_slow_dtype(dtype: str) -> None:
 
     # A private torch probe (vLLM uses it too); if it ever goes away, say nothing.
     if not getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)():
-        logger.warning("dtype %s on a CPU without AVX-512 BF16: matmuls run ~4x slower than float32", dtype)
+        logger.warning("dtype %s on a CPU without AVX-512 BF16: matmuls run several times slower than float32", dtype)
 
 
 def start_engine(manifest: Manifest, settings: Settings):
@@ -202,9 +203,9 @@ def _offline_llm(kv_cache_gib: float, **engine_args):
     """A vllm.LLM with the server's CPU environment and its seeded-prefill fix (an answer
     requested with a seed is the same on every run, whatever shares its steps), its engine and
     its one worker inside this process: the server needs them apart (its event loop must not
-    wait on the model), batch work does not, and spawning them cost 40-60 s per engine on 2
-    cores (vLLM imported again in each process; the demo build took 21 min with spawned
-    engines, 17.5 in-process). The switch is set only while the engine starts, so that a server
+    wait on the model), batch work does not, and spawning them costs tens of seconds per
+    engine, vLLM imported again in each process (docs/benchmarks.md, "Numbers the code's
+    choices rest on"). The switch is set only while the engine starts, so that a server
     started later from this process (`mpo-serve serve` after building the demo, the study's
     server) keeps its engine apart."""
     from vllm import LLM

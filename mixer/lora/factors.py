@@ -17,7 +17,7 @@ concatenated into one `down` matrix (in, R), and their B's (scaled) in one block
 projection (e.g. q's rank against k's outputs). The zeros cost a few multiplications and
 change nothing in the sums (the served values were bit-identical to one matmul per
 projection); one matmul per projection (small rank-16 GEMMs, each with its own call, slice
-and add) took 1.5x as long on the CPU at batch 1-32 with the SmolLM2 demo's adapters.
+and add) was slower on the CPU at batch 1-32 (docs/benchmarks.md, "Two delta GEMMs per layer").
 held_elements() counts what a delta holds, zeros included, for the weight bytes that
 /admin/mixture reports. peft's scaling and a soup's weight are folded into `up` in fp32
 before the cast to the serving dtype. The matmuls themselves are the caller's choice

@@ -29,6 +29,7 @@ MPO_DELTA_MATMUL=torch forces it on CPU, so that the exactness tests run that pa
 """
 
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 from torch import nn
@@ -83,9 +84,10 @@ class StackedLoRAMethod(UnquantizedLinearMethod):
 
     def apply(self, layer: nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         if torch.compiler.is_compiling():  # the rows' components are the graph's input (mixer.lora.compiled)
-            hidden = self.deltas.hidden_by_rows(x, STEP.rows)  # stacked: the model refuses compiling others
+            stacked = cast(StackedDeltas, self.deltas)  # the model refuses compiling per-component deltas
+            hidden = stacked.hidden_by_rows(x, STEP.rows)
             return super().apply(layer, torch.cat([x, hidden], dim=1), bias)
-        run = STEP.forwarded
+        run = STEP.running()
         if isinstance(self.deltas, StackedDeltas):
             return super().apply(layer, torch.cat([x, self.deltas.hidden(x, run)], dim=1), bias)
         y = super().apply(layer, x, bias)
@@ -117,7 +119,7 @@ class ComponentAttention(nn.Module):
         return self.by_component(query, key, value, **kwargs)
 
     def by_component(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **kwargs) -> torch.Tensor:
-        run = STEP.forwarded
+        run = STEP.running()
         if len(run) == 1:
             return self.per_component[run[0]](query, key, value, **kwargs)
         chunks = zip(run, query.chunk(len(run)), key.chunk(len(run)), value.chunk(len(run)), strict=True)

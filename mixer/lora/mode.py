@@ -156,7 +156,7 @@ def _delta_elements(folders: list[Path], sizes: dict[str, tuple[int, int]]) -> i
 def _checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
     from safetensors import safe_open
 
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for file in sorted(folder.glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as handle:
             shapes |= {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118

@@ -123,7 +123,7 @@ class SharedBaseMixtureForCausalLM(MixtureModel):
         # The mixture by one head row per request needs logits linear in the hidden state.
         self.linear_head: bool = getattr(getattr(base, "logits_processor", None), "soft_cap", None) is None
         with set_model_tag("shared_base"):
-            self.forked = ForkedLayers(vllm_config=vllm_config, layers=layers[self.fork :], norm=base.model.norm)
+            self.forked = ForkedLayers(vllm_config=vllm_config, layers=tuple(layers[self.fork :]), norm=base.model.norm)
         self.compiled = not self.forked.do_not_compile
         if self.compiled and per_component:
             raise RuntimeError("compiled shared-base layers need stacked deltas: set MPO_DELTA_GEMMS=stacked")
@@ -197,6 +197,8 @@ def read_factors(components: list[dict]) -> dict[tuple[int, str], dict[int, list
             found = tensors[term["adapter"]]
             for module, scaling in term["scalings"].items():
                 match = FACTOR_KEY.match(f"base_model.model.{module}.lora_A.weight")
+                if match is None:  # (mixer.lora.adapter refused such a module when the manifest loaded)
+                    raise ValueError(f"adapter module {module!r} is not a layer's projection")
                 a = found[f"base_model.model.{module}.lora_A.weight"]
                 b = found[f"base_model.model.{module}.lora_B.weight"]
                 key = (int(match["layer"]), FUSED_INTO[match["proj"]])

@@ -7,7 +7,7 @@ accuracy and margins per objective): nothing is sampled."""
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from server.jobs.fit_batch import JobSeed, LocatedBatch, PairItem, PromptItem, pair_or
+from server.jobs.fit_batch import JobSeed, LocatedBatch, PairItem, PromptLine
 
 
 class WeightsCandidate(BaseModel):
@@ -55,7 +55,7 @@ class EvalOptions(BaseModel):
 class EvalBatch(LocatedBatch):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[pair_or(PromptItem)] = Field(min_length=1, max_length=10_000)
+    items: list[PromptLine] = Field(min_length=1, max_length=10_000)
     options: EvalOptions
 
     @model_validator(mode="after")

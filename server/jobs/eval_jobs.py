@@ -56,7 +56,7 @@ class Answer:
 
 @dataclass
 class EvalJob(Job):
-    batch: EvalBatch | None = None
+    batch: EvalBatch = field(kw_only=True)  # (keyword-only: after the defaults of Job)
     candidates: list[Candidate] = field(default_factory=list)
     scorers: dict[str, Scorer] = field(default_factory=dict)
     reference: str = ""
@@ -141,7 +141,6 @@ class EvalJobs(JobRunner[EvalJob]):
 
     def _params(self, job: EvalJob) -> dict:
         """What the job runs with, the defaults resolved: stored with it and shown by its status."""
-        assert job.batch is not None
         options = job.batch.options.model_dump()
         if job.pairs:
             return options | {"kind": "pairs"}
@@ -174,6 +173,7 @@ class EvalJobs(JobRunner[EvalJob]):
         except ServiceError as err:
             raise err.under(param) from None
         set_id = mixture.stored_set_id(model)
+        weights: dict[str, float] | None
         if model == mixture.name:  # the mixture's defaults: the active weight set
             active = self.weights.active_id
             known = None if active is None else await self.weights.sets.get(active)
@@ -185,7 +185,6 @@ class EvalJobs(JobRunner[EvalJob]):
         return Candidate(model, model, resolved.vector, weights, set_id)
 
     async def execute(self, job: EvalJob) -> None:
-        assert job.batch is not None
         if job.pairs:
             return await self._execute_pairs(job)
         job.enter("generating")
@@ -393,7 +392,6 @@ class EvalJobs(JobRunner[EvalJob]):
         return {"candidates": [c.name for c in job.candidates], "responses": job.responses_done}
 
     def live_status(self, job: EvalJob) -> dict:
-        assert job.batch is not None
         return {
             **job.lifecycle(),
             "progress": {

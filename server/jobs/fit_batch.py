@@ -14,6 +14,7 @@ pair fit; any other defaults to mpo.
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -200,9 +201,10 @@ def _item_kind(item) -> str:
     return "pair" if PAIR_FIELDS & set(keys) else "prompt"
 
 
-def pair_or(item: type[PromptItem]):
-    """A batch line: a pair, or an item of the given kind."""
-    return Annotated[Annotated[item, Tag("prompt")] | Annotated[PairItem, Tag("pair")], Discriminator(_item_kind)]
+# A batch line: a preference pair, or an item of the batch's kind (a fit's, or an eval's prompt).
+PairLine = Annotated[PairItem, Tag("pair")]
+FitLine = Annotated[Annotated[FitItem, Tag("prompt")] | PairLine, Discriminator(_item_kind)]
+PromptLine = Annotated[Annotated[PromptItem, Tag("prompt")] | PairLine, Discriminator(_item_kind)]
 
 
 class LocatedBatch(BaseModel):
@@ -229,12 +231,18 @@ class LocatedBatch(BaseModel):
 class FitBatch(LocatedBatch):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[pair_or(FitItem)] = Field(min_length=1, max_length=100_000)
+    items: list[FitLine] = Field(min_length=1, max_length=100_000)
     options: FitOptions = Field(default_factory=FitOptions)
 
     @property
     def mode(self) -> Literal["sample", "score", "rewards", "pairs"]:
         return _form(self.items[0])
+
+    @cached_property
+    def prompts(self) -> list[FitItem]:
+        """The items of a batch of prompts (with or without responses); none for a batch of pairs
+        (a batch has one form: the validator below)."""
+        return [item for item in self.items if isinstance(item, FitItem)]
 
     @property
     def method(self) -> Method:
@@ -256,7 +264,7 @@ class FitBatch(LocatedBatch):
     def samples_per_prompt(self) -> int:
         """Responses per prompt: sampled (prompts only), or the batch's own."""
         if self.mode != "sample":
-            return len(self.items[0].responses or []) if self.mode != "pairs" else 2
+            return len(self.prompts[0].responses or []) if self.mode != "pairs" else 2
         return self.options.samples_per_prompt or SAMPLES_PER_PROMPT.get(self.method, SAMPLES_PER_PROMPT["mpo"])
 
     @property
@@ -273,11 +281,11 @@ class FitBatch(LocatedBatch):
         if len(forms) > 1:
             raise ValueError(f"all items must have the same form; got {sorted(forms)}")
         if self.mode in ("score", "rewards"):
-            counts = {len(i.responses or []) for i in self.items}
+            counts = {len(i.responses or []) for i in self.prompts}
             if len(counts) > 1:
                 raise ValueError(f"every prompt needs the same number of responses; got {sorted(counts)}")
         if self.mode == "rewards":
-            for n, item in enumerate(self.items):
+            for n, item in enumerate(self.prompts):
                 if item.responses is None or len(item.rewards or []) != len(item.responses):
                     raise ValueError(f"items.{n}: rewards needs one entry per response")
         if (self.mode == "pairs") != (self.method == "pairs"):
@@ -305,7 +313,7 @@ class FitBatch(LocatedBatch):
         if self.mode == "rewards" and options.scorers is not None:
             raise ValueError("the rewards are given with the responses: options.scorers has nothing to score")
         if self.mode == "rewards":
-            keys = {tuple(sorted(r)) for i in self.items for r in i.rewards or []}
+            keys = {tuple(sorted(r)) for i in self.prompts for r in i.rewards or []}
             if len(keys) > 1:
                 raise ValueError(f"every response's rewards must name the same objectives; got {sorted(keys)}")
         if options.temperature is not None and self.mode != "sample":

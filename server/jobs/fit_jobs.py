@@ -10,6 +10,7 @@ transaction.
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -35,7 +36,7 @@ MAX_STORED_POINTS = 500  # trajectory points kept with a finished job (for its p
 
 @dataclass
 class FitJob(Job):
-    batch: FitBatch | None = None
+    batch: FitBatch = field(kw_only=True)  # (keyword-only: after the defaults of Job)
     # phases: queued, sampling | scoring, [rewarding], fitting, storing, succeeded, failed, cancelled
     # (a judged fit in rounds goes back to sampling for each round)
     objectives: list[str] = field(default_factory=list)  # what `expected` is of: mpo's are the policies
@@ -52,7 +53,7 @@ class FitJob(Job):
     judge_costs: dict[str, dict] | None = None  # judged: a pairwise judge's calls and tokens, by objective
 
 
-def thinned(trajectory: list[Iterate], points: int = MAX_STORED_POINTS) -> list[dict]:
+def thinned(trajectory: list[Iterate | SaddleIterate], points: int = MAX_STORED_POINTS) -> list[dict]:
     stride = max(1, len(trajectory) // points)
     kept = trajectory[::stride]
     if trajectory and kept[-1] is not trajectory[-1]:
@@ -115,8 +116,8 @@ class FitJobs(JobRunner[FitJob]):
         batch = job.batch
         job.objectives = self.policies
         if batch.mode == "rewards":
-            unknown = {k for item in batch.items for r in item.rewards or [] for k in r} - set(self.policies)
-            missing = [p for p in self.policies if any(p not in r for i in batch.items for r in i.rewards or [])]
+            unknown = {k for item in batch.prompts for r in item.rewards or [] for k in r} - set(self.policies)
+            missing = [p for p in self.policies if any(p not in r for i in batch.prompts for r in i.rewards or [])]
             if unknown or missing:
                 raise InvalidRequest(
                     f"rewards must name exactly the policies {self.policies}; "
@@ -135,7 +136,7 @@ class FitJobs(JobRunner[FitJob]):
     def _check_judged(self, job: FitJob) -> None:
         batch = job.batch
         if batch.mode == "rewards":
-            job.objectives = sorted(batch.items[0].rewards[0])
+            job.objectives = sorted((batch.prompts[0].rewards or [{}])[0])
         else:
             specs = batch.options.scorers or self.client.mixture.manifest.objectives
             if not specs:
@@ -186,11 +187,15 @@ class FitJobs(JobRunner[FitJob]):
                 )
 
     async def execute(self, job: FitJob) -> None:
-        assert job.batch is not None
-        job.result = await {"mpo": self._mpo, "judged": self._judged, "pairs": self._pair_fit}[job.batch.method](job)
+        fits: dict[str, Callable[[FitJob], Awaitable[FitResult | SaddleResult]]] = {
+            "mpo": self._mpo,
+            "judged": self._judged,
+            "pairs": self._pair_fit,
+        }
+        job.result = result = await fits[job.batch.method](job)
         options = job.batch.options
         job.enter("storing")
-        weights = dict(zip(self.policies, job.result.weights, strict=True))
+        weights = dict(zip(self.policies, result.weights, strict=True))
         # The weight set and the job's success are one transaction: a crash leaves both or neither.
         source = {
             "source": "fit",
@@ -231,7 +236,10 @@ class FitJobs(JobRunner[FitJob]):
         batch, options = job.batch, job.batch.options
         prompts = [item.prompt_ids(self.client) for item in batch.items]
         mixture = self.client.mixture
-        max_tokens, temperature = self._max_tokens(batch), self._temperature(batch)
+        # What each round samples; a batch that brings its answers samples nothing, and they are
+        # taken as the reference's at temperature 1.
+        max_tokens, temperature = self._max_tokens(batch) or 0, self._temperature(batch)
+        tau = 1.0 if temperature is None else temperature
         rounds = -(-options.iterations // batch.resample_every)
         per_prompt = batch.samples_per_prompt
         job.samples_total = rounds * len(prompts) * per_prompt
@@ -242,13 +250,13 @@ class FitJobs(JobRunner[FitJob]):
         ) -> list[SequenceLogprobs]:
             if job.phase != "sampling":
                 job.enter("sampling")
-            draw = partial(self.logprobs.sample, prompts[n], m, max_tokens, seed, vector, temperature, around)
+            draw = partial(self.logprobs.sample, prompts[n], m, max_tokens, seed, vector, tau, around)
             return await bounded(draw)
 
         def reward(groups: list[list[SequenceLogprobs]]) -> np.ndarray:
             job.enter("rewarding")
             if batch.mode == "rewards":
-                given = [[[r[o] for o in job.objectives] for r in item.rewards or []] for item in batch.items]
+                given = [[[r[o] for o in job.objectives] for r in item.rewards or []] for item in batch.prompts]
                 rewards = np.array(given, dtype=np.float64)
             else:
                 rewards = self._rewards(job, groups, job.objectives, [job.scorers[o] for o in job.objectives])
@@ -268,7 +276,7 @@ class FitJobs(JobRunner[FitJob]):
             options.iterations,
             batch.resample_every,
             batch.samples_per_prompt,
-            temperature,
+            tau,
             batch.step,
             options.adversary_step,
             options.seed,
@@ -407,7 +415,7 @@ class FitJobs(JobRunner[FitJob]):
             await asyncio.gather(
                 *(
                     bounded(partial(self._score_all, ids, item.responses or [], around))
-                    for ids, item in zip(prompts, batch.items, strict=True)
+                    for ids, item in zip(prompts, batch.prompts, strict=True)
                 )
             )
         )
@@ -417,7 +425,7 @@ class FitJobs(JobRunner[FitJob]):
         (given with the batch, or the scorers' rewards of responses sampled from the reference)."""
         batch, options = job.batch, job.batch.options
         if batch.mode == "rewards":
-            rewards = np.array([[[r[p] for p in self.policies] for r in item.rewards or []] for item in batch.items])
+            rewards = np.array([[[r[p] for p in self.policies] for r in item.rewards or []] for item in batch.prompts])
             return normalised_rewards(rewards, options.beta or 1.0)
         prompts = [item.prompt_ids(self.client) for item in batch.items]
         per_prompt = batch.samples_per_prompt
@@ -467,7 +475,7 @@ class FitJobs(JobRunner[FitJob]):
         result, names = job.result, job.objectives
         last = job.trajectory[-1] if job.trajectory else None
         return {
-            "method": job.batch.method if job.batch else None,
+            "method": job.batch.method,
             "weights": dict(zip(self.policies, result.weights, strict=True)) if result else None,
             "objective": result.objective if result else None,
             "expected_scores": dict(zip(names, result.expected, strict=True)) if result else None,
@@ -492,7 +500,6 @@ class FitJobs(JobRunner[FitJob]):
         }
 
     def live_status(self, job: FitJob) -> dict:
-        assert job.batch is not None
         latest = job.latest
         return {
             **job.lifecycle(),
@@ -525,7 +532,7 @@ class FitJobs(JobRunner[FitJob]):
         else:
             stored = await self.stored(job_id)
             result = stored["result"] or {}
-            points = result.get("trajectory")
+            points = result.get("trajectory") or []
             objectives = result.get("objectives") or self.policies
             method = (stored["params"] or {}).get("method", "mpo")
         return {"policies": self.policies, "objectives": objectives, "method": method, "points": points or []}

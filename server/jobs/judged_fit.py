@@ -149,6 +149,8 @@ class JudgedFit:
         else:
             rewards = standardised_against(raw, pool, higher)
         if any(self.setup.pairwise):
+            if self.compare is None:
+                raise RuntimeError("a pairwise objective needs the fit's comparer")
             compared = await asyncio.to_thread(self.compare, answers, pooled, own_pool)
             judged = np.array(self.setup.pairwise)
             rewards[:, :, judged] = compared[:, :, judged]

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from transformers import PreTrainedTokenizerBase
 from vllm import SamplingParams
 from vllm.outputs import RequestOutput
 from vllm.renderers.chat_utils import parse_chat_messages
 from vllm.renderers.hf import safe_apply_chat_template
+from vllm.v1.engine.async_llm import AsyncLLM
 
 from mixer.needed import cache_salt, needed_components
 from server.exceptions import InvalidRequest
@@ -28,8 +30,8 @@ def new_id(prefix: str) -> str:
 class EngineClient:
     """The engine, the tokenizer it uses, and the mixture being served."""
 
-    engine: Any  # vllm.v1.engine.async_llm.AsyncLLM
-    tokenizer: Any  # transformers tokenizer loaded from the mixture's model folder
+    engine: AsyncLLM
+    tokenizer: PreTrainedTokenizerBase  # loaded from the mixture's model folder
     mixture: MixtureState
     max_model_len: int
 

@@ -4,7 +4,10 @@ tokens named by their text or, on request, by their id."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # JSON has no -inf; like vLLM, report masked tokens with a very small finite number.
 LOGPROB_FLOOR = -9999.0
@@ -19,7 +22,7 @@ class TokenLabels:
     """How tokens are named in logprobs: their text, or "token_id:N" when the client asks
     (vLLM's `return_tokens_as_token_ids`, for clients that need exact ids)."""
 
-    tokenizer: Any
+    tokenizer: "PreTrainedTokenizerBase"
     as_ids: bool = False
 
     def label(self, token_id: int, logprob=None) -> str:
@@ -64,7 +67,10 @@ def completion_logprobs(
 ) -> dict:
     """OpenAI completions logprobs: parallel arrays; a None entry (first prompt token) stays
     None. text_offset indexes the returned text, starting at `offset`."""
-    tokens, token_logprobs, top_logprobs, offsets = [], [], [], []
+    tokens: list[str] = []
+    token_logprobs: list[float | None] = []
+    top_logprobs: list[dict[str, float] | None] = []
+    offsets: list[int] = []
     for token_id, candidates in zip(token_ids, logprobs, strict=True):
         if candidates is None:
             tokens.append(labels.label(token_id))

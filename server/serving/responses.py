@@ -10,7 +10,7 @@ in input/output tokens, and for streams the typed events from `response.created`
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,18 +188,22 @@ class Events:
     def _index(self) -> int:
         return len(self.output) + (self.text is not None) + len(self.calls)
 
-    def _open_text(self):
-        self.text = {"id": _id("msg"), "text": "", "output_index": self._index()}
-        item = text_item("", status="in_progress", item_id=self.text["id"]) | {"content": []}
-        yield self.event("response.output_item.added", output_index=self.text["output_index"], item=item)
+    def _open_text(self) -> Generator[dict, None, dict]:
+        """The events that open the message being written; returns it ({id, text, output_index})."""
+        text: dict[str, Any] = {"id": _id("msg"), "text": "", "output_index": self._index()}
+        self.text = text
+        item = text_item("", status="in_progress", item_id=text["id"]) | {"content": []}
+        yield self.event("response.output_item.added", output_index=text["output_index"], item=item)
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        yield self.event("response.content_part.added", **self._at(self.text), content_index=0, part=part)
+        yield self.event("response.content_part.added", **self._at(text), content_index=0, part=part)
+        return text
 
     def _text(self, delta: str):
-        if self.text is None:
-            yield from self._open_text()
-        self.text["text"] += delta
-        yield self.event("response.output_text.delta", **self._at(self.text), content_index=0, delta=delta, logprobs=[])
+        text = self.text
+        if text is None:
+            text = yield from self._open_text()
+        text["text"] += delta
+        yield self.event("response.output_text.delta", **self._at(text), content_index=0, delta=delta, logprobs=[])
 
     def _call(self, piece: dict):
         function = piece.get("function") or {}

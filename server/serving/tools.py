@@ -21,6 +21,7 @@ that know no tools leave them out). The parser is stateful, so each choice has i
 from dataclasses import dataclass
 from typing import Any
 
+from transformers import PreTrainedTokenizerBase
 from vllm.entrypoints.generate.base.protocol import DeltaMessage
 from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest as VllmChatRequest
 from vllm.parser.abstract_parser import DelegatingParser, Parser
@@ -47,7 +48,7 @@ class ToolRequest:
     request: VllmChatRequest  # vLLM's view of the request: tools, tool_choice, messages
     parser_cls: type[Parser]
     auto: bool  # the manifest names a parser: it reads calls (vLLM's enable_auto_tools)
-    tokenizer: Any
+    tokenizer: PreTrainedTokenizerBase
 
     @property
     def template_tools(self) -> list[dict]:
@@ -95,7 +96,7 @@ def delta_body(delta: DeltaMessage) -> dict:
 class ToolCalling:
     """What the server knows about tool calls: the manifest's parser, if any."""
 
-    def __init__(self, tokenizer: Any, parser_name: str | None, strict_level: str = "auto") -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, parser_name: str | None, strict_level: str = "auto") -> None:
         self.tokenizer = tokenizer
         self.auto_parser = (
             ParserManager.get_parser(
