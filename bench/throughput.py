@@ -2,7 +2,7 @@
 in each way the mixture can be served, and the per-step transformers loop a researcher
 would otherwise write.
 
-    .venv/bin/python -m bench.throughput [--subject smollm2] [--batches 1] [--modes shared] [--rounds 5]
+    .venv/bin/python -m bench.throughput [--subject smollm2 | --manifest M] [--batches 1] [--modes shared] [--rounds 5]
 
 runs item 1 of bench.run alone, for a closer look at a few batch sizes with more rounds,
 and prints each runner's rate and its per-round ratios to the plain model.
@@ -234,6 +234,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subject", default="smollm2", choices=["tiny", "smollm2"])
+    parser.add_argument("--manifest", type=Path, help="a mixture of your own instead of a demo subject")
     parser.add_argument("--batches", type=int, nargs="+", default=[1])
     parser.add_argument(
         "--modes",
@@ -246,9 +247,9 @@ def main() -> None:
     args = parser.parse_args()
     from bench import throughput  # this module by its name: what the measuring process imports
 
-    manifest_path = subject_manifest(args.subject, args.data)
+    manifest_path = args.manifest.resolve() if args.manifest else subject_manifest(args.subject, args.data)
     modes = args.modes or modes_of(manifest_path)
-    work = str(args.data / f"decode-{args.subject}")
+    work = str(args.data / f"decode-{manifest_path.parent.name if args.manifest else args.subject}")
     args.data.mkdir(parents=True, exist_ok=True)
     throughput.ENGINE_LOG = args.data / "engine.log"
     print(f"engine logs go to {throughput.ENGINE_LOG}", flush=True)

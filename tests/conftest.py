@@ -1,5 +1,7 @@
 """Shared fixtures: tiny real checkpoints, a real server over them, and the oracle."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ from tests.server_process import ADMIN_TOKEN, ServerProcess, reap_stopped_server
 
 # Fixtures that start a server, a service, a browser or a demo build: a test that uses one
 # (directly or through another fixture) is marked `server`, as is every test of a module that
-# imports from the server launchers (tests.server_process, tests.replica_cluster).
+# imports from the launchers (launchers, tests.server_process, tests.replica_cluster).
 SERVER_FIXTURES = {
     "checkpoint_server",
     "lora_server",
@@ -24,7 +26,11 @@ SERVER_FIXTURES = {
     "smollm2_smoke_demo",
     "smoke_study",
 }
-LAUNCHERS = {"tests.server_process", "tests.replica_cluster"}
+LAUNCHERS = {"tests.server_process", "tests.replica_cluster", "launchers.processes", "launchers.services"}
+# scripts/check runs the tests in two pytest-xdist workers, by group (--dist loadgroup): a
+# module's tests in one worker, so that its module fixtures start once, and every test of the
+# SmolLM2 smoke demo (a build of minutes, and the study on it) in one.
+SMOKE_DEMO = {"smollm2_smoke_demo", "smoke_study"}
 
 
 def starts_a_server(item: pytest.Item) -> bool:
@@ -33,10 +39,17 @@ def starts_a_server(item: pytest.Item) -> bool:
     return bool(uses) or bool(LAUNCHERS & imported)
 
 
+def worker_group(item: pytest.Item) -> str:
+    if SMOKE_DEMO.intersection(getattr(item, "fixturenames", ())):
+        return "smollm2-smoke-demo"
+    return item.nodeid.split("::")[0]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if starts_a_server(item):
             item.add_marker(pytest.mark.server)
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,11 +80,15 @@ def smollm2_smoke_demo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_study(smollm2_smoke_demo, tmp_path_factory):
-    """`mpo-serve study` run at smoke scale on the SmolLM2 smoke demo: (its folder, its table)."""
-    from study.run import Study, smoke_config
-
-    out = tmp_path_factory.mktemp("study")
-    return out, Study(smollm2_smoke_demo.parent, out, smoke_config()).run()
+    """The README's `mpo-serve study`, at smoke scale (`--smoke`) on the SmolLM2 smoke demo:
+    (its folder, its table)."""
+    out = tmp_path_factory.mktemp("study") / "study-run"
+    command = [str(Path(sys.executable).parent / "mpo-serve"), "study", "--smoke", "--out", str(out)]
+    done = subprocess.run([*command, "--demo-folder", str(smollm2_smoke_demo.parent)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (out / "table.md").read_text().strip()
+    assert table in done.stdout and "study done in" in done.stdout
+    return out, table
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +113,7 @@ def lora_torch_deltas_server(lora_manifest, tmp_path_factory):
         yield process
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lora_compiled_server(lora_manifest, tmp_path_factory):
     """The shared base under vLLM's compilation (mixer.lora.compiled), eager being the CPU default."""
     data = tmp_path_factory.mktemp("lora-compiled-server")
@@ -166,8 +183,8 @@ def http(server):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A real PostgreSQL server for the session (server.cli.local_services)."""
-    from server.cli.local_services import PostgresServer
+    """A real PostgreSQL server for the session (launchers.services)."""
+    from launchers.services import PostgresServer
 
     server = PostgresServer()
     yield server

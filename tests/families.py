@@ -99,7 +99,7 @@ def build_family_mixture(tests_folder: Path, family: str) -> Path:
         "weights": {"alpha": 0.5, "beta": 0.5},
         "dtype": "float32",
         "max_model_len": 512,
-        "kv_cache_gib": 1,
+        "kv_cache_gib": 0.5,
     }
     manifest.write_text(yaml.safe_dump(spec, sort_keys=False))
     return manifest

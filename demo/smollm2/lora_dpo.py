@@ -5,8 +5,8 @@ training needs no second copy of the model. LoRA sits on the upper layers only: 
 stops below them, and tone and length are decided high in the network anyway. Since nothing
 below the adapted layers ever changes, their output for each answer is computed once
 (FrozenLayers) and every step of every adapter trained on those answers starts from it: a
-step then runs only the adapted layers and the head, about two thirds of a full step's time
-(docs/benchmarks.md, "Numbers the code's choices rest on").
+step then runs only the adapted layers and the head (for 8 pairs of the demo on 2 cores:
+5.1 s instead of 7.7 s on the earlier machines, 7.5 s instead of 11.3 s on an AVX2 EPYC).
 """
 
 import random

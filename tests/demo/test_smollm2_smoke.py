@@ -4,6 +4,10 @@ shared base (nothing merged), equal to peft with the adapters unmerged. The full
 margins are checked by the build itself."""
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import openai
@@ -13,7 +17,8 @@ from transformers import AutoTokenizer
 from demo.smollm2.build import ANSWERS, STAMP, build, is_built, smoke_config
 from tests.completions import completion_body, token_ids
 from tests.oracle import MixtureOracle
-from tests.server_process import ServerProcess, admin_client
+from tests.readme import commands, python_example
+from tests.server_process import ADMIN_TOKEN, ServerProcess, admin_client
 
 POLICIES = ("positive", "concise", "plain")
 
@@ -77,3 +82,57 @@ def test_smollm2_smoke_demo_serves_its_adapters_through_the_openai_client(smollm
         prompt, oracle.vector(dict.fromkeys(POLICIES, 1 / 3)), token_ids(logprobs), logprobs["token_logprobs"]
     )
     assert not (tmp_path / "merged").exists()  # nothing merged at start
+
+
+# The README's commands run against the demo on localhost:8000 with its cache folder; here on
+# the smoke demo's server, smaller: fewer prompts and pairs, shorter answers (the README says
+# what each takes on the full demo).
+README_DEMO = "~/.cache/mpo-serve/demos/smollm2"
+SMALLER = {
+    "head -32": "head -3",
+    "head -96": "head -2",
+    "--method judged": "--method judged --max-tokens 24",
+    "--seed 0 ": "--seed 0 --max-tokens 24 ",
+    "$D/pairs_fit.jsonl": "pairs16.jsonl",
+}
+
+
+def readme_job_commands() -> list[str]:
+    """The README's fit and eval commands, with the lines that prepare their files."""
+    return [c for c in commands() if c.startswith(("D=", "MPO_ADMIN_TOKEN=..."))]
+
+
+def as_run_here(command: str, demo: Path, url: str) -> str:
+    """The command for this server and demo, in a shell of its own (where the README's user
+    keeps one shell, hence `D` set again)."""
+    command = f"D={demo}; " + command.replace(README_DEMO, str(demo)).replace("http://localhost:8000", url)
+    command = command.replace("MPO_ADMIN_TOKEN=...", f"MPO_ADMIN_TOKEN={ADMIN_TOKEN}")
+    command = command.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
+    for long, short in SMALLER.items():
+        command = command.replace(long, short)
+    return command
+
+
+def test_the_readmes_example_and_job_commands_run_on_the_demo(smollm2_smoke_demo, tmp_path):
+    """The README's openai example prints its four answers, and each of its fit and eval
+    commands succeeds (the fits store weight sets, the eval prints its table)."""
+    pairs = (smollm2_smoke_demo.parent / "pairs_fit.jsonl").read_text().splitlines()[:16]
+    (tmp_path / "pairs16.jsonl").write_text("\n".join(pairs) + "\n")
+    with ServerProcess(smollm2_smoke_demo, tmp_path, tmp_path / "server.log") as server:
+        example = python_example().replace("http://localhost:8000/v1", f"{server.url}/v1")
+        printed = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=600)
+        assert printed.returncode == 0, printed.stderr[-2000:]
+        assert len([line for line in printed.stdout.splitlines() if line.strip()]) >= 4, printed.stdout
+        ran = readme_job_commands()
+        assert sum(" fit " in c for c in ran) == 3 and sum(" eval " in c for c in ran) == 1, ran
+        for command in ran:
+            shell = as_run_here(command, smollm2_smoke_demo.parent, server.url)
+            done = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, f"{shell}\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}"
+            if " fit " in command:
+                assert re.search(r'"result_weight_set": \d+', done.stdout), done.stdout[-1500:]
+            if " eval " in command:
+                assert "uniform" in done.stdout and "Min" in done.stdout, done.stdout[-1500:]
+        with admin_client(server) as admin:
+            sources = [s["source"] for s in admin.get("/admin/weights/history").json()["data"]]
+        assert sources.count("fit") == 3
