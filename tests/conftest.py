@@ -27,18 +27,6 @@ SERVER_FIXTURES = {
     "smoke_study",
 }
 LAUNCHERS = {"tests.server_process", "tests.replica_cluster", "launchers.processes", "launchers.services"}
-# scripts/check runs the tests in two pytest-xdist workers, a module's tests in one worker (so
-# that its module fixtures start once) and the modules of the SmolLM2 smoke demo all in one
-# (its build and the study on it are minutes, done once): `pytest_xdist_make_scheduler` below.
-# (xdist's own `xdist_group` marks do nothing under pytest 9, whose nodes no longer keep the
-# `_nodeid` that xdist rewrites.)
-SMOKE_DEMO = {"smollm2_smoke_demo", "smoke_study"}
-SMOKE_DEMO_MODULES = {
-    "tests/bench/test_study_precision.py",
-    "tests/bench/test_throughput_command.py",
-    "tests/demo/test_smollm2_smoke.py",
-    "tests/study/test_study_smoke.py",
-}
 
 
 def starts_a_server(item: pytest.Item) -> bool:
@@ -51,21 +39,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if starts_a_server(item):
             item.add_marker(pytest.mark.server)
-        module = item.nodeid.split("::")[0]
-        if SMOKE_DEMO.intersection(getattr(item, "fixturenames", ())) and module not in SMOKE_DEMO_MODULES:
-            raise pytest.UsageError(f"{module} uses the SmolLM2 smoke demo: add it to SMOKE_DEMO_MODULES")
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """By module, the smoke demo's modules as one (see SMOKE_DEMO_MODULES)."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ByModule(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::")[0]
-            return "the SmolLM2 smoke demo" if module in SMOKE_DEMO_MODULES else module
-
-    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,17 +12,15 @@ from tests.completions import completion_body
 ADMIN_TOKEN = "test-admin-token-0123"
 FAST_LANE = "MPO_TESTS_FAST"  # set by `scripts/check --fast`, which runs the tests not marked `server`
 
-# Every test server's engine runs on one core (core 0; under pytest-xdist, which scripts/check
-# runs with two workers, the worker's own), and the server pins vLLM's EngineCore beside it
-# (server.engine.pin_engine_core), so the other core is left to the server's front end, the
-# tests' clients, PostgreSQL, nginx and the browser. For the tiny test model this is faster in every
+# Every test server's engine runs on core 0; the server pins vLLM's EngineCore beside it
+# (server.engine.pin_engine_core), so core 1 is left to the server's front end, the tests'
+# clients, PostgreSQL, nginx and the browser. For the tiny test model this is faster in every
 # measure than the server's default of both cores (bench.engine_affinity; docs/benchmarks.md,
 # "Where vLLM's worker and EngineCore run"): its steps are short, so the engine's
 # fixed work in EngineCore and the front end is what counts, and with both cores bound the
 # spinning EngineCore and the OpenMP threads starve everything else (processes asleep on a
 # timer woke tens of seconds late). Tests that set VLLM_CPU_OMP_THREADS_BIND themselves win.
-ENGINE_CORE = str(int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")) % (os.cpu_count() or 1))
-ENGINE_ON_ONE_CORE = {"VLLM_CPU_OMP_THREADS_BIND": ENGINE_CORE}
+ENGINE_ON_CORE_0 = {"VLLM_CPU_OMP_THREADS_BIND": "0"}
 
 # Servers a test has finished with, still shutting down (reaped by conftest at the session's end).
 STOPPING: list["ServerProcess"] = []
@@ -47,7 +45,7 @@ class ServerProcess(MpoServer):
         if os.environ.get(FAST_LANE):
             raise RuntimeError(f"{FAST_LANE} is set, yet a test started a server: mark it `server` (tests/conftest.py)")
         env = {
-            **ENGINE_ON_ONE_CORE,
+            **ENGINE_ON_CORE_0,
             "MPO_ADMIN_TOKEN": admin_token or None,
             "MPO_STORE_PATH": str(store) if store else None,
             **(env or {}),
