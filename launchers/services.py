@@ -32,6 +32,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "docker" / "nginx" / "mpo-serve.conf"
 
 
+def end(process: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace_s`."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def postgres_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if found:
@@ -102,12 +112,7 @@ class PostgresServer:
         return self.admin_dsn(name)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end(self.process, 30)
         self.log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -168,12 +173,7 @@ http {{
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end(self.process, 10)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
